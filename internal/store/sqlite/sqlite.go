@@ -1,0 +1,149 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"google.golang.org/protobuf/proto"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/opentasks/opentasks/internal/store"
+)
+
+// Store is the SQLite backend. It implements store.Store.
+type Store struct {
+	read  *sql.DB
+	write *sql.DB
+	w     *writer
+	now   func() time.Time
+	stop  chan struct{}
+	swept chan struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithClock makes the store judge tombstone expiry by now instead of the
+// wall clock.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// Open opens (creating if needed) the database file at path and brings its
+// schema up to date.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	dsn := func(mode string) string {
+		q := url.Values{}
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "foreign_keys(OFF)")
+		if mode == "" {
+			q.Add("_txlock", "immediate")
+		} else {
+			q.Add("mode", mode)
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("migrating %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", dsn("ro"))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(2 * runtime.GOMAXPROCS(0))
+	read.SetMaxIdleConns(2 * runtime.GOMAXPROCS(0))
+	s := &Store{read: read, write: write, now: time.Now, stop: make(chan struct{}), swept: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	s.w = newWriter(write)
+	go s.sweep()
+	return s, nil
+}
+
+// Close stops the writer after it has answered every queued write.
+func (s *Store) Close() error {
+	close(s.stop)
+	<-s.swept
+	s.w.close()
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// sweepEvery is how often expired tombstones are removed; they are
+// ignored once expired, so this only bounds the table's size.
+const sweepEvery = time.Minute
+
+func (s *Store) sweep() {
+	defer close(s.swept)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			// Small batches keep each commit short for the writers behind it.
+			for {
+				var n int64
+				err := s.w.do(context.Background(), func(tx *sql.Tx) error {
+					res, err := tx.Exec(`DELETE FROM tombstones WHERE name IN
+						(SELECT name FROM tombstones WHERE expires <= ? LIMIT 5000)`, micros(s.now()))
+					if err != nil {
+						return err
+					}
+					n, err = res.RowsAffected()
+					return err
+				})
+				if err != nil || n < 5000 {
+					break
+				}
+			}
+		}
+	}
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// tombstoned reports whether name has an unexpired tombstone.
+func tombstoned(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, name string, now time.Time) (bool, error) {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM tombstones WHERE name = ? AND expires > ?`, name, micros(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func tombstone(tx *sql.Tx, name string, until time.Time) error {
+	_, err := tx.Exec(`INSERT INTO tombstones (name, expires) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET expires = max(expires, excluded.expires)`, name, micros(until))
+	return err
+}
+
+func unmarshalQueue(b []byte) (*cloudtaskspb.Queue, error) {
+	q := new(cloudtaskspb.Queue)
+	if err := proto.Unmarshal(b, q); err != nil {
+		return nil, fmt.Errorf("decoding stored queue: %w", err)
+	}
+	return q, nil
+}

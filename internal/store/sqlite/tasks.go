@@ -1,0 +1,135 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/opentasks/opentasks/internal/store"
+)
+
+func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
+	// Encoding here, not in the writer, spreads the work over callers.
+	data, err := proto.Marshal(t.Task)
+	if err != nil {
+		return fmt.Errorf("encoding task: %w", err)
+	}
+	due := micros(t.Task.GetScheduleTime().AsTime())
+	return s.w.do(ctx, func(tx *sql.Tx) error {
+		qid, err := s.w.queueID(tx, t.Queue)
+		if err != nil {
+			return err
+		}
+		if dead, err := tombstoned(ctx, tx, t.Task.GetName(), s.now()); err != nil || dead {
+			if dead {
+				return store.ErrAlreadyExists
+			}
+			return err
+		}
+		res, err := tx.Exec(`INSERT INTO tasks (queue_id, id, due, created, exec_count, data)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (queue_id, id) DO NOTHING`,
+			qid, t.ID, due, micros(t.Created), t.ExecutionCount, data)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if n == 0 {
+				return store.ErrAlreadyExists
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, error) {
+	row := s.read.QueryRowContext(ctx, `SELECT t.created, t.exec_count, t.data
+		FROM tasks t JOIN queues q ON q.id = t.queue_id WHERE q.name = ? AND t.id = ?`, queue, id)
+	t, err := scanTask(row, queue, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		dead, err := tombstoned(ctx, s.read, queue+"/tasks/"+id, s.now())
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("reading task %s/tasks/%s: %w", queue, id, err)
+		case dead:
+			return nil, store.ErrTombstoned
+		}
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading task %s/tasks/%s: %w", queue, id, err)
+	}
+	return t, nil
+}
+
+func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil time.Time) error {
+	return s.w.do(ctx, func(tx *sql.Tx) error {
+		qid, err := s.w.queueID(tx, queue)
+		if errors.Is(err, store.ErrQueueNotFound) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.Exec(`DELETE FROM tasks WHERE queue_id = ? AND id = ?`, qid, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if n == 0 {
+				return store.ErrNotFound
+			}
+			return err
+		}
+		return tombstone(tx, queue+"/tasks/"+id, tombstoneUntil)
+	})
+}
+
+func (s *Store) ListTasks(ctx context.Context, queue, after string, limit int) ([]*store.Task, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT t.id, t.created, t.exec_count, t.data
+		FROM tasks t JOIN queues q ON q.id = t.queue_id
+		WHERE q.name = ? AND t.id > ? ORDER BY t.id LIMIT ?`, queue, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing tasks of %s: %w", queue, err)
+	}
+	defer rows.Close()
+	var out []*store.Task
+	for rows.Next() {
+		var id string
+		var created int64
+		var exec int32
+		var data []byte
+		if err := rows.Scan(&id, &created, &exec, &data); err != nil {
+			return nil, err
+		}
+		t, err := decodeTask(queue, id, created, exec, data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func scanTask(row *sql.Row, queue, id string) (*store.Task, error) {
+	var created int64
+	var exec int32
+	var data []byte
+	if err := row.Scan(&created, &exec, &data); err != nil {
+		return nil, err
+	}
+	return decodeTask(queue, id, created, exec, data)
+}
+
+func decodeTask(queue, id string, created int64, exec int32, data []byte) (*store.Task, error) {
+	pb := new(cloudtaskspb.Task)
+	if err := proto.Unmarshal(data, pb); err != nil {
+		return nil, fmt.Errorf("decoding stored task %s/tasks/%s: %w", queue, id, err)
+	}
+	return &store.Task{Queue: queue, ID: id, Task: pb, Created: fromMicros(created), ExecutionCount: exec}, nil
+}

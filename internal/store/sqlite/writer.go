@@ -1,0 +1,164 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/opentasks/opentasks/internal/store"
+)
+
+// maxBatch bounds one group commit so that a flood of writes still commits
+// (and acknowledges) regularly.
+const maxBatch = 1024
+
+// op is one write: fn runs inside the batch's transaction. An fn that
+// returns an API error (see apiError) must not have written anything.
+type op struct {
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// writer owns the only write connection and commits queued ops in groups.
+type writer struct {
+	db     *sql.DB
+	ops    chan op
+	closed chan struct{}
+	done   chan struct{}
+	// queueIDs caches queue name → row id. Only the writer goroutine
+	// touches it, and every change to queues goes through the writer.
+	queueIDs map[string]int64
+}
+
+func newWriter(db *sql.DB) *writer {
+	w := &writer{
+		db:       db,
+		ops:      make(chan op, maxBatch),
+		closed:   make(chan struct{}),
+		done:     make(chan struct{}),
+		queueIDs: make(map[string]int64),
+	}
+	go w.run()
+	return w
+}
+
+var errClosed = errors.New("sqlite: store is closed")
+
+// do queues fn and waits until the batch that ran it has been committed.
+func (w *writer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	o := op{fn: fn, done: make(chan error, 1)}
+	select {
+	case w.ops <- o:
+	case <-w.closed:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		// The write may still land; the caller only stops waiting.
+		return ctx.Err()
+	}
+}
+
+func (w *writer) close() {
+	close(w.closed)
+	<-w.done
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	batch := make([]op, 0, maxBatch)
+	for {
+		select {
+		case o := <-w.ops:
+			batch = append(batch[:0], o)
+		case <-w.closed:
+			w.failPending()
+			return
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-w.ops:
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// failPending answers the ops still queued at close.
+func (w *writer) failPending() {
+	for {
+		select {
+		case o := <-w.ops:
+			o.done <- errClosed
+		default:
+			return
+		}
+	}
+}
+
+// commit runs batch in one transaction. If anything other than an API
+// error occurs, it falls back to one transaction per op.
+func (w *writer) commit(batch []op) {
+	errs, err := w.tx(batch)
+	if err != nil && len(batch) > 1 {
+		for _, o := range batch {
+			w.commit([]op{o})
+		}
+		return
+	}
+	for i, o := range batch {
+		if err != nil {
+			o.done <- err
+		} else {
+			o.done <- errs[i]
+		}
+	}
+}
+
+func (w *writer) tx(batch []op) ([]error, error) {
+	tx, err := w.db.Begin()
+	if err != nil {
+		return nil, fmt.Errorf("beginning write transaction: %w", err)
+	}
+	errs := make([]error, len(batch))
+	for i, o := range batch {
+		errs[i] = o.fn(tx)
+		if errs[i] != nil && !apiError(errs[i]) {
+			tx.Rollback()
+			// Writer caches may describe the rolled-back state.
+			clear(w.queueIDs)
+			return nil, errs[i]
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		clear(w.queueIDs)
+		return nil, fmt.Errorf("committing: %w", err)
+	}
+	return errs, nil
+}
+
+// apiError reports whether err is an expected outcome of an op (the
+// store's sentinels, or an error of the caller's own fn) rather than a
+// failure of the database.
+func apiError(err error) bool {
+	var fe fnError
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyExists) ||
+		errors.Is(err, store.ErrTombstoned) || errors.Is(err, store.ErrQueueNotFound) ||
+		errors.As(err, &fe)
+}
+
+// fnError carries an error returned by a caller's update function, which
+// runs before the op writes anything.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+func (e fnError) Unwrap() error { return e.err }

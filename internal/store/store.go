@@ -1,0 +1,100 @@
+// Package store defines the durable state of OpenTasks behind one interface,
+// so that the API layer and the dispatcher never see SQL.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+)
+
+// Errors every backend returns for the same conditions; callers test them
+// with errors.Is and turn them into the API's status codes.
+var (
+	// ErrNotFound: the queue, task or record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists: a queue or task with that name exists.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrTombstoned: the name belonged to a queue or task that was deleted
+	// (or completed) recently and cannot be used or looked up yet.
+	ErrTombstoned = errors.New("store: name existed recently")
+	// ErrQueueNotFound: a task operation named a queue that does not exist.
+	ErrQueueNotFound = errors.New("store: queue not found")
+)
+
+// Task is a stored task: the API's Task in its FULL form, plus what the
+// dispatcher needs that the API does not show.
+type Task struct {
+	// Queue is the full name of the task's queue and ID the last segment
+	// of the task's name; Task.Name is always Queue + "/tasks/" + ID.
+	Queue string
+	ID    string
+	Task  *cloudtaskspb.Task
+	// Created is the creation time at full (microsecond) precision;
+	// Task.CreateTime is truncated to the second, too coarse for purges.
+	Created time.Time
+	// ExecutionCount counts earlier attempts that got a response that was
+	// not a 5xx (the X-CloudTasks-TaskExecutionCount header).
+	ExecutionCount int32
+}
+
+// Store is implemented by every backend (store/sqlite, store/postgres) and
+// checked by the shared suite in store/storetest. Every write is durable
+// when its method returns nil. Times are stored with microsecond precision.
+type Store interface {
+	// CreateQueue stores a new queue. ErrAlreadyExists if it exists,
+	// ErrTombstoned if a queue of that name was deleted before
+	// its tombstone expired.
+	CreateQueue(ctx context.Context, q *cloudtaskspb.Queue) error
+	// GetQueue returns the queue or ErrNotFound.
+	GetQueue(ctx context.Context, name string) (*cloudtaskspb.Queue, error)
+	// UpdateQueue reads the queue (nil when it does not exist), calls fn,
+	// and stores what fn returns, all in one transaction; an error from fn
+	// is returned as is. Creating a tombstoned queue this way fails with
+	// ErrTombstoned before fn is called.
+	UpdateQueue(ctx context.Context, name string, fn func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error)) (*cloudtaskspb.Queue, error)
+	// DeleteQueue removes the queue, its tasks and its records of kind
+	// KindQueuePolicy, and keeps the name tombstoned until tombstoneUntil.
+	// ErrNotFound if it does not exist.
+	DeleteQueue(ctx context.Context, name string, tombstoneUntil time.Time) error
+	// PurgeQueue deletes every task of the queue created before at
+	// (tombstoning their names until tombstoneUntil), sets purge_time to
+	// at, and returns the queue. ErrNotFound if it does not exist.
+	PurgeQueue(ctx context.Context, name string, at, tombstoneUntil time.Time) (*cloudtaskspb.Queue, error)
+	// ListQueues returns up to limit queues whose names start with
+	// parent+"/queues/" and sort after "after", in name order.
+	ListQueues(ctx context.Context, parent, after string, limit int) ([]*cloudtaskspb.Queue, error)
+
+	// CreateTask stores a new task. ErrQueueNotFound if its queue does not
+	// exist, ErrAlreadyExists if a task of that name exists or is
+	// tombstoned.
+	CreateTask(ctx context.Context, t *Task) error
+	// GetTask returns the task, ErrTombstoned if it was deleted or
+	// completed recently, or ErrNotFound.
+	GetTask(ctx context.Context, queue, id string) (*Task, error)
+	// DeleteTask removes the task and tombstones its name until
+	// tombstoneUntil. ErrNotFound if it does not exist (tombstoned or not).
+	DeleteTask(ctx context.Context, queue, id string, tombstoneUntil time.Time) error
+	// ListTasks returns up to limit tasks of the queue whose IDs sort after
+	// "after", in ID order.
+	ListTasks(ctx context.Context, queue, after string, limit int) ([]*Task, error)
+
+	// GetRecord returns the value stored under (kind, key) or ErrNotFound.
+	GetRecord(ctx context.Context, kind, key string) ([]byte, error)
+	// UpdateRecord reads the value under (kind, key) (nil when absent),
+	// calls fn and stores what it returns, in one transaction; a nil result
+	// deletes the record. An error from fn is returned as is.
+	UpdateRecord(ctx context.Context, kind, key string, fn func(cur []byte) ([]byte, error)) error
+
+	// Close releases the store; calls after Close fail.
+	Close() error
+}
+
+// Kinds of records kept with GetRecord and UpdateRecord.
+const (
+	KindQueuePolicy = "iam-policy" // key: queue name; value: google.iam.v1.Policy
+	KindCmekConfig  = "cmek"       // key: location name; value: CmekConfig
+	KindOperation   = "operation"  // key: operation name; value: google.longrunning.Operation
+)
