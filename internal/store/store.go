@@ -38,6 +38,9 @@ type Task struct {
 	// ExecutionCount counts earlier attempts that got a response that was
 	// not a 5xx (the X-CloudTasks-TaskExecutionCount header).
 	ExecutionCount int32
+	// Due is when the dispatcher may next take the task (see Dispatch);
+	// only DueTasks sets it.
+	Due time.Time
 }
 
 // Store is implemented by every backend (store/sqlite, store/postgres) and
@@ -88,13 +91,88 @@ type Store interface {
 	// deletes the record. An error from fn is returned as is.
 	UpdateRecord(ctx context.Context, kind, key string, fn func(cur []byte) ([]byte, error)) error
 
+	Dispatch
+
 	// Close releases the store; calls after Close fail.
 	Close() error
 }
 
+// Dispatch is the part of Store that only the dispatcher (internal/dispatch)
+// uses. Every task has a due time: its schedule_time while it waits, the end
+// of its lease while an attempt is in flight. A lease is a time-limited claim
+// written before the attempt starts, so that a task is neither taken twice
+// nor lost: if its holder dies, the lease simply runs out and the task is
+// due again (at least once delivery). Leases and completions are batched:
+// one call, one durable write, many tasks.
+type Dispatch interface {
+	// AllQueues returns up to limit queues of every project and location
+	// whose names sort after "after", in name order.
+	AllQueues(ctx context.Context, after string, limit int) ([]*cloudtaskspb.Queue, error)
+	// DueTasks returns up to limit tasks of the queue whose due time is at
+	// or before now, in due order (ties in ID order), each with Due set.
+	// next is the due time of the first task not returned: at or before
+	// now when more are due, zero when the queue has no other task.
+	// ErrQueueNotFound if the queue does not exist.
+	DueTasks(ctx context.Context, queue string, now time.Time, limit int) (due []*Task, next time.Time, err error)
+	// LeaseTasks applies each lease whose task still exists and, unless
+	// Lease.Due is zero, still has due time Lease.Due: it sets the task's
+	// due time to Until and stores Lease.Task (the task with its attempt
+	// recorded) and ExecutionCount. ok[i] reports whether leases[i] was
+	// applied. All applied leases are durable together when it returns.
+	LeaseTasks(ctx context.Context, leases []Lease) (ok []bool, err error)
+	// CompleteTasks applies each completion whose task still exists and,
+	// unless Completion.Force, still has due time Completion.Lease (no
+	// later attempt has leased it): Delete removes the task and tombstones
+	// its name until TombstoneUntil; otherwise the task is stored as
+	// Completion.Task with ExecutionCount and becomes due at its
+	// schedule_time. ok[i] reports whether cs[i] was applied. One durable
+	// write covers all of them.
+	CompleteTasks(ctx context.Context, cs []Completion) (ok []bool, err error)
+	// RecoverLeases is called once when dispatching starts. A backend that
+	// one process owns (sqlite) ends every lease, making each leased task
+	// due again at the due time it had before the lease, since no attempt
+	// can still be in flight. A backend that several processes share
+	// (postgres) must do nothing and return 0: a lease may belong to a live
+	// node, and a dead node's leases run out by themselves. It returns how
+	// many leases it ended.
+	RecoverLeases(ctx context.Context) (int, error)
+}
+
+// Lease claims a task for one attempt (see Dispatch.LeaseTasks).
+type Lease struct {
+	Queue, ID string
+	// Due is the due time the task was read with (Task.Due); zero leases
+	// the task whatever its due time (RunTask).
+	Due time.Time
+	// Until is the lease's end: the attempt's deadline plus a margin.
+	Until time.Time
+	// Task is the task with the attempt's start recorded
+	// (dispatch_count, first_attempt, last_attempt).
+	Task           *cloudtaskspb.Task
+	ExecutionCount int32
+}
+
+// Completion is the outcome of an attempt (see Dispatch.CompleteTasks).
+type Completion struct {
+	Queue, ID string
+	// Lease is the due time the attempt's lease set (Lease.Until).
+	Lease time.Time
+	// Force applies the completion even if another attempt leased the
+	// task since: a success ends the task whoever else is running it.
+	Force bool
+	// Delete ends the task (success or permanent failure).
+	Delete         bool
+	TombstoneUntil time.Time
+	// Task (with the new schedule_time) and ExecutionCount are stored when
+	// the task is rescheduled.
+	Task           *cloudtaskspb.Task
+	ExecutionCount int32
+}
+
 // Kinds of records kept with GetRecord and UpdateRecord.
 const (
-	KindQueuePolicy = "iam-policy" // key: queue name; value: google.iam.v1.Policy
-	KindCmekConfig  = "cmek"       // key: location name; value: CmekConfig
-	KindOperation   = "operation"  // key: operation name; value: google.longrunning.Operation
+	KindQueuePolicy = "iam-policy"  // key: queue name; value: google.iam.v1.Policy
+	KindCmekConfig  = "cmek"        // key: location name; value: CmekConfig
+	KindOperation   = "operation"   // key: operation name; value: google.longrunning.Operation
+	KindSigningKey  = "signing-key" // key: key use ("oidc"); value: PKCS #8 DER private key
 )

@@ -22,7 +22,7 @@ func (w *writer) queueID(tx *sql.Tx, name string) (int64, error) {
 		return id, nil
 	}
 	var id int64
-	err := tx.QueryRow(`SELECT id FROM queues WHERE name = ?`, name).Scan(&id)
+	err := w.queryRow(tx, `SELECT id FROM queues WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, store.ErrQueueNotFound
 	}

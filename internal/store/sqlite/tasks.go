@@ -25,15 +25,13 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
 		if err != nil {
 			return err
 		}
-		if dead, err := tombstoned(ctx, tx, t.Task.GetName(), s.now()); err != nil || dead {
-			if dead {
-				return store.ErrAlreadyExists
-			}
-			return err
-		}
-		res, err := tx.Exec(`INSERT INTO tasks (queue_id, id, due, created, exec_count, data)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (queue_id, id) DO NOTHING`,
-			qid, t.ID, due, micros(t.Created), t.ExecutionCount, data)
+		// One statement: no row is inserted over a live task or an
+		// unexpired tombstone of the same name.
+		res, err := s.w.exec(tx, `INSERT INTO tasks (queue_id, id, due, created, exec_count, data)
+			SELECT ?, ?, ?, ?, ?, ?
+			WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE name = ? AND expires > ?)
+			ON CONFLICT (queue_id, id) DO NOTHING`,
+			qid, t.ID, due, micros(t.Created), t.ExecutionCount, data, t.Task.GetName(), micros(s.now()))
 		if err != nil {
 			return err
 		}
@@ -76,7 +74,7 @@ func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil
 		if err != nil {
 			return err
 		}
-		res, err := tx.Exec(`DELETE FROM tasks WHERE queue_id = ? AND id = ?`, qid, id)
+		res, err := s.w.exec(tx, `DELETE FROM tasks WHERE queue_id = ? AND id = ?`, qid, id)
 		if err != nil {
 			return err
 		}

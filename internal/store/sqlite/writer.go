@@ -29,6 +29,11 @@ type writer struct {
 	// queueIDs caches queue name → row id. Only the writer goroutine
 	// touches it, and every change to queues goes through the writer.
 	queueIDs map[string]int64
+	// stmts holds the statements prepared in the current transaction, so
+	// that SQLite parses each query once per batch rather than once per
+	// write. (The pool's only connection is busy with the transaction, so
+	// statements cannot be prepared on the pool itself.)
+	stmts map[string]*sql.Stmt
 }
 
 func newWriter(db *sql.DB) *writer {
@@ -38,6 +43,7 @@ func newWriter(db *sql.DB) *writer {
 		closed:   make(chan struct{}),
 		done:     make(chan struct{}),
 		queueIDs: make(map[string]int64),
+		stmts:    make(map[string]*sql.Stmt),
 	}
 	go w.run()
 	return w
@@ -67,6 +73,37 @@ func (w *writer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (w *writer) close() {
 	close(w.closed)
 	<-w.done
+}
+
+// exec runs query in tx through a statement prepared once.
+func (w *writer) exec(tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	st, err := w.prepare(tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.Exec(args...)
+}
+
+// queryRow is exec's counterpart for reads inside a write.
+func (w *writer) queryRow(tx *sql.Tx, query string, args ...any) *sql.Row {
+	st, err := w.prepare(tx, query)
+	if err != nil {
+		// The unprepared query reports the same error through Scan.
+		return tx.QueryRow(query, args...)
+	}
+	return st.QueryRow(args...)
+}
+
+func (w *writer) prepare(tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := tx.Prepare(query)
+	if err != nil {
+		return nil, fmt.Errorf("preparing %q: %w", query, err)
+	}
+	w.stmts[query] = st
+	return st, nil
 }
 
 func (w *writer) run() {
@@ -129,6 +166,8 @@ func (w *writer) tx(batch []op) ([]error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("beginning write transaction: %w", err)
 	}
+	// The transaction closes its statements when it ends.
+	defer clear(w.stmts)
 	errs := make([]error, len(batch))
 	for i, o := range batch {
 		errs[i] = o.fn(tx)

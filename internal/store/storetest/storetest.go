@@ -66,6 +66,12 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeleteQueueDropsTasks", testDeleteQueueDropsTasks},
 		{"Records", testRecords},
 		{"ConcurrentCreates", testConcurrentCreates},
+		{"AllQueues", testAllQueues},
+		{"DueTasks", testDueTasks},
+		{"LeaseTasks", testLeaseTasks},
+		{"CompleteTasks", testCompleteTasks},
+		{"RecoverLeases", testRecoverLeases},
+		{"DispatchBatches", testDispatchBatches},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,43 @@
+// Command opentasks is a Cloud Tasks v2 server (opentasks serve).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: opentasks <command> [flags]
+
+commands:
+  serve      run the Cloud Tasks v2 server (gRPC, REST and /healthz on one port)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ())
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and returns the exit code; ctx ends on
+// SIGINT or SIGTERM.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr, environ)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "opentasks: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/opentasks/opentasks/internal/cloudtasks"
+	"github.com/opentasks/opentasks/internal/server"
+)
+
+// shutdownGrace bounds how long serve waits for calls in flight on
+// SIGINT/SIGTERM before closing connections.
+const shutdownGrace = 10 * time.Second
+
+type serveFlags struct {
+	addr           string
+	store          string
+	taskTombstone  time.Duration
+	queueTombstone time.Duration
+	logLevel       slog.Level
+}
+
+func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
+	f := &serveFlags{}
+	fs := flag.NewFlagSet("opentasks serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8123", "`HOST:PORT` to serve gRPC, REST and /healthz on")
+	fs.StringVar(&f.store, "store", "sqlite:./opentasks.db", "storage backend `URL`: sqlite:PATH (postgres:// later)")
+	fs.DurationVar(&f.taskTombstone, "task-tombstone", time.Hour, "how long a deleted or completed task's name stays reserved")
+	fs.DurationVar(&f.queueTombstone, "queue-tombstone", 7*24*time.Hour, "how long a deleted queue's name stays reserved")
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := flagsFromEnv(fs, environ); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// flagsFromEnv sets each flag not given on the command line from
+// OPENTASKS_<NAME>, with the name upper-cased and dashes as underscores.
+func flagsFromEnv(fs *flag.FlagSet, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		key := "OPENTASKS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := env[key]
+		if given[f.Name] || !ok {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+	f, err := parseServeFlags(args, stderr, environ)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "opentasks serve: %v\n", err)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	if err := serve(ctx, f, stdout, logger); err != nil {
+		logger.Error("serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve opens the store, then listens, so /healthz answers only once the
+// store is open; it returns after a graceful shutdown when ctx ends.
+func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Logger) (err error) {
+	st, err := openStore(ctx, f.store)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing store: %w", cerr)
+		}
+	}()
+	svc := cloudtasks.New(st, cloudtasks.Config{
+		TaskTombstone:  f.taskTombstone,
+		QueueTombstone: f.queueTombstone,
+	})
+	h := server.New(svc, server.WithLogger(logger))
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
+	err = server.Serve(ctx, ln, h, shutdownGrace)
+	logger.Info("stopped")
+	return err
+}

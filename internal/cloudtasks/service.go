@@ -1,0 +1,100 @@
+package cloudtasks
+
+import (
+	"context"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+
+	"github.com/opentasks/opentasks/internal/store"
+)
+
+// Dispatcher is what the API needs from the dispatcher (internal/dispatch).
+type Dispatcher interface {
+	// Changed tells the dispatcher that queue's tasks or state changed (created, deleted, purged, paused, resumed, updated).
+	Changed(queue string)
+	// Run dispatches the task now whatever the queue's state and limits (RunTask) and returns the task as it stands after dispatch, before the target answers.
+	Run(ctx context.Context, t *store.Task, q *cloudtaskspb.Queue) (*store.Task, error)
+}
+
+// Config tunes a Service; zero fields take the defaults documented on each.
+type Config struct {
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// TaskTombstone is how long a deleted or purged task's name stays
+	// reserved; default 1h.
+	TaskTombstone time.Duration
+	// QueueTombstone is how long a deleted queue's name stays reserved;
+	// default 7 days.
+	QueueTombstone time.Duration
+	// Locations are the location IDs the Locations service lists; default
+	// DefaultLocations. Queues may live in any well-formed location.
+	Locations []string
+	// Dispatcher is told about changes and runs RunTask; nil disables
+	// RunTask.
+	Dispatcher Dispatcher
+}
+
+// DefaultLocations is what ListLocations shows when Config.Locations is empty.
+func DefaultLocations() []string {
+	return []string{"us-central1", "us-east1", "europe-west1", "asia-northeast1"}
+}
+
+// Service implements the Cloud Tasks v2 API (cloudtaskspb.CloudTasksServer)
+// and its Locations and Operations mixins on top of a store.Store.
+type Service struct {
+	st        store.Store
+	now       func() time.Time
+	taskTomb  time.Duration
+	queueTomb time.Duration
+	locations []string
+	disp      Dispatcher
+	// pacific renders the schedule_time in the "too far in the future"
+	// error, as Cloud Tasks does.
+	pacific *time.Location
+}
+
+// New returns a Service storing its state in st.
+func New(st store.Store, cfg Config) *Service {
+	s := &Service{
+		st:        st,
+		now:       cfg.Now,
+		taskTomb:  cfg.TaskTombstone,
+		queueTomb: cfg.QueueTombstone,
+		locations: append([]string(nil), cfg.Locations...),
+		disp:      cfg.Dispatcher,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.taskTomb <= 0 {
+		s.taskTomb = time.Hour
+	}
+	if s.queueTomb <= 0 {
+		s.queueTomb = 7 * 24 * time.Hour
+	}
+	if len(s.locations) == 0 {
+		s.locations = DefaultLocations()
+	}
+	loc, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		// Unreachable with time/tzdata embedded; fall back to a fixed zone.
+		loc = time.FixedZone("PST", -8*3600)
+	}
+	s.pacific = loc
+	return s
+}
+
+var _ cloudtaskspb.CloudTasksServer = (*Service)(nil)
+
+// changed tells the dispatcher, if any, that queue changed.
+func (s *Service) changed(queue string) {
+	if s.disp != nil {
+		s.disp.Changed(queue)
+	}
+}
+
+// clock returns the current time at the store's microsecond precision.
+func (s *Service) clock() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}

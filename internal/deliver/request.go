@@ -1,0 +1,182 @@
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+)
+
+const (
+	userAgentHTTP      = "Google-Cloud-Tasks"
+	userAgentAppEngine = "AppEngine-Google; (+http://code.google.com/appengine)"
+	defaultOAuthScope  = "https://www.googleapis.com/auth/cloud-platform"
+)
+
+// build returns the attempt's request and whether it targets App Engine.
+func (d *Deliverer) build(ctx context.Context, a *Attempt) (*http.Request, bool, error) {
+	if ae := a.Task.GetAppEngineHttpRequest(); ae != nil {
+		req, err := d.buildAppEngine(ctx, a, ae)
+		return req, true, err
+	}
+	req, err := d.buildHTTP(ctx, a, a.Task.GetHttpRequest())
+	return req, false, err
+}
+
+func (d *Deliverer) buildHTTP(ctx context.Context, a *Attempt, hr *cloudtaskspb.HttpRequest) (*http.Request, error) {
+	qt := a.Queue.GetHttpTarget()
+	u, err := url.Parse(hr.GetUrl())
+	if err != nil {
+		return nil, fmt.Errorf("task URL: %w", err)
+	}
+	if o := qt.GetUriOverride(); o != nil {
+		overrideURI(u, o)
+	}
+	method := hr.GetHttpMethod()
+	if m := qt.GetHttpMethod(); m != cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED {
+		method = m
+	}
+	var body []byte
+	if method == cloudtaskspb.HttpMethod_POST || method == cloudtaskspb.HttpMethod_PUT ||
+		method == cloudtaskspb.HttpMethod_PATCH || method == cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED {
+		body = hr.GetBody()
+	}
+	req, err := http.NewRequestWithContext(ctx, methodName(method), u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	h := req.Header
+	copyHeaders(h, hr.GetHeaders(), reservedHTTP)
+	for _, o := range qt.GetHeaderOverrides() {
+		if k := o.GetHeader().GetKey(); !reservedHTTP(k) {
+			setExact(h, k, o.GetHeader().GetValue())
+		}
+	}
+	setExact(h, "User-Agent", userAgentHTTP)
+	addTaskHeaders(h, "X-CloudTasks-", a, false)
+	if err := d.authorize(ctx, h, a.Task, qt, u.String()); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func (d *Deliverer) buildAppEngine(ctx context.Context, a *Attempt, ae *cloudtaskspb.AppEngineHttpRequest) (*http.Request, error) {
+	rel := ae.GetRelativeUri()
+	if rel == "" {
+		rel = "/"
+	}
+	method := ae.GetHttpMethod()
+	var body []byte
+	if method == cloudtaskspb.HttpMethod_POST || method == cloudtaskspb.HttpMethod_PUT ||
+		method == cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED {
+		body = ae.GetBody()
+	}
+	req, err := http.NewRequestWithContext(ctx, methodName(method), "http://"+d.cfg.AppEngineHost+rel, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building App Engine request: %w", err)
+	}
+	routing := ae.GetAppEngineRouting()
+	if o := a.Queue.GetAppEngineRoutingOverride(); o != nil {
+		routing = o
+	}
+	if host := routing.GetHost(); host != "" {
+		req.Host = host
+	}
+	h := req.Header
+	copyHeaders(h, ae.GetHeaders(), reservedAppEngine)
+	ua := userAgentAppEngine
+	for k, v := range ae.GetHeaders() {
+		if strings.EqualFold(k, "User-Agent") && v != "" && !strings.Contains(v, "AppEngine-Google") {
+			ua = v + " " + userAgentAppEngine
+		}
+	}
+	setExact(h, "User-Agent", ua)
+	addTaskHeaders(h, "X-AppEngine-", a, true)
+	return req, nil
+}
+
+// overrideURI applies a queue's uri_override to u (spec 3.7).
+func overrideURI(u *url.URL, o *cloudtaskspb.UriOverride) {
+	always := o.GetUriOverrideEnforceMode() != cloudtaskspb.UriOverride_IF_NOT_EXISTS
+	if o.Scheme != nil && always {
+		u.Scheme = "https"
+		if o.GetScheme() == cloudtaskspb.UriOverride_HTTP {
+			u.Scheme = "http"
+		}
+	}
+	host, port := u.Hostname(), u.Port()
+	if o.Host != nil && always {
+		host = o.GetHost()
+	}
+	if o.Port != nil && (always || port == "") {
+		port = ""
+		if p := o.GetPort(); p > 0 {
+			port = strconv.FormatInt(p, 10)
+		}
+	}
+	u.Host = host
+	if port != "" {
+		u.Host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		u.Host = "[" + host + "]"
+	}
+	if po := o.GetPathOverride(); po != nil && (always || u.Path == "" || u.Path == "/") {
+		u.Path, u.RawPath = po.GetPath(), ""
+		if u.Path != "" && !strings.HasPrefix(u.Path, "/") {
+			u.Path = "/" + u.Path
+		}
+	}
+	if qo := o.GetQueryOverride(); qo != nil && (always || u.RawQuery == "") {
+		u.RawQuery = qo.GetQueryParams()
+	}
+}
+
+// authorize sets Authorization from the queue's token settings, else the
+// task's. It overrides any Authorization among the task's headers.
+func (d *Deliverer) authorize(ctx context.Context, h http.Header, t *cloudtaskspb.Task, qt *cloudtaskspb.HttpTarget, target string) error {
+	oidc, oauth := t.GetHttpRequest().GetOidcToken(), t.GetHttpRequest().GetOauthToken()
+	if qt.GetOidcToken() != nil || qt.GetOauthToken() != nil {
+		oidc, oauth = qt.GetOidcToken(), qt.GetOauthToken()
+	}
+	if (oidc == nil && oauth == nil) || d.cfg.Tokens == nil {
+		return nil
+	}
+	var tok string
+	var err error
+	if oidc != nil {
+		aud := oidc.GetAudience()
+		if aud == "" {
+			aud = target
+		}
+		tok, err = d.cfg.Tokens.IDToken(oidc.GetServiceAccountEmail(), aud)
+	} else {
+		scope := oauth.GetScope()
+		if scope == "" {
+			scope = defaultOAuthScope
+		}
+		tok, err = d.cfg.Tokens.AccessToken(ctx, oauth.GetServiceAccountEmail(), scope)
+	}
+	if err != nil {
+		return fmt.Errorf("minting token: %w", err)
+	}
+	for k := range h {
+		if strings.EqualFold(k, "Authorization") {
+			delete(h, k)
+		}
+	}
+	h["Authorization"] = []string{"Bearer " + tok}
+	return nil
+}
+
+func methodName(m cloudtaskspb.HttpMethod) string {
+	if m == cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED {
+		return http.MethodPost
+	}
+	return m.String()
+}

@@ -1,0 +1,65 @@
+package dispatch
+
+import (
+	"context"
+
+	"github.com/opentasks/opentasks/internal/deliver"
+	"github.com/opentasks/opentasks/internal/store"
+)
+
+// maxCompletions bounds one CompleteTasks call.
+const maxCompletions = 1024
+
+// done is a finished attempt on its way to the store.
+type done struct {
+	c   store.Completion
+	res deliver.Result
+}
+
+// completer writes outcomes in batches: it takes one, drains whatever else
+// has arrived meanwhile and writes them all in one CompleteTasks call, so
+// the store sees one write for many attempts however fast they finish.
+func (d *Dispatcher) completer() {
+	defer close(d.completed)
+	batch := make([]done, 0, maxCompletions)
+	cs := make([]store.Completion, 0, maxCompletions)
+	for first := range d.done {
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < maxCompletions {
+			select {
+			case x, ok := <-d.done:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, x)
+			default:
+				break drain
+			}
+		}
+		cs = cs[:0]
+		for _, x := range batch {
+			cs = append(cs, x.c)
+		}
+		// Not d.ctx: outcomes in hand are written even while stopping.
+		ok, err := d.st.CompleteTasks(context.Background(), cs)
+		if err != nil {
+			// The tasks stay leased and come back when their leases end.
+			d.log.Error("dispatch: writing outcomes", "count", len(cs), "err", err)
+			continue
+		}
+		for i, x := range batch {
+			if ok[i] && !x.c.Delete {
+				if r := d.runner(x.c.Queue); r != nil {
+					r.rescheduled(x.c.Task.GetScheduleTime().AsTime())
+				}
+			}
+			if d.cfg.OnComplete != nil {
+				d.cfg.OnComplete(Outcome{
+					Queue: x.c.Queue, TaskID: x.c.ID, Result: x.res,
+					Task: x.c.Task, Deleted: x.c.Delete, Applied: ok[i],
+				})
+			}
+		}
+	}
+}

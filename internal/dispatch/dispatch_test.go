@@ -1,0 +1,242 @@
+package dispatch_test
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/opentasks/opentasks/internal/store/storetest"
+)
+
+// TestHeadersSequence replays the spec's observed sequence (5.2): the
+// target answers 503, 404, 429, 500, 302, then 200.
+func TestHeadersSequence(t *testing.T) {
+	statuses := []int{503, 404, 429, 500, 302, 200}
+	seen := make(chan http.Header, len(statuses))
+	var n atomic.Int32
+	h := newHarness(t, storetest.NewClock(t0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		w.WriteHeader(statuses[n.Add(1)-1])
+	}))
+	q := h.queue("hdr", nil)
+	h.task(q, "t1", t0, nil)
+	want := []struct{ retry, exec, prev string }{{"0", "0", ""}, {"1", "0", "503"}, {"2", "1", "404"}, {"3", "2", "429"}, {"4", "2", "500"}, {"5", "3", "302"}}
+	for i, w := range want {
+		hd := recv(t, seen)
+		o := h.outcome()
+		got := fmt.Sprint(hd.Get("X-CloudTasks-TaskRetryCount"), hd.Get("X-CloudTasks-TaskExecutionCount"), hd.Get("X-CloudTasks-TaskPreviousResponse"))
+		if got != fmt.Sprint(w.retry, w.exec, w.prev) {
+			t.Errorf("attempt %d: RetryCount, ExecutionCount, PreviousResponse = %s; want %s %s %s", i, got, w.retry, w.exec, w.prev)
+		}
+		_, hasReason := hd["X-Cloudtasks-Taskretryreason"]
+		if hasReason != (i > 0) || hd.Get("X-CloudTasks-TaskRetryReason") != "" {
+			t.Errorf("attempt %d: TaskRetryReason present=%v value %q; want present (empty) only on retries", i, hasReason, hd.Get("X-CloudTasks-TaskRetryReason"))
+		}
+		if hd.Get("X-CloudTasks-QueueName") != "hdr" || hd.Get("X-CloudTasks-TaskName") != "t1" ||
+			hd.Get("X-CloudTasks-TaskETA") != fmt.Sprintf("%d.%06d", o.Task.GetLastAttempt().GetScheduleTime().GetSeconds(), o.Task.GetLastAttempt().GetScheduleTime().GetNanos()/1000) ||
+			hd.Get("User-Agent") != "Google-Cloud-Tasks" {
+			t.Errorf("attempt %d: headers %v", i, hd)
+		}
+		if i == len(want)-1 {
+			if !o.Deleted {
+				t.Fatalf("after 200: outcome %+v, want the task deleted", o)
+			}
+			break
+		}
+		if o.Deleted || o.Task.GetLastAttempt().GetResponseStatus() == nil {
+			t.Fatalf("attempt %d: outcome %+v, want a recorded failure", i, o)
+		}
+		h.clock.Advance(o.Task.ScheduleTime.AsTime().Sub(h.now()))
+		h.d.Changed(q.Name)
+	}
+	// The last outcome is the 200.
+	if hd := recv(t, seen); hd.Get("X-CloudTasks-TaskRetryCount") != "5" {
+		t.Fatalf("final attempt RetryCount %q, want 5", hd.Get("X-CloudTasks-TaskRetryCount"))
+	}
+	if o := h.outcome(); !o.Deleted || !o.Applied {
+		t.Fatalf("after 200: %+v, want the task deleted", o)
+	}
+	if _, err := h.st.GetTask(t.Context(), q.Name, "t1"); err == nil {
+		t.Fatal("task still stored after a 2xx")
+	}
+}
+
+// TestBackoffSeries checks the spec's example: min 10s, max 300s, 3
+// doublings gives 10, 20, 40, 80, 160, 240, 300 (injected clock).
+func TestBackoffSeries(t *testing.T) {
+	h := newHarness(t, storetest.NewClock(t0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+	}))
+	q := h.queue("backoff", func(q *cloudtaskspb.Queue) {
+		q.RetryConfig = &cloudtaskspb.RetryConfig{MaxAttempts: -1, MinBackoff: durationpb.New(10 * time.Second),
+			MaxBackoff: durationpb.New(300 * time.Second), MaxDoublings: 3}
+	})
+	h.task(q, "t", t0, nil)
+	for i, want := range []int{10, 20, 40, 80, 160, 240, 300, 300} {
+		o := h.outcome()
+		got := o.Task.ScheduleTime.AsTime().Sub(h.now())
+		if got != time.Duration(want)*time.Second {
+			t.Fatalf("retry %d: delay %v, want %ds", i+1, got, want)
+		}
+		st := o.Task.GetLastAttempt().GetResponseStatus()
+		if st.GetCode() != 13 || st.GetMessage() != "INTERNAL(13): HTTP status code 500" {
+			t.Fatalf("response_status = %v", st)
+		}
+		if stored := h.get(q, "t"); stored.Task.DispatchCount != int32(i+1) || stored.Task.ResponseCount != int32(i+1) {
+			t.Fatalf("after attempt %d: dispatch_count %d, response_count %d", i+1, stored.Task.DispatchCount, stored.Task.ResponseCount)
+		}
+		h.clock.Advance(got)
+		h.d.Changed(q.Name)
+	}
+}
+
+// TestPermanentFailure: the task is dropped only when both max_attempts
+// and max_retry_duration are used up; a per-task retry_config wins.
+func TestPermanentFailure(t *testing.T) {
+	h := newHarness(t, storetest.NewClock(t0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(404)
+	}))
+	q := h.queue("perm", nil)
+	h.task(q, "t", t0, func(tk *cloudtaskspb.Task) {
+		tk.RetryConfig = &cloudtaskspb.RetryConfig{MaxAttempts: 2, MaxRetryDuration: durationpb.New(time.Minute),
+			MinBackoff: durationpb.New(40 * time.Second), MaxBackoff: durationpb.New(40 * time.Second)}
+	})
+	// Attempt 1 at 0s, attempt 2 at 40s: attempts used up, duration not.
+	// Attempt 3 at 80s: both used up.
+	for i, wantDeleted := range []bool{false, false, true} {
+		o := h.outcome()
+		if o.Deleted != wantDeleted {
+			t.Fatalf("attempt %d: deleted=%v, want %v", i+1, o.Deleted, wantDeleted)
+		}
+		if !o.Deleted {
+			h.clock.Advance(o.Task.ScheduleTime.AsTime().Sub(h.now()))
+			h.d.Changed(q.Name)
+		}
+	}
+	if _, err := h.st.GetTask(t.Context(), q.Name, "t"); err == nil {
+		t.Fatal("permanently failed task still stored")
+	}
+}
+
+// TestConcurrencyCap: with max_concurrent_dispatches 2, no more than two
+// attempts are ever in flight, and two are.
+func TestConcurrencyCap(t *testing.T) {
+	var cur, peak atomic.Int32
+	release := make(chan struct{})
+	h := newHarness(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := cur.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		<-release
+		cur.Add(-1)
+	}))
+	q := h.queue("cap", func(q *cloudtaskspb.Queue) { q.RateLimits.MaxConcurrentDispatches = 2 })
+	const n = 12
+	for i := range n {
+		h.task(q, fmt.Sprintf("t%02d", i), t0, nil)
+	}
+	for range n {
+		release <- struct{}{}
+		h.outcome()
+	}
+	if p := peak.Load(); p != 2 {
+		t.Fatalf("peak concurrency %d, want 2", p)
+	}
+}
+
+// TestRate measures 30 tasks at 5/s (burst 5) on the real clock: after
+// the initial burst, deliveries come at 5/s within 5%.
+func TestRate(t *testing.T) {
+	var mu sync.Mutex
+	var at []time.Time
+	h := newHarness(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+	}))
+	q := h.queue("rate", func(q *cloudtaskspb.Queue) {
+		q.State = cloudtaskspb.Queue_PAUSED
+		q.RateLimits.MaxDispatchesPerSecond, q.RateLimits.MaxBurstSize = 5, 5
+	})
+	for i := range 30 {
+		h.task(q, fmt.Sprintf("t%02d", i), time.Now(), nil)
+	}
+	if _, err := h.st.UpdateQueue(t.Context(), q.Name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
+		cur.State = cloudtaskspb.Queue_RUNNING
+		return cur, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.d.Changed(q.Name)
+	for range 30 {
+		h.outcome()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Tasks 6..30 are paced by the refill: 25 tokens, from the burst's end.
+	rate := 25 / at[29].Sub(at[4]).Seconds()
+	if rate < 4.75 || rate > 5.25 {
+		t.Fatalf("measured %.3f tasks/s after the burst, want 5 ± 5%%", rate)
+	}
+	t.Logf("measured %.3f tasks/s", rate)
+}
+
+// TestCrashSafety: a task in flight when the process dies is delivered
+// again after restart.
+func TestCrashSafety(t *testing.T) {
+	var calls atomic.Int32
+	arrived := make(chan struct{}, 10)
+	hang := make(chan struct{})
+	defer close(hang)
+	h := newHarness(t, storetest.NewClock(t0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		if calls.Add(1) == 1 {
+			select { // the first attempt never answers before the "kill"
+			case <-hang:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	q := h.queue("crash", nil)
+	h.task(q, "t", t0, nil)
+	recv(t, arrived)
+	if got := h.get(q, "t"); got.Task.DispatchCount != 1 {
+		t.Fatalf("in flight: dispatch_count %d, want 1 (recorded at lease)", got.Task.DispatchCount)
+	}
+	h.restart()
+	recv(t, arrived)
+	if o := h.outcome(); !o.Deleted || o.Task.DispatchCount != 2 {
+		t.Fatalf("after restart: %+v, want delivered (attempt 2) and deleted", o)
+	}
+}
+
+// TestPauseResume: a paused queue dispatches nothing until resumed.
+func TestPauseResume(t *testing.T) {
+	got := make(chan string, 10)
+	h := newHarness(t, storetest.NewClock(t0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.Path
+	}))
+	q := h.queue("paused", func(q *cloudtaskspb.Queue) { q.State = cloudtaskspb.Queue_PAUSED })
+	other := h.queue("other", nil)
+	h.task(q, "held", t0, nil)
+	h.task(other, "sentinel", t0, nil)
+	if p := recv(t, got); p != "/sentinel" {
+		t.Fatalf("first delivery %s, want /sentinel (the paused queue must wait)", p)
+	}
+	if _, err := h.st.UpdateQueue(t.Context(), q.Name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
+		cur.State = cloudtaskspb.Queue_RUNNING
+		return cur, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.d.Changed(q.Name)
+	if p := recv(t, got); p != "/held" {
+		t.Fatalf("after resume delivered %s, want /held", p)
+	}
+}

@@ -1,0 +1,179 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/opentasks/opentasks/internal/deliver"
+	"github.com/opentasks/opentasks/internal/store"
+)
+
+// Config tunes a Dispatcher; zero fields take the defaults documented on
+// each.
+type Config struct {
+	// Deliver sends attempts; default deliver.New with no tokens.
+	Deliver *deliver.Deliverer
+	// Now is the clock for schedule times, backoff and rate limits;
+	// default time.Now. Timers still run on the real clock: with a fake
+	// clock, call Changed to make the dispatcher look again.
+	Now func() time.Time
+	// TaskTombstone is how long a finished task's name stays reserved;
+	// default 1h.
+	TaskTombstone time.Duration
+	// LeaseMargin is added to an attempt's dispatch deadline to make its
+	// lease, covering the write of its outcome; default 10s.
+	LeaseMargin time.Duration
+	// Window bounds the due tasks read (and held) per queue at a time;
+	// default 256.
+	Window int
+	// OnComplete, if set, is called with every attempt's outcome once it
+	// is durable (tests, metrics). It must not block.
+	OnComplete func(Outcome)
+	// Logger reports store errors; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Dispatcher delivers the tasks of every queue in a store. It implements
+// cloudtasks.Dispatcher.
+type Dispatcher struct {
+	st  store.Store
+	cfg Config
+	now func() time.Time
+	log *slog.Logger
+
+	mu      sync.Mutex
+	ctx     context.Context // nil until Start
+	cancel  context.CancelFunc
+	runners map[string]*runner
+
+	schedulers sync.WaitGroup
+	attempts   sync.WaitGroup
+	done       chan done
+	completed  chan struct{}
+}
+
+// New returns a Dispatcher for st; Start sets it going.
+func New(st store.Store, cfg Config) *Dispatcher {
+	if cfg.Deliver == nil {
+		cfg.Deliver = deliver.New(deliver.Config{})
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TaskTombstone <= 0 {
+		cfg.TaskTombstone = time.Hour
+	}
+	if cfg.LeaseMargin <= 0 {
+		cfg.LeaseMargin = 10 * time.Second
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 256
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Dispatcher{
+		st:        st,
+		cfg:       cfg,
+		now:       func() time.Time { return cfg.Now().UTC().Truncate(time.Microsecond) },
+		log:       cfg.Logger,
+		runners:   make(map[string]*runner),
+		done:      make(chan done, 4096),
+		completed: make(chan struct{}),
+	}
+}
+
+// Start ends leases left by an earlier run (see store.Dispatch
+// RecoverLeases) and starts a scheduler for every queue.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	if _, err := d.st.RecoverLeases(ctx); err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	d.mu.Lock()
+	if d.ctx != nil {
+		d.mu.Unlock()
+		return errors.New("dispatch: started twice")
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.mu.Unlock()
+	go d.completer()
+	for after := ""; ; {
+		qs, err := d.st.AllQueues(ctx, after, 1000)
+		if err != nil {
+			d.Stop()
+			return fmt.Errorf("dispatch: listing queues: %w", err)
+		}
+		for _, q := range qs {
+			d.Changed(q.GetName())
+		}
+		if len(qs) < 1000 {
+			return nil
+		}
+		after = qs[len(qs)-1].GetName()
+	}
+}
+
+// Stop stops dispatching and waits for the outcomes already in hand to be
+// written. Attempts still in flight are abandoned: their tasks stay leased
+// and are delivered again after a restart (or when the lease runs out).
+func (d *Dispatcher) Stop() {
+	d.mu.Lock()
+	cancel := d.cancel
+	d.cancel = nil
+	d.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	d.schedulers.Wait()
+	d.attempts.Wait()
+	close(d.done)
+	<-d.completed
+	d.cfg.Deliver.CloseIdle()
+}
+
+// Changed makes the queue's scheduler re-read the queue and its due tasks
+// now, starting a scheduler if the queue has none.
+func (d *Dispatcher) Changed(queue string) {
+	if r := d.runner(queue); r != nil {
+		r.signal(r.changed)
+	}
+}
+
+// runner returns the queue's scheduler, starting it if needed; nil when
+// the dispatcher is not running.
+func (d *Dispatcher) runner(queue string) *runner {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cancel == nil {
+		return nil
+	}
+	r := d.runners[queue]
+	if r == nil {
+		r = newRunner(d, queue)
+		d.runners[queue] = r
+		d.schedulers.Add(1)
+		go r.run(d.ctx)
+	}
+	return r
+}
+
+// retire removes r if nothing asked it to look again meanwhile; a queue
+// re-created in that moment keeps its scheduler.
+func (d *Dispatcher) retire(r *runner) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	select {
+	case <-r.changed:
+		return false
+	default:
+	}
+	if d.runners[r.queue] == r {
+		delete(d.runners, r.queue)
+	}
+	return true
+}

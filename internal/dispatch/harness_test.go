@@ -1,0 +1,163 @@
+package dispatch_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/opentasks/opentasks/internal/deliver"
+	"github.com/opentasks/opentasks/internal/dispatch"
+	"github.com/opentasks/opentasks/internal/store"
+	"github.com/opentasks/opentasks/internal/store/sqlite"
+	"github.com/opentasks/opentasks/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const loc = "projects/p/locations/us-central1"
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// harness is a dispatcher over a real SQLite file delivering to a real
+// HTTP target.
+type harness struct {
+	t        *testing.T
+	path     string
+	st       *sqlite.Store
+	d        *dispatch.Dispatcher
+	clock    *storetest.Clock
+	now      func() time.Time
+	target   *httptest.Server
+	outcomes chan dispatch.Outcome
+	tokens   deliver.Tokens
+}
+
+// newHarness starts a dispatcher on the fake clock (real clock if clock
+// is nil) delivering to handler.
+func newHarness(t *testing.T, clock *storetest.Clock, handler http.Handler) *harness {
+	h := &harness{t: t, path: filepath.Join(t.TempDir(), "tasks.db"), clock: clock, outcomes: make(chan dispatch.Outcome, 1000)}
+	h.now = time.Now
+	if clock != nil {
+		h.now = clock.Now
+	}
+	h.target = httptest.NewServer(handler)
+	t.Cleanup(h.target.Close)
+	h.open()
+	return h
+}
+
+func (h *harness) open() {
+	st, err := sqlite.Open(context.Background(), h.path, sqlite.WithClock(h.now))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.st = st
+	h.start()
+	h.t.Cleanup(func() { st.Close() })
+}
+
+func (h *harness) start() {
+	h.d = dispatch.New(h.st, dispatch.Config{
+		Now:        h.now,
+		Deliver:    deliver.New(deliver.Config{Tokens: h.tokens, AppEngineHost: h.target.Listener.Addr().String()}),
+		OnComplete: func(o dispatch.Outcome) { h.outcomes <- o },
+	})
+	if err := h.d.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(h.d.Stop)
+}
+
+// restart stops the dispatcher and closes the store, as a killed process
+// leaves them, then opens both again.
+func (h *harness) restart() {
+	h.d.Stop()
+	if err := h.st.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.open()
+}
+
+// queue creates a queue as the API would (defaults filled in).
+func (h *harness) queue(id string, edit func(*cloudtaskspb.Queue)) *cloudtaskspb.Queue {
+	q := &cloudtaskspb.Queue{
+		Name:       loc + "/queues/" + id,
+		State:      cloudtaskspb.Queue_RUNNING,
+		RateLimits: &cloudtaskspb.RateLimits{MaxDispatchesPerSecond: 500, MaxBurstSize: 100, MaxConcurrentDispatches: 1000},
+		RetryConfig: &cloudtaskspb.RetryConfig{MaxAttempts: 100, MinBackoff: durationpb.New(100 * time.Millisecond),
+			MaxBackoff: durationpb.New(time.Hour), MaxDoublings: 16},
+	}
+	if edit != nil {
+		edit(q)
+	}
+	if err := h.st.CreateQueue(context.Background(), q); err != nil {
+		h.t.Fatal(err)
+	}
+	h.d.Changed(q.Name)
+	return q
+}
+
+// task creates an HTTP task to the target's path /id due at due.
+func (h *harness) task(q *cloudtaskspb.Queue, id string, due time.Time, edit func(*cloudtaskspb.Task)) *store.Task {
+	now := h.now()
+	tk := &store.Task{Queue: q.Name, ID: id, Created: now, Task: &cloudtaskspb.Task{
+		Name: q.Name + "/tasks/" + id,
+		MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{
+			Url: h.target.URL + "/" + id, HttpMethod: cloudtaskspb.HttpMethod_POST,
+			Headers: map[string]string{"User-Agent": "Google-Cloud-Tasks"}, Body: []byte(id),
+		}},
+		ScheduleTime:     timestamppb.New(due),
+		CreateTime:       timestamppb.New(now.Truncate(time.Second)),
+		DispatchDeadline: durationpb.New(30 * time.Second),
+	}}
+	if edit != nil {
+		edit(tk.Task)
+	}
+	if err := h.st.CreateTask(context.Background(), tk); err != nil {
+		h.t.Fatal(err)
+	}
+	h.d.Changed(q.Name)
+	return tk
+}
+
+// outcome waits for the next durable outcome.
+func (h *harness) outcome() dispatch.Outcome {
+	h.t.Helper()
+	select {
+	case o := <-h.outcomes:
+		return o
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("no attempt finished within 10s")
+	}
+	return dispatch.Outcome{}
+}
+
+func (h *harness) get(q *cloudtaskspb.Queue, id string) *store.Task {
+	h.t.Helper()
+	tk, err := h.st.GetTask(context.Background(), q.Name, id)
+	if err != nil {
+		h.t.Fatalf("GetTask(%s): %v", id, err)
+	}
+	return tk
+}
+
+// recv waits for a value from ch.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing arrived within 10s")
+	}
+	var zero T
+	return zero
+}

@@ -1,0 +1,272 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"golang.org/x/time/rate"
+
+	"github.com/opentasks/opentasks/internal/deliver"
+	"github.com/opentasks/opentasks/internal/store"
+)
+
+// retryStoreErrors is how long a scheduler waits after a store error.
+const retryStoreErrors = time.Second
+
+// runner schedules one queue. Its goroutine owns every field above mu.
+type runner struct {
+	d     *Dispatcher
+	queue string
+	// changed: re-read the queue (Changed). poke: a slot freed or a task
+	// was rescheduled.
+	changed, poke chan struct{}
+
+	q        *cloudtaskspb.Queue
+	lim      *rate.Limiter
+	buf      []*store.Task // due tasks read but not yet leased, in due order
+	next     time.Time     // when to read again; zero: only when told
+	mustRead bool
+	throttle throttle
+
+	mu       sync.Mutex
+	inflight map[string]struct{} // tasks this scheduler is delivering
+	earliest time.Time           // earliest due time written by completions since the last look
+}
+
+func newRunner(d *Dispatcher, queue string) *runner {
+	return &runner{
+		d:        d,
+		queue:    queue,
+		changed:  make(chan struct{}, 1),
+		poke:     make(chan struct{}, 1),
+		inflight: make(map[string]struct{}),
+	}
+}
+
+func (r *runner) signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (r *runner) run(ctx context.Context) {
+	defer r.d.schedulers.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	reload := true
+	for {
+		wait := time.Duration(-1) // forever
+		if reload {
+			switch err := r.reload(ctx); {
+			case errors.Is(err, store.ErrNotFound):
+				if r.d.retire(r) {
+					return
+				}
+				continue
+			case err != nil:
+				if ctx.Err() != nil {
+					return
+				}
+				r.d.log.Error("dispatch: reading queue", "queue", r.queue, "err", err)
+				wait = retryStoreErrors
+			default:
+				reload = false
+			}
+		}
+		if !reload {
+			var err error
+			if wait, err = r.step(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.d.log.Error("dispatch: scheduling", "queue", r.queue, "err", err)
+				r.buf, r.mustRead, wait = nil, true, retryStoreErrors
+			}
+			if wait == 0 {
+				continue
+			}
+		}
+		var tc <-chan time.Time
+		if wait > 0 {
+			timer.Reset(wait)
+			tc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.changed:
+			reload = true
+		case <-r.poke:
+		case <-tc:
+		}
+		timer.Stop()
+	}
+}
+
+// reload reads the queue's configuration and state.
+func (r *runner) reload(ctx context.Context) error {
+	q, err := r.d.st.GetQueue(ctx, r.queue)
+	if err != nil {
+		return err
+	}
+	r.q = q
+	rl := q.GetRateLimits()
+	burst := int(rl.GetMaxBurstSize())
+	if burst <= 0 {
+		burst = int(min(100, max(1, math.Ceil(rl.GetMaxDispatchesPerSecond()))))
+	}
+	now := r.d.now()
+	if r.lim == nil {
+		// A new bucket starts full, as a new queue may burst at once.
+		r.lim = rate.NewLimiter(r.rate(now), burst)
+	} else {
+		r.lim.SetBurstAt(now, burst)
+		r.lim.SetLimitAt(now, r.rate(now))
+	}
+	r.mustRead = true
+	return nil
+}
+
+// rate is the queue's effective dispatch rate at now.
+func (r *runner) rate(now time.Time) rate.Limit {
+	base := r.q.GetRateLimits().GetMaxDispatchesPerSecond()
+	if base <= 0 {
+		base = 500
+	}
+	return rate.Limit(base * r.throttle.factor(now))
+}
+
+// step dispatches what the queue may dispatch now and returns how long to
+// wait before the next step (0: at once; negative: until told).
+func (r *runner) step(ctx context.Context) (time.Duration, error) {
+	if r.q.GetState() != cloudtaskspb.Queue_RUNNING {
+		r.buf = nil
+		return -1, nil
+	}
+	now := r.d.now()
+	r.mu.Lock()
+	free := r.maxConcurrent() - len(r.inflight)
+	if !r.earliest.IsZero() {
+		if r.next.IsZero() || r.earliest.Before(r.next) {
+			r.next = r.earliest
+		}
+		r.earliest = time.Time{}
+	}
+	r.mu.Unlock()
+	if lim := r.rate(now); math.Abs(float64(lim-r.lim.Limit())) > 0.01*float64(lim) {
+		r.lim.SetLimitAt(now, lim)
+	}
+	tokens := r.lim.TokensAt(now)
+	if len(r.buf) == 0 && (r.mustRead || (!r.next.IsZero() && !r.next.After(now))) {
+		if free <= 0 {
+			return -1, nil // a finished attempt pokes
+		}
+		// Read about what can go out in the next 100ms, within the window.
+		want := min(r.d.cfg.Window, free, max(1, int(tokens)+int(float64(r.lim.Limit())/10)))
+		if err := r.read(ctx, now, want); err != nil {
+			return 0, err
+		}
+	}
+	if len(r.buf) == 0 {
+		if r.next.IsZero() {
+			return -1, nil
+		}
+		return max(r.next.Sub(now), time.Millisecond), nil
+	}
+	if free <= 0 {
+		return -1, nil
+	}
+	n := min(len(r.buf), free, int(tokens))
+	if n <= 0 {
+		// Wait for the next token.
+		return max(time.Duration((1-tokens)/float64(r.lim.Limit())*float64(time.Second)), 100*time.Microsecond), nil
+	}
+	r.lim.AllowN(now, n)
+	batch := r.buf[:n]
+	r.buf = r.buf[n:]
+	if len(r.buf) == 0 {
+		r.buf = nil
+	}
+	return 0, r.dispatch(ctx, now, batch)
+}
+
+func (r *runner) maxConcurrent() int {
+	if c := r.q.GetRateLimits().GetMaxConcurrentDispatches(); c > 0 {
+		return int(c)
+	}
+	return 1000
+}
+
+// read fills the buffer with up to limit due tasks, skipping those this
+// scheduler is delivering (their lease may have run out).
+func (r *runner) read(ctx context.Context, now time.Time, limit int) error {
+	due, next, err := r.d.st.DueTasks(ctx, r.queue, now, limit)
+	if err != nil {
+		return err
+	}
+	r.mustRead = false
+	r.next = next
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range due {
+		if _, busy := r.inflight[t.ID]; !busy {
+			r.buf = append(r.buf, t)
+		}
+	}
+	return nil
+}
+
+// dispatch leases batch in one write and starts an attempt for each task
+// it could lease (the others were deleted or taken meanwhile).
+func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Task) error {
+	leases := make([]store.Lease, len(batch))
+	starts := make([]start, len(batch))
+	for i, t := range batch {
+		starts[i] = begin(t.Task, now)
+		leases[i] = store.Lease{
+			Queue: r.queue, ID: t.ID, Due: t.Due,
+			Until:          now.Add(deliver.Deadline(t.Task) + r.d.cfg.LeaseMargin),
+			Task:           t.Task,
+			ExecutionCount: t.ExecutionCount,
+		}
+	}
+	ok, err := r.d.st.LeaseTasks(ctx, leases)
+	if err != nil {
+		return err
+	}
+	q := r.q
+	for i, t := range batch {
+		if !ok[i] {
+			continue
+		}
+		r.mu.Lock()
+		r.inflight[t.ID] = struct{}{}
+		r.mu.Unlock()
+		r.d.attempts.Add(1)
+		go r.d.attempt(r, q, t, starts[i], leases[i].Until, time.Time{})
+	}
+	return nil
+}
+
+// finished frees t's slot.
+func (r *runner) finished(id string) {
+	r.mu.Lock()
+	delete(r.inflight, id)
+	r.mu.Unlock()
+	r.signal(r.poke)
+}
+
+// rescheduled tells the scheduler that a task of its queue is due at due.
+func (r *runner) rescheduled(due time.Time) {
+	r.mu.Lock()
+	if r.earliest.IsZero() || due.Before(r.earliest) {
+		r.earliest = due
+	}
+	r.mu.Unlock()
+	r.signal(r.poke)
+}

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"connectrpc.com/vanguard"
+	"connectrpc.com/vanguard/vanguardgrpc"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// mixinRules are the HTTP rules of the Locations and Operations mixins as
+// cloudtasks_v2.yaml declares them for this API; the mixins' own
+// descriptors do not carry them (spec 1.2).
+var mixinRules = []*annotations.HttpRule{
+	{Selector: "google.cloud.location.Locations.GetLocation", Pattern: &annotations.HttpRule_Get{Get: "/v2/{name=projects/*/locations/*}"}},
+	{Selector: "google.cloud.location.Locations.ListLocations", Pattern: &annotations.HttpRule_Get{Get: "/v2/{name=projects/*}/locations"}},
+	{Selector: "google.longrunning.Operations.GetOperation", Pattern: &annotations.HttpRule_Get{Get: "/v2/{name=projects/*/locations/*/operations/*}"}},
+}
+
+// systemParams are Google's standard query parameters (discovery
+// "parameters"); they select output options and never reach the request
+// message.
+var systemParams = []string{
+	"$alt", "alt", "$.xgafv", "prettyPrint", "fields", "key", "access_token",
+	"oauth_token", "quotaUser", "callback", "uploadType", "upload_protocol",
+}
+
+// rest serves Google's REST surface: the transcoder does the mapping, rest
+// does what Google's front end does around it (see doc.go).
+type rest struct {
+	api   API
+	names http.Handler // transcoder answering enums by name (the default)
+	ints  http.Handler // transcoder answering enums as numbers
+}
+
+func newREST(gs *grpc.Server, api API) (*rest, error) {
+	names, err := newTranscoder(gs, false)
+	if err != nil {
+		return nil, err
+	}
+	ints, err := newTranscoder(gs, true)
+	if err != nil {
+		return nil, err
+	}
+	return &rest{api: api, names: names, ints: ints}, nil
+}
+
+func newTranscoder(gs *grpc.Server, enumNumbers bool) (*vanguard.Transcoder, error) {
+	t, err := vanguardgrpc.NewTranscoder(gs,
+		vanguard.WithRules(mixinRules...),
+		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
+			return &vanguard.JSONCodec{
+				// Google omits zero values and rejects unknown fields.
+				MarshalOptions:   protojson.MarshalOptions{Resolver: res, UseEnumNumbers: enumNumbers},
+				UnmarshalOptions: protojson.UnmarshalOptions{Resolver: res},
+			}
+		}),
+		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(maxMessageBytes)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("building REST transcoder: %w", err)
+	}
+	return t, nil
+}
+
+func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMessageBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, status.Newf(codes.InvalidArgument, "Request payload size exceeds the limit: %d bytes.", maxMessageBytes))
+			return
+		}
+		writeError(w, status.Newf(codes.InvalidArgument, "Cannot read request body: %v", err))
+		return
+	}
+	query, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, status.Newf(codes.InvalidArgument, "Invalid query string: %v", err))
+		return
+	}
+	enumNumbers := wantsEnumNumbers(query)
+	for _, p := range systemParams {
+		query.Del(p)
+	}
+
+	if queue, taskID, ok := bufferTarget(r); ok {
+		s.buffer(w, r, queue, taskID, body, enumNumbers)
+		return
+	}
+
+	// The transcoder sees a plain JSON REST call: no system parameters, one
+	// JSON content type (it refuses "application/json; charset=UTF-8"), and
+	// none of the headers that would make it take the call for Connect.
+	r2 := r.Clone(r.Context())
+	r2.URL.RawQuery = query.Encode()
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	r2.Header.Del("Connect-Protocol-Version")
+	r2.Header.Del("X-Server-Timeout")
+	r2.Header.Del("Content-Type")
+	if len(body) > 0 {
+		r2.Header.Set("Content-Type", "application/json")
+	}
+	t := s.names
+	if enumNumbers {
+		t = s.ints
+	}
+	reached := new(atomic.Bool)
+	r2 = r2.WithContext(context.WithValue(r2.Context(), reachedKey{}, reached))
+	ew := &errorWriter{ResponseWriter: w, r: r, reached: reached}
+	t.ServeHTTP(ew, r2)
+	ew.finish()
+}
+
+// wantsEnumNumbers reports whether the caller asked for
+// "$alt=json;enum-encoding=int", as the Go REST client always does.
+func wantsEnumNumbers(q url.Values) bool {
+	for _, v := range append(q["$alt"], q["alt"]...) {
+		for _, part := range strings.Split(v, ";") {
+			if strings.TrimSpace(part) == "enum-encoding=int" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reachedKey marks a REST call's context with the flag markReached sets,
+// so that errors raised before the service are told from the service's.
+type reachedKey struct{}
+
+// markReached records that a transcoded call got as far as the service.
+func markReached(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if reached, ok := ctx.Value(reachedKey{}).(*atomic.Bool); ok {
+		reached.Store(true)
+	}
+	return next(ctx, req)
+}

@@ -1,0 +1,217 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/opentasks/opentasks/internal/server"
+)
+
+type restCase struct {
+	name, method, path, contentType, body string
+	wantCode                              int
+	wantStatus                            string // canonical code name of an error
+	wantBody                              string // substring of the response body
+	wantReq                               proto.Message
+}
+
+func TestREST(t *testing.T) {
+	const q = "/v2/projects/p/locations/l/queues/q"
+	cases := []restCase{
+		{name: "health", method: "GET", path: "/healthz", wantCode: 200, wantBody: "ok"},
+		{name: "enums by name by default", method: "GET", path: q, wantCode: 200, wantBody: `"state":"PAUSED"`},
+		{name: "system parameters honoured and stripped", method: "GET",
+			path:     q + "?$alt=json;enum-encoding=int&prettyPrint=false&key=k&%24.xgafv=2&fields=name&quotaUser=u&alt=json&access_token=x&oauth_token=y&callback=c&uploadType=u&upload_protocol=p",
+			wantCode: 200, wantBody: `"state":2`},
+		{name: "escaped $alt as the Go client sends it", method: "GET", path: q + "?%24alt=json%3Benum-encoding%3Dint", wantCode: 200, wantBody: `"state":2`},
+		{name: "snake_case query aliases", method: "GET", path: q + "/tasks?page_size=5&response_view=FULL&page_token=tok",
+			wantCode: 200, wantBody: `"view":"FULL"`,
+			wantReq: &cloudtaskspb.ListTasksRequest{Parent: q[4:], PageSize: 5, ResponseView: cloudtaskspb.Task_FULL, PageToken: "tok"}},
+		{name: "camelCase query with enum number", method: "GET", path: q + "/tasks?pageSize=6&responseView=2",
+			wantCode: 200, wantBody: `"view":"FULL"`,
+			wantReq: &cloudtaskspb.ListTasksRequest{Parent: q[4:], PageSize: 6, ResponseView: cloudtaskspb.Task_FULL}},
+		{name: "unknown query parameter", method: "GET", path: q + "?bogus=1", wantCode: 400, wantStatus: "INVALID_ARGUMENT", wantBody: `Unknown name \"bogus\"`},
+		{name: "bad query escape", method: "GET", path: q + "?pageSize=%zz", wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "bad query value", method: "GET", path: q + "/tasks?pageSize=many", wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "unknown JSON field", method: "POST", path: "/v2/projects/p/locations/l/queues", contentType: "application/json",
+			body: `{"name":"projects/p/locations/l/queues/q","bogus":1}`, wantCode: 400, wantStatus: "INVALID_ARGUMENT",
+			wantBody: `Invalid JSON payload received. Unknown name \"bogus\": Cannot find field.`},
+		{name: "malformed JSON", method: "POST", path: "/v2/projects/p/locations/l/queues", contentType: "application/json",
+			body: `{"name":`, wantCode: 400, wantStatus: "INVALID_ARGUMENT", wantBody: "Invalid JSON payload received."},
+		{name: "JSON content type with charset", method: "POST", path: "/v2/projects/p/locations/l/queues",
+			contentType: "application/json; charset=UTF-8", body: `{"name":"projects/p/locations/l/queues/q2","state":"RUNNING"}`,
+			wantCode: 200, wantBody: `"state":"RUNNING"`,
+			wantReq: &cloudtaskspb.CreateQueueRequest{Parent: "projects/p/locations/l", Queue: &cloudtaskspb.Queue{Name: "projects/p/locations/l/queues/q2", State: cloudtaskspb.Queue_RUNNING}}},
+		{name: "body repeats the path field", method: "POST", path: q + "/tasks/t:run", contentType: "application/json",
+			body: `{"name":"projects/p/locations/l/queues/q/tasks/t","responseView":2}`, wantCode: 200,
+			wantReq: &cloudtaskspb.RunTaskRequest{Name: q[4:] + "/tasks/t", ResponseView: cloudtaskspb.Task_FULL}},
+		{name: "Empty is {}", method: "DELETE", path: q, wantCode: 200, wantBody: "{}"},
+		{name: "unknown path", method: "GET", path: "/v2/nothing/here", wantCode: 404, wantStatus: "NOT_FOUND"},
+		{name: "wrong verb", method: "PUT", path: q, wantCode: 404, wantStatus: "NOT_FOUND"},
+		{name: "service error with details", method: "GET", path: "/v2/projects/p/locations/l/queues/missing", wantCode: 404,
+			wantStatus: "NOT_FOUND", wantBody: `"@type":"type.googleapis.com/google.rpc.Help"`},
+		{name: "FAILED_PRECONDITION is 400", method: "GET", path: "/v2/projects/p/locations/l/queues/gone", wantCode: 400, wantStatus: "FAILED_PRECONDITION"},
+		{name: "unimplemented method", method: "POST", path: q + ":pause", contentType: "application/json", body: "{}", wantCode: 501, wantStatus: "UNIMPLEMENTED"},
+		{name: "GET with a body", method: "GET", path: q, body: "{}", wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "body over the limit", method: "POST", path: "/v2/projects/p/locations/l/queues", contentType: "application/json",
+			body: `{"name":"` + strings.Repeat("x", 4<<20) + `"}`, wantCode: 400, wantStatus: "INVALID_ARGUMENT", wantBody: "payload size exceeds the limit"},
+		{name: "buffer with ID", method: "POST", path: q + "/tasks/abc:buffer?$alt=json;enum-encoding=int", contentType: "text/plain", body: "hello",
+			wantCode: 200, wantBody: `{"task":{"name":"projects/p/locations/l/queues/q/tasks/abc","view":1}}`},
+		{name: "buffer without ID", method: "POST", path: q + "/tasks:buffer", body: "x", wantCode: 200, wantBody: `"view":"BASIC"`},
+		{name: "buffer GET is not a route", method: "GET", path: q + "/tasks:buffer", wantCode: 404, wantStatus: "NOT_FOUND"},
+	}
+	api, ts := startFake(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp := do(t, ts.URL, c.method, c.path, c.contentType, c.body)
+			checkResponse(t, resp, c.wantCode, c.wantStatus, c.wantBody)
+			if c.wantReq != nil {
+				if got := api.lastRequest(); !proto.Equal(got, c.wantReq) {
+					t.Fatalf("service got %v, want %v", got, c.wantReq)
+				}
+			}
+		})
+	}
+	if api.buf.queue != "projects/p/locations/l/queues/q" || string(api.buf.body) != "x" || api.buf.taskID != "" {
+		t.Fatalf("last BufferTask call = %+v", api.buf)
+	}
+}
+
+type response struct {
+	code int
+	ct   string
+	body []byte
+}
+
+func do(t *testing.T, base, method, path, contentType, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header.Get("Content-Type"), b}
+}
+
+// checkResponse asserts the status, and for errors Google's body shape.
+func checkResponse(t *testing.T, r response, wantCode int, wantStatus, wantBody string) {
+	t.Helper()
+	if r.code != wantCode {
+		t.Fatalf("status %d, want %d; body %s", r.code, wantCode, r.body)
+	}
+	// protojson adds random spaces on purpose: compare compacted JSON.
+	var compact bytes.Buffer
+	if json.Compact(&compact, r.body) == nil {
+		r.body = compact.Bytes()
+	}
+	if !bytes.Contains(r.body, []byte(wantBody)) {
+		t.Fatalf("body %s does not contain %s", r.body, wantBody)
+	}
+	if wantStatus == "" {
+		return
+	}
+	if r.ct != "application/json; charset=UTF-8" {
+		t.Fatalf("Content-Type %q", r.ct)
+	}
+	var e struct {
+		Error struct {
+			Code    int
+			Message string
+			Status  string
+			Details []map[string]any
+		}
+	}
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("error body %s: %v", r.body, err)
+	}
+	if e.Error.Code != wantCode || e.Error.Status != wantStatus || e.Error.Message == "" {
+		t.Fatalf("error body %s, want code %d status %s", r.body, wantCode, wantStatus)
+	}
+}
+
+// countingHandler counts log records with PanicMessage.
+type countingHandler struct {
+	slog.Handler
+	panics *atomic.Int32
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == server.PanicMessage {
+		h.panics.Add(1)
+	}
+	return nil
+}
+
+func TestPanicsBecomeInternal(t *testing.T) {
+	var panics atomic.Int32
+	logger := slog.New(countingHandler{slog.DiscardHandler, &panics})
+	_, ts := startFake(t, server.WithLogger(logger))
+	for i, path := range []string{
+		"/v2/projects/p/locations/l/queues/panic",                // in the service, through the transcoder
+		"/v2/projects/p/locations/l/queues/panic/tasks/t:buffer", // in BufferTask, outside gRPC
+	} {
+		method := "GET"
+		if strings.HasSuffix(path, ":buffer") {
+			method = "POST"
+		}
+		checkResponse(t, do(t, ts.URL, method, path, "", ""), 500, "INTERNAL", "Internal error encountered.")
+		if got := panics.Load(); got != int32(i+1) {
+			t.Fatalf("%d panics logged, want %d", got, i+1)
+		}
+	}
+}
+
+func TestWithHandler(t *testing.T) {
+	_, ts := startFake(t, server.WithHandler("GET /.well-known/openid-configuration", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"issuer":"x"}`))
+	})))
+	checkResponse(t, do(t, ts.URL, "GET", "/.well-known/openid-configuration", "", ""), 200, "", `{"issuer":"x"}`)
+}
+
+// recordingHandler keeps every log record.
+type recordingHandler struct {
+	slog.Handler
+	records chan slog.Record
+}
+
+func (h recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.records <- r
+	return nil
+}
+
+func TestRequestsLoggedAtDebug(t *testing.T) {
+	records := make(chan slog.Record, 1)
+	_, ts := startFake(t, server.WithLogger(slog.New(recordingHandler{slog.DiscardHandler, records})))
+	checkResponse(t, do(t, ts.URL, "GET", "/v2/projects/p/locations/l/queues/missing", "", ""), 404, "NOT_FOUND", "")
+	r := <-records
+	attrs := map[string]string{}
+	r.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
+	if r.Level != slog.LevelDebug || r.Message != "request" || attrs["status"] != "404" || attrs["path"] != "/v2/projects/p/locations/l/queues/missing" {
+		t.Fatalf("logged %v %q %v", r.Level, r.Message, attrs)
+	}
+}

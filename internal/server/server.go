@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/genproto/googleapis/cloud/location"
+	"google.golang.org/grpc"
+)
+
+// API is the service the transport serves (implemented by
+// internal/cloudtasks.Service).
+type API interface {
+	cloudtaskspb.CloudTasksServer
+	location.LocationsServer
+	longrunningpb.OperationsServer
+	// BufferTask is REST-only (it is not in the v2 proto): body and
+	// contentType are the raw HTTP request payload and its Content-Type.
+	BufferTask(ctx context.Context, queue, taskID string, body []byte, contentType string) (*cloudtaskspb.Task, error)
+}
+
+// maxMessageBytes bounds request bodies and gRPC messages: room for a 1 MiB
+// task even after base64 (4/3) and JSON escaping.
+const maxMessageBytes = 4 << 20
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	logger   *slog.Logger
+	handlers []mount
+}
+
+type mount struct {
+	pattern string
+	handler http.Handler
+}
+
+// WithLogger sets the logger for request logs (debug) and recovered panics
+// (error). The default discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithHandler mounts h on an http.ServeMux pattern (for example
+// "GET /.well-known/openid-configuration") next to the API.
+func WithHandler(pattern string, h http.Handler) Option {
+	return func(c *config) { c.handlers = append(c.handlers, mount{pattern, h}) }
+}
+
+// New returns the handler that serves api over gRPC, REST and /healthz on
+// one port. gRPC needs HTTP/2 without TLS: serve the handler with Serve
+// (fastest), NewHTTPServer, or an http.Server with the same Protocols.
+func New(api API, opts ...Option) http.Handler {
+	cfg := config{logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	gs := newGRPCServer(api, cfg.logger)
+	rest, err := newREST(gs, api)
+	if err != nil {
+		// The transcoder is built from compiled-in descriptors and rules:
+		// failing here is a bug in this package, not a runtime condition.
+		panic(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	for _, r := range cfg.handlers {
+		mux.Handle(r.pattern, r.handler)
+	}
+
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case isGRPC(r):
+			gs.ServeHTTP(w, r)
+		case ownedByMux(mux, r):
+			mux.ServeHTTP(w, r)
+		default:
+			// Everything else is the API's, answered in Google's shape
+			// (the mux would redirect unclean paths and answer 404/405
+			// in plain text).
+			rest.ServeHTTP(w, r)
+		}
+	})
+	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs}
+}
+
+// handler is what New returns; Serve uses its gRPC server directly.
+type handler struct {
+	http.Handler
+	grpc *grpc.Server
+}
+
+// ownedByMux reports whether r is for /healthz or a WithHandler route.
+func ownedByMux(mux *http.ServeMux, r *http.Request) bool {
+	_, pattern := mux.Handler(r)
+	return pattern != "" && path.Clean(r.URL.Path) == r.URL.Path
+}
+
+func isGRPC(r *http.Request) bool {
+	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+}
+
+// NewHTTPServer returns an http.Server for h that speaks HTTP/1.1 and
+// unencrypted HTTP/2 (h2c), which gRPC clients use on plain-text ports.
+func NewHTTPServer(h http.Handler) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           h,
+		Protocols:         &p,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+	}
+}
+
+func newGRPCServer(api API, logger *slog.Logger) *grpc.Server {
+	gs := grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxMessageBytes),
+		grpc.ChainUnaryInterceptor(markReached, recoverUnary(logger)),
+	)
+	cloudtaskspb.RegisterCloudTasksServer(gs, api)
+	location.RegisterLocationsServer(gs, api)
+	longrunningpb.RegisterOperationsServer(gs, api)
+	return gs
+}

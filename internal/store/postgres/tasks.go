@@ -1,0 +1,117 @@
+package postgres
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/opentasks/opentasks/internal/store"
+)
+
+var (
+	//go:embed sql/create_task.sql
+	createTaskSQL string
+	//go:embed sql/delete_task.sql
+	deleteTaskSQL string
+)
+
+func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
+	// Encoding here, not in the writer, spreads the work over callers.
+	data, err := proto.Marshal(t.Task)
+	if err != nil {
+		return fmt.Errorf("encoding task: %w", err)
+	}
+	due := micros(t.Task.GetScheduleTime().AsTime())
+	var queueFound, dead, inserted bool
+	return s.w.do(ctx, &op{
+		sql: createTaskSQL,
+		args: []any{t.Queue, t.Task.GetName(), micros(s.now()), t.ID,
+			due, micros(t.Created), t.ExecutionCount, data},
+		dest: []any{&queueFound, &dead, &inserted},
+		outcome: func() error {
+			switch {
+			case !queueFound:
+				return store.ErrQueueNotFound
+			case dead, !inserted:
+				return store.ErrAlreadyExists
+			}
+			return nil
+		},
+		wake: &note{kind: noteDue, queue: t.Queue, due: due},
+	})
+}
+
+func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, error) {
+	var created int64
+	var exec int32
+	var data []byte
+	err := s.pool.QueryRow(ctx, `SELECT t.created, t.exec_count, t.data
+		FROM tasks t JOIN queues q ON q.id = t.queue_id WHERE q.name = $1 AND t.id = $2`, queue, id).
+		Scan(&created, &exec, &data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		dead, err := tombstoned(ctx, s.pool, queue+"/tasks/"+id, s.now())
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("reading task %s/tasks/%s: %w", queue, id, err)
+		case dead:
+			return nil, store.ErrTombstoned
+		}
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading task %s/tasks/%s: %w", queue, id, err)
+	}
+	return decodeTask(queue, id, created, exec, data)
+}
+
+func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil time.Time) error {
+	var deleted bool
+	return s.w.do(ctx, &op{
+		sql:  deleteTaskSQL,
+		args: []any{queue, id, queue + "/tasks/" + id, micros(tombstoneUntil)},
+		dest: []any{&deleted},
+		outcome: func() error {
+			if !deleted {
+				return store.ErrNotFound
+			}
+			return nil
+		},
+	})
+}
+
+func (s *Store) ListTasks(ctx context.Context, queue, after string, limit int) ([]*store.Task, error) {
+	rows, err := s.pool.Query(ctx, `SELECT t.id, t.created, t.exec_count, t.data
+		FROM tasks t JOIN queues q ON q.id = t.queue_id
+		WHERE q.name = $1 AND t.id > $2 ORDER BY t.id LIMIT $3`, queue, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing tasks of %s: %w", queue, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Task, error) {
+		var id string
+		var created int64
+		var exec int32
+		var data []byte
+		if err := row.Scan(&id, &created, &exec, &data); err != nil {
+			return nil, err
+		}
+		return decodeTask(queue, id, created, exec, data)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing tasks of %s: %w", queue, err)
+	}
+	return out, nil
+}
+
+func decodeTask(queue, id string, created int64, exec int32, data []byte) (*store.Task, error) {
+	pb := new(cloudtaskspb.Task)
+	if err := proto.Unmarshal(data, pb); err != nil {
+		return nil, fmt.Errorf("decoding stored task %s/tasks/%s: %w", queue, id, err)
+	}
+	return &store.Task{Queue: queue, ID: id, Task: pb, Created: fromMicros(created), ExecutionCount: exec}, nil
+}
