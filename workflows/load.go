@@ -37,7 +37,10 @@ func Load(src []byte) (*Workflow, error) {
 	wf := &Workflow{routines: map[string]*routine{}}
 	switch doc.kind {
 	case listNode:
-		r := &routine{name: "main", line: doc.line}
+		// Workflows gives a bare step list no parameters; binding the
+		// execution argument to `args` anyway lets the same file run with
+		// --data (the issue's seed example relies on it).
+		r := &routine{name: "main", line: doc.line, params: []param{{name: "args"}}}
 		if r.steps, err = b.steps(doc); err != nil {
 			return nil, err
 		}

@@ -14,6 +14,8 @@ const usage = `usage: opentasks <command> [flags]
 
 commands:
   serve      run the Cloud Tasks v2 server (gRPC, REST and /healthz on one port)
+  workflows  run a Cloud Workflows definition locally (opentasks workflows run FILE)
+  bench      measure this machine: creates/s, deliveries/s, lateness, rate accuracy
 `
 
 func main() {
@@ -33,6 +35,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr, environ)
+	case "workflows":
+		return runWorkflows(ctx, args[1:], stdout, stderr, environ)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

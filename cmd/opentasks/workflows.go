@@ -68,17 +68,18 @@ func runWorkflows(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		fmt.Fprint(stderr, workflowsUsage)
 		return 2
 	}
-	wf, err := workflows.LoadFile(files[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "opentasks: %s: %v\n", files[0], err)
-		return 1
-	}
 	var arg any
+	var err error
 	if *data != "" {
 		if arg, err = workflows.DecodeJSON([]byte(*data)); err != nil {
 			fmt.Fprintf(stderr, "opentasks: --data is not valid JSON: %v\n", err)
 			return 2
 		}
+	}
+	wf, err := workflows.LoadFile(files[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "opentasks: %s: %v\n", files[0], err)
+		return 1
 	}
 	result, err := wf.Run(ctx, arg, workflows.Config{Endpoint: *endpoint, Env: env, Log: stderr})
 	var werr *workflows.Error

@@ -3,6 +3,9 @@ package cloudtasks
 import (
 	"context"
 	"time"
+	// Embedded zone data: the schedule_time error renders US Pacific time
+	// even on machines without a zoneinfo database.
+	_ "time/tzdata"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 

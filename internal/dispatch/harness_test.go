@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ type harness struct {
 	target   *httptest.Server
 	outcomes chan dispatch.Outcome
 	tokens   deliver.Tokens
+	// closeStore closes the current store once.
+	closeStore func() error
 }
 
 // newHarness starts a dispatcher on the fake clock (real clock if clock
@@ -60,8 +63,9 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	h.st = st
+	h.closeStore = sync.OnceValue(st.Close)
+	h.t.Cleanup(func() { h.closeStore() })
 	h.start()
-	h.t.Cleanup(func() { st.Close() })
 }
 
 func (h *harness) start() {
@@ -80,7 +84,7 @@ func (h *harness) start() {
 // leaves them, then opens both again.
 func (h *harness) restart() {
 	h.d.Stop()
-	if err := h.st.Close(); err != nil {
+	if err := h.closeStore(); err != nil {
 		h.t.Fatal(err)
 	}
 	h.open()

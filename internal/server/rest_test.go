@@ -205,13 +205,21 @@ func (h recordingHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 func TestRequestsLoggedAtDebug(t *testing.T) {
-	records := make(chan slog.Record, 1)
+	records := make(chan slog.Record, 2)
 	_, ts := startFake(t, server.WithLogger(slog.New(recordingHandler{slog.DiscardHandler, records})))
 	checkResponse(t, do(t, ts.URL, "GET", "/v2/projects/p/locations/l/queues/missing", "", ""), 404, "NOT_FOUND", "")
-	r := <-records
-	attrs := map[string]string{}
-	r.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
-	if r.Level != slog.LevelDebug || r.Message != "request" || attrs["status"] != "404" || attrs["path"] != "/v2/projects/p/locations/l/queues/missing" {
-		t.Fatalf("logged %v %q %v", r.Level, r.Message, attrs)
+	// The RPC ends before the HTTP response does.
+	for _, want := range []map[string]string{
+		{"msg": "rpc", "method": "/google.cloud.tasks.v2.CloudTasks/GetQueue", "code": "NotFound"},
+		{"msg": "request", "method": "GET", "path": "/v2/projects/p/locations/l/queues/missing", "status": "404"},
+	} {
+		r := <-records
+		got := map[string]string{"msg": r.Message}
+		r.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
+		for k, v := range want {
+			if got[k] != v || r.Level != slog.LevelDebug {
+				t.Fatalf("logged %v %v, want %v at debug", r.Level, got, want)
+			}
+		}
 	}
 }

@@ -128,7 +128,7 @@ func NewHTTPServer(h http.Handler) *http.Server {
 func newGRPCServer(api API, logger *slog.Logger) *grpc.Server {
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMessageBytes),
-		grpc.ChainUnaryInterceptor(markReached, recoverUnary(logger)),
+		grpc.ChainUnaryInterceptor(markReached, logUnary(logger), recoverUnary(logger)),
 	)
 	cloudtaskspb.RegisterCloudTasksServer(gs, api)
 	location.RegisterLocationsServer(gs, api)

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opentasks/opentasks/internal/loadgen"
+)
+
+const benchUsage = `usage: opentasks bench [flags]
+
+Measures OpenTasks on this machine: the loopback HTTP ceiling, durable creates
+per second, end-to-end deliveries per second across many queues, lateness
+against schedule_time, and rate-limit accuracy. Unless --server is given, it
+starts --nodes server processes of its own on --store.
+
+`
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("opentasks bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadgen.Config
+	servers := fs.String("server", "", "comma-separated `ADDRS` of running servers to drive (default: start our own)")
+	storeURL := fs.String("store", "", "store `URL` for the servers it starts (default: a fresh SQLite file)")
+	nodes := fs.Int("nodes", 1, "how many servers to start on --store")
+	fs.IntVar(&cfg.Callers, "callers", 64, "concurrent CreateTask callers")
+	fs.IntVar(&cfg.Queues, "queues", 32, "queues for the delivery phase")
+	fs.IntVar(&cfg.Tasks, "tasks", 100000, "tasks for the create and delivery phases")
+	fs.DurationVar(&cfg.Ceiling, "ceiling-for", 5*time.Second, "how long to measure the loopback ceiling")
+	fs.IntVar(&cfg.LatenessRate, "lateness-rate", 1000, "offered tasks/s in the lateness phase")
+	fs.DurationVar(&cfg.LatenessFor, "lateness-for", 10*time.Second, "length of the lateness phase")
+	fs.Float64Var(&cfg.Rate, "rate", 50, "configured max_dispatches_per_second of the rate phase")
+	fs.IntVar(&cfg.RateTasks, "rate-tasks", 500, "tasks in the rate phase")
+	fs.IntVar(&cfg.Pending, "pending", 0, "if set, future tasks to add while measuring the first server's RSS (needs servers it starts)")
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *servers != "" {
+		cfg.Servers = strings.Split(*servers, ",")
+	} else {
+		if *storeURL == "" {
+			dir, err := os.MkdirTemp("", "opentasks-bench")
+			if err != nil {
+				fmt.Fprintln(stderr, "opentasks bench:", err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			*storeURL = "sqlite:" + filepath.Join(dir, "bench.db")
+		}
+		for i := range *nodes {
+			p, err := startNode(ctx, *storeURL, stderr)
+			if err != nil {
+				fmt.Fprintf(stderr, "opentasks bench: starting server %d: %v\n", i, err)
+				return 1
+			}
+			defer p.stop()
+			cfg.Servers = append(cfg.Servers, p.addr)
+			if i == 0 {
+				cfg.RSS = p.rss
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "opentasks bench: servers %v, %d callers, %d tasks over %d queues\n",
+		cfg.Servers, cfg.Callers, cfg.Tasks, cfg.Queues)
+	r, err := loadgen.Run(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "opentasks bench:", err)
+		return 1
+	}
+	r.WriteTo(stdout)
+	return 0
+}
+
+// node is a server process that bench started.
+type node struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startNode(ctx context.Context, storeURL string, stderr io.Writer) (*node, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "serve", "--addr", "127.0.0.1:0", "--store", storeURL, "--log-level", "warn")
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if _, rest, ok := strings.Cut(lines.Text(), "serving on http://"); ok {
+			addr, _, _ := strings.Cut(rest, " ")
+			go io.Copy(io.Discard, out)
+			return &node{cmd: cmd, addr: addr}, nil
+		}
+	}
+	cmd.Process.Kill()
+	return nil, fmt.Errorf("server exited before serving: %v", cmd.Wait())
+}
+
+func (n *node) stop() {
+	n.cmd.Process.Signal(os.Interrupt)
+	n.cmd.Wait()
+}
+
+// rss reads the process's resident set size from /proc.
+func (n *node) rss() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestWorkflowsRunSuccess(t *testing.T) {
+	file := writeFile(t, "flow.yaml", `
+- done:
+    return:
+      project: ${sys.get_env("GOOGLE_CLOUD_PROJECT_ID")}
+      flag: ${sys.get_env("EXTRA")}
+      n: ${args.n + 1}
+`)
+	var stdout, stderr strings.Builder
+	code := runWorkflows(context.Background(), []string{"run", file, "--data", `{"n": 1}`, "--env", "EXTRA=x"},
+		&stdout, &stderr, []string{"GOOGLE_CLOUD_PROJECT_ID=proj"})
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	if got, want := stdout.String(), `{"flag":"x","n":2,"project":"proj"}`+"\n"; got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+}
+
+func TestWorkflowsRunFailure(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":{"code":404,"status":"NOT_FOUND"}}`))
+	}))
+	defer srv.Close()
+	file := writeFile(t, "flow.json", `[{"get": {"call": "googleapis.cloudtasks.v2.projects.locations.queues.get",
+  "args": {"name": "projects/p/locations/l/queues/q"}}}]`)
+	var stdout, stderr strings.Builder
+	code := runWorkflows(context.Background(), []string{"run", "--endpoint", srv.URL, file}, &stdout, &stderr, nil)
+	if code != 1 || stdout.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q", code, stdout.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"code":404`) || !strings.Contains(lines[0], `"tags":["HttpError"]`) {
+		t.Fatalf("stderr = %q", stderr.String())
+	}
+	if want := `in step "get", routine "main", line: 1`; lines[1] != want {
+		t.Errorf("location = %q, want %q", lines[1], want)
+	}
+}
+
+func TestWorkflowsUsageErrors(t *testing.T) {
+	bad := writeFile(t, "bad.yaml", "- a:\n    next: nowhere\n")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "usage"},
+		{[]string{"run"}, 2, "usage"},
+		{[]string{"run", bad}, 1, `next: "nowhere"`},
+		{[]string{"run", bad, "--data", "{"}, 2, "--data"},
+		{[]string{"run", bad, "--env", "NOEQUALS"}, 2, "KEY=VALUE"},
+	} {
+		var stderr strings.Builder
+		if code := runWorkflows(context.Background(), tc.args, &strings.Builder{}, &stderr, nil); code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.want)
+		}
+	}
+}
