@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/opentasks/opentasks/internal/cloudtasks"
+	"github.com/opentasks/opentasks/internal/deliver"
+	"github.com/opentasks/opentasks/internal/dispatch"
+	"github.com/opentasks/opentasks/internal/oidc"
 	"github.com/opentasks/opentasks/internal/server"
 )
 
@@ -25,6 +28,8 @@ type serveFlags struct {
 	taskTombstone  time.Duration
 	queueTombstone time.Duration
 	logLevel       slog.Level
+	appEngineHost  string
+	oauthSource    string
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
@@ -35,6 +40,8 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.store, "store", "sqlite:./opentasks.db", "storage backend `URL`: sqlite:PATH (postgres:// later)")
 	fs.DurationVar(&f.taskTombstone, "task-tombstone", time.Hour, "how long a deleted or completed task's name stays reserved")
 	fs.DurationVar(&f.queueTombstone, "queue-tombstone", 7*24*time.Hour, "how long a deleted queue's name stays reserved")
+	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
+	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
@@ -106,11 +113,34 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 	}()
+	oauth, err := oidc.ParseOAuthSource(f.oauthSource)
+	if err != nil {
+		return err
+	}
+	signer, err := oidc.NewSigner(ctx, st, "http://"+f.addr, nil)
+	if err != nil {
+		return err
+	}
+	disp := dispatch.New(st, dispatch.Config{
+		TaskTombstone: f.taskTombstone,
+		Logger:        logger,
+		Deliver: deliver.New(deliver.Config{
+			AppEngineHost: f.appEngineHost,
+			Tokens:        oidc.Tokens{Signer: signer, OAuth: oauth},
+		}),
+	})
+	if err := disp.Start(ctx); err != nil {
+		return err
+	}
+	defer disp.Stop()
 	svc := cloudtasks.New(st, cloudtasks.Config{
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
+		Dispatcher:     disp,
 	})
-	h := server.New(svc, server.WithLogger(logger))
+	h := server.New(svc, server.WithLogger(logger),
+		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {

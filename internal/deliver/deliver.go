@@ -46,8 +46,11 @@ func New(cfg Config) *Deliverer {
 			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        4096,
 			MaxIdleConnsPerHost: 1024,
-			IdleConnTimeout:     90 * time.Second,
-			ForceAttemptHTTP2:   true,
+			// Bounds sockets per target: a burst of many queues at once
+			// waits for a connection instead of running out of files.
+			MaxConnsPerHost:   256,
+			IdleConnTimeout:   90 * time.Second,
+			ForceAttemptHTTP2: true,
 		}
 	}
 	return &Deliverer{
