@@ -16,17 +16,23 @@ import (
 	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/oidc"
 	"github.com/opentasks/opentasks/internal/server"
+	"github.com/opentasks/opentasks/internal/store/postgres"
 )
 
 // shutdownGrace bounds how long serve waits for calls in flight on
 // SIGINT/SIGTERM before closing connections.
 const shutdownGrace = 10 * time.Second
 
+// minLeaseTTL keeps nodes' renewals (every quarter TTL) from flooding the
+// database.
+const minLeaseTTL = 100 * time.Millisecond
+
 type serveFlags struct {
 	addr           string
 	store          string
 	taskTombstone  time.Duration
 	queueTombstone time.Duration
+	leaseTTL       time.Duration
 	logLevel       slog.Level
 	appEngineHost  string
 	oauthSource    string
@@ -37,9 +43,10 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs := flag.NewFlagSet("opentasks serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8123", "`HOST:PORT` to serve gRPC, REST and /healthz on")
-	fs.StringVar(&f.store, "store", "sqlite:./opentasks.db", "storage backend `URL`: sqlite:PATH (postgres:// later)")
+	fs.StringVar(&f.store, "store", "sqlite:./opentasks.db", "storage backend `URL`: sqlite:PATH, or postgres://USER@HOST/DB?search_path=SCHEMA shared by several servers")
 	fs.DurationVar(&f.taskTombstone, "task-tombstone", time.Hour, "how long a deleted or completed task's name stays reserved")
 	fs.DurationVar(&f.queueTombstone, "queue-tombstone", 7*24*time.Hour, "how long a deleted queue's name stays reserved")
+	fs.DurationVar(&f.leaseTTL, "lease-ttl", postgres.DefaultLeaseTTL, "postgres: how long a node's hold on its queues lasts unless renewed; a dead node's queues move to the others after about this long")
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
@@ -55,6 +62,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	}
 	if err := flagsFromEnv(fs, environ); err != nil {
 		return nil, err
+	}
+	if f.leaseTTL < minLeaseTTL {
+		return nil, fmt.Errorf("--lease-ttl %v: must be at least %v", f.leaseTTL, minLeaseTTL)
 	}
 	return f, nil
 }
@@ -104,7 +114,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 // serve opens the store, then listens, so /healthz answers only once the
 // store is open; it returns after a graceful shutdown when ctx ends.
 func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Logger) (err error) {
-	st, err := openStore(ctx, f.store)
+	st, err := openStore(ctx, f.store, postgres.WithLeaseTTL(f.leaseTTL), postgres.WithLogger(logger))
 	if err != nil {
 		return err
 	}

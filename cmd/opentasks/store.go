@@ -12,8 +12,9 @@ import (
 )
 
 // openStore opens the backend the URL's scheme names:
-// "sqlite:PATH" or "postgres://..." (also "postgresql://...").
-func openStore(ctx context.Context, url string) (store.Store, error) {
+// "sqlite:PATH" or "postgres://..." (also "postgresql://..."); pgOpts
+// apply to the latter only.
+func openStore(ctx context.Context, url string, pgOpts ...postgres.Option) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
@@ -26,7 +27,7 @@ func openStore(ctx context.Context, url string) (store.Store, error) {
 		}
 		return st, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		st, err := postgres.Open(ctx, url)
+		st, err := postgres.Open(ctx, url, pgOpts...)
 		if err != nil {
 			return nil, fmt.Errorf("opening postgres store: %w", err)
 		}

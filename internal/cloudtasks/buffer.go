@@ -50,7 +50,7 @@ func (s *Service) BufferTask(ctx context.Context, queue, taskID string, body []b
 	if err != nil {
 		return nil, err
 	}
-	s.changed(queue)
+	s.scheduled(queue, t.Task.GetScheduleTime().AsTime())
 	return withView(t.Task, cloudtaskspb.Task_BASIC), nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
+	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -139,17 +141,28 @@ func (s *Service) BatchCreateTasks(ctx context.Context, req *cloudtaskspb.BatchC
 		StartTime:      timestamppb.New(s.clock()),
 		FailedRequests: map[int32]*status.Status{},
 	}
-	resp := &cloudtaskspb.BatchCreateTasksResponse{}
+	// Created concurrently, so that the store commits them together.
+	tasks := make([]*store.Task, len(reqs))
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
 	for i, r := range reqs {
-		t, err := s.createTask(ctx, parent, r.GetTask())
-		if err != nil {
-			meta.FailedRequests[int32(i)] = statusProto(err)
+		wg.Go(func() { tasks[i], errs[i] = s.createTask(ctx, parent, r.GetTask()) })
+	}
+	wg.Wait()
+	resp := &cloudtaskspb.BatchCreateTasksResponse{}
+	var earliest time.Time
+	for i, t := range tasks {
+		if errs[i] != nil {
+			meta.FailedRequests[int32(i)] = statusProto(errs[i])
 			continue
 		}
 		resp.Tasks = append(resp.Tasks, withView(t.Task, views[i]))
+		if due := t.Task.GetScheduleTime().AsTime(); earliest.IsZero() || due.Before(earliest) {
+			earliest = due
+		}
 	}
 	if len(resp.Tasks) > 0 {
-		s.changed(parent)
+		s.scheduled(parent, earliest)
 	}
 	meta.EndTime = timestamppb.New(s.clock())
 	meta.State = batchCreateState(len(resp.Tasks), len(reqs))

@@ -14,8 +14,11 @@ import (
 
 // Dispatcher is what the API needs from the dispatcher (internal/dispatch).
 type Dispatcher interface {
-	// Changed tells the dispatcher that queue's tasks or state changed (created, deleted, purged, paused, resumed, updated).
+	// Changed tells the dispatcher that the queue itself changed (created,
+	// updated, paused, resumed, purged, deleted).
 	Changed(queue string)
+	// Scheduled tells the dispatcher that a new task of queue is due at due.
+	Scheduled(queue string, due time.Time)
 	// Run dispatches the task now whatever the queue's state and limits (RunTask) and returns the task as it stands after dispatch, before the target answers.
 	Run(ctx context.Context, t *store.Task, q *cloudtaskspb.Queue) (*store.Task, error)
 }
@@ -94,6 +97,14 @@ var _ cloudtaskspb.CloudTasksServer = (*Service)(nil)
 func (s *Service) changed(queue string) {
 	if s.disp != nil {
 		s.disp.Changed(queue)
+	}
+}
+
+// scheduled tells the dispatcher, if any, about new tasks of queue; due is
+// the earliest schedule_time among them.
+func (s *Service) scheduled(queue string, due time.Time) {
+	if s.disp != nil {
+		s.disp.Scheduled(queue, due)
 	}
 }
 

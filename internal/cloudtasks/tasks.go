@@ -86,7 +86,7 @@ func (s *Service) CreateTask(ctx context.Context, req *cloudtaskspb.CreateTaskRe
 	if err != nil {
 		return nil, err
 	}
-	s.changed(parent)
+	s.scheduled(parent, t.Task.GetScheduleTime().AsTime())
 	return withView(t.Task, view), nil
 }
 
@@ -122,10 +122,10 @@ func (s *Service) DeleteTask(ctx context.Context, req *cloudtaskspb.DeleteTaskRe
 	if err != nil {
 		return nil, err
 	}
+	// The dispatcher needs no word: a deleted task cannot be leased.
 	if err := s.deleteTask(ctx, queue, id); err != nil {
 		return nil, err
 	}
-	s.changed(queue)
 	return &emptypb.Empty{}, nil
 }
 

@@ -50,6 +50,13 @@ type Dispatcher struct {
 	cancel  context.CancelFunc
 	runners map[string]*runner
 
+	// cluster is the store when several processes share it, else nil;
+	// then owned holds the queues RunNode gave this node (under mu), and
+	// nodeDone is closed when RunNode returns.
+	cluster  store.Cluster
+	owned    map[string]bool
+	nodeDone chan struct{}
+
 	schedulers sync.WaitGroup
 	attempts   sync.WaitGroup
 	done       chan done
@@ -76,7 +83,7 @@ func New(st store.Store, cfg Config) *Dispatcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Dispatcher{
+	d := &Dispatcher{
 		st:        st,
 		cfg:       cfg,
 		now:       func() time.Time { return cfg.Now().UTC().Truncate(time.Microsecond) },
@@ -85,10 +92,15 @@ func New(st store.Store, cfg Config) *Dispatcher {
 		done:      make(chan done, 4096),
 		completed: make(chan struct{}),
 	}
+	if c, ok := st.(store.Cluster); ok {
+		d.cluster, d.owned, d.nodeDone = c, make(map[string]bool), make(chan struct{})
+	}
+	return d
 }
 
 // Start ends leases left by an earlier run (see store.Dispatch
-// RecoverLeases) and starts a scheduler for every queue.
+// RecoverLeases) and starts a scheduler for every queue; on a store.Cluster
+// it joins the cluster instead, and schedules the queues it is given.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	if _, err := d.st.RecoverLeases(ctx); err != nil {
 		return fmt.Errorf("dispatch: %w", err)
@@ -101,6 +113,10 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.mu.Unlock()
 	go d.completer()
+	if d.cluster != nil {
+		go d.runNode()
+		return nil
+	}
 	for after := ""; ; {
 		qs, err := d.st.AllQueues(ctx, after, 1000)
 		if err != nil {
@@ -129,6 +145,9 @@ func (d *Dispatcher) Stop() {
 		return
 	}
 	cancel()
+	if d.cluster != nil {
+		<-d.nodeDone // it reports every queue lost, stopping their schedulers
+	}
 	d.schedulers.Wait()
 	d.attempts.Wait()
 	close(d.done)
@@ -137,15 +156,25 @@ func (d *Dispatcher) Stop() {
 }
 
 // Changed makes the queue's scheduler re-read the queue and its due tasks
-// now, starting a scheduler if the queue has none.
+// now, starting a scheduler if the queue has none (on a cluster, only if
+// this node owns the queue).
 func (d *Dispatcher) Changed(queue string) {
 	if r := d.runner(queue); r != nil {
 		r.signal(r.changed)
 	}
 }
 
+// Scheduled tells the queue's scheduler that a task became due at due
+// (created), so it looks again then without re-reading the queue.
+func (d *Dispatcher) Scheduled(queue string, due time.Time) {
+	if r := d.runner(queue); r != nil {
+		r.rescheduled(due)
+	}
+}
+
 // runner returns the queue's scheduler, starting it if needed; nil when
-// the dispatcher is not running.
+// the dispatcher is not running or, on a cluster, another node owns the
+// queue.
 func (d *Dispatcher) runner(queue string) *runner {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -154,7 +183,13 @@ func (d *Dispatcher) runner(queue string) *runner {
 	}
 	r := d.runners[queue]
 	if r == nil {
+		if d.cluster != nil && !d.owned[queue] {
+			return nil
+		}
 		r = newRunner(d, queue)
+		if d.cluster != nil {
+			r.stop = make(chan struct{}) // closed on QueueLost
+		}
 		d.runners[queue] = r
 		d.schedulers.Add(1)
 		go r.run(d.ctx)

@@ -34,4 +34,13 @@
 // will not deliver it again at its old schedule_time, returns it as
 // dispatched and delivers it outside the queue's limits; a failure
 // reschedules it at the call time plus the retry delay.
+//
+// On a store that several processes share (store.Cluster), Start runs
+// RunNode instead of scheduling every queue: a queue has a scheduler only
+// while this node owns it (QueueAcquired starts one, QueueLost stops it
+// between steps, leaving its attempts in flight to finish), so that rate
+// limits and concurrency caps hold across the cluster. Changed and the
+// completer never start a scheduler for a queue another node owns; that
+// node hears of new tasks through QueueWake. Run works on any node, since
+// the task lease alone keeps the owner from delivering the task again.
 package dispatch

@@ -24,6 +24,9 @@ type runner struct {
 	// changed: re-read the queue (Changed). poke: a slot freed or a task
 	// was rescheduled.
 	changed, poke chan struct{}
+	// stop is closed when this node loses the queue (cluster); nil
+	// otherwise.
+	stop chan struct{}
 
 	q        *cloudtaskspb.Queue
 	lim      *rate.Limiter
@@ -60,6 +63,13 @@ func (r *runner) run(ctx context.Context) {
 	defer timer.Stop()
 	reload := true
 	for {
+		// Checked between steps, not through ctx: a lease write cut short
+		// could still land, and leave its tasks undelivered until it ends.
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
 		wait := time.Duration(-1) // forever
 		if reload {
 			switch err := r.reload(ctx); {
@@ -98,6 +108,8 @@ func (r *runner) run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			return
+		case <-r.stop:
 			return
 		case <-r.changed:
 			reload = true

@@ -70,6 +70,8 @@ func (d *apiDispatcher) Changed(queue string) {
 	d.changed = append(d.changed, queue)
 }
 
+func (d *apiDispatcher) Scheduled(queue string, _ time.Time) { d.Changed(queue) }
+
 func (d *apiDispatcher) sawChange(queue string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()

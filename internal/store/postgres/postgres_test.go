@@ -2,11 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -14,58 +10,15 @@ import (
 
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/postgres"
+	"github.com/opentasks/opentasks/internal/store/postgres/pgtest"
 	"github.com/opentasks/opentasks/internal/store/storetest"
 )
 
 // baseURL returns the test database's URL or skips the test.
-func baseURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("OPENTASKS_TEST_POSTGRES")
-	if u == "" {
-		t.Skip("PostgreSQL tests skipped: set OPENTASKS_TEST_POSTGRES to a database URL, e.g.\n" +
-			"\tOPENTASKS_TEST_POSTGRES='postgres://root@127.0.0.1:5432/test?sslmode=disable' go test ./internal/store/postgres")
-	}
-	return u
-}
+func baseURL(t testing.TB) string { return pgtest.BaseURL(t) }
 
-// schemaURL creates a schema of the test's own, dropped at cleanup, and
-// returns the test database's URL with search_path set to it, so tests
-// run in parallel on one database and leave nothing behind.
-func schemaURL(t testing.TB) string {
-	t.Helper()
-	base := baseURL(t)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connecting to OPENTASKS_TEST_POSTGRES: %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "opentasks_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("OPENTASKS_TEST_POSTGRES must be a URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// schemaURL returns a URL for a fresh schema of the test's own.
+func schemaURL(t testing.TB) string { return pgtest.SchemaURL(t) }
 
 func open(t testing.TB, dbURL string, opts ...postgres.Option) *postgres.Store {
 	t.Helper()

@@ -14,7 +14,7 @@ import (
 )
 
 func (s *Store) AllQueues(ctx context.Context, after string, limit int) ([]*cloudtaskspb.Queue, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT data FROM queues WHERE name > ? ORDER BY name LIMIT ?`, after, limit)
+	rows, err := s.query(ctx, `SELECT data FROM queues WHERE name > ? ORDER BY name LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing all queues: %w", err)
 	}
@@ -36,14 +36,14 @@ func (s *Store) AllQueues(ctx context.Context, after string, limit int) ([]*clou
 
 func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit int) ([]*store.Task, time.Time, error) {
 	var qid int64
-	err := s.read.QueryRowContext(ctx, `SELECT id FROM queues WHERE name = ?`, queue).Scan(&qid)
+	err := s.queryRow(ctx, `SELECT id FROM queues WHERE name = ?`, queue).Scan(&qid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, time.Time{}, store.ErrQueueNotFound
 	}
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("reading queue %s: %w", queue, err)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT id, due, created, exec_count, data FROM tasks
+	rows, err := s.query(ctx, `SELECT id, due, created, exec_count, data FROM tasks
 		WHERE queue_id = ? AND due <= ? ORDER BY due, id LIMIT ?`, qid, micros(now), limit)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("reading due tasks of %s: %w", queue, err)
@@ -74,7 +74,7 @@ func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit
 		return out, fromMicros(last), nil
 	}
 	var next sql.NullInt64
-	if err := s.read.QueryRowContext(ctx, `SELECT min(due) FROM tasks WHERE queue_id = ? AND due > ?`,
+	if err := s.queryRow(ctx, `SELECT min(due) FROM tasks WHERE queue_id = ? AND due > ?`,
 		qid, micros(now)).Scan(&next); err != nil {
 		return nil, time.Time{}, fmt.Errorf("reading next due time of %s: %w", queue, err)
 	}
@@ -171,7 +171,7 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 				return err
 			}
 			if ok[i] = n == 1; ok[i] && c.Delete {
-				if err := tombstone(tx, c.Queue+"/tasks/"+c.ID, c.TombstoneUntil); err != nil {
+				if err := s.w.tombstone(tx, c.Queue+"/tasks/"+c.ID, c.TombstoneUntil); err != nil {
 					return err
 				}
 			}

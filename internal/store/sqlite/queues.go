@@ -61,7 +61,7 @@ func (s *Store) CreateQueue(ctx context.Context, q *cloudtaskspb.Queue) error {
 
 func (s *Store) GetQueue(ctx context.Context, name string) (*cloudtaskspb.Queue, error) {
 	var data []byte
-	err := s.read.QueryRowContext(ctx, `SELECT data FROM queues WHERE name = ?`, name).Scan(&data)
+	err := s.queryRow(ctx, `SELECT data FROM queues WHERE name = ?`, name).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -134,7 +134,7 @@ func (s *Store) DeleteQueue(ctx context.Context, name string, tombstoneUntil tim
 		if _, err := tx.Exec(`DELETE FROM records WHERE kind = ? AND key = ?`, store.KindQueuePolicy, name); err != nil {
 			return err
 		}
-		return tombstone(tx, name, tombstoneUntil)
+		return s.w.tombstone(tx, name, tombstoneUntil)
 	})
 }
 
@@ -184,7 +184,7 @@ func (s *Store) ListQueues(ctx context.Context, parent, after string, limit int)
 	// Names under prefix sort between prefix and prefix with its last byte
 	// incremented ('/' + 1 == '0').
 	end := strings.TrimSuffix(prefix, "/") + "0"
-	rows, err := s.read.QueryContext(ctx, `SELECT data FROM queues WHERE name > ? AND name < ? ORDER BY name LIMIT ?`, after, end, limit)
+	rows, err := s.query(ctx, `SELECT data FROM queues WHERE name > ? AND name < ? ORDER BY name LIMIT ?`, after, end, limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing queues of %s: %w", parent, err)
 	}

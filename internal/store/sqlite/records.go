@@ -11,7 +11,7 @@ import (
 
 func (s *Store) GetRecord(ctx context.Context, kind, key string) ([]byte, error) {
 	var v []byte
-	err := s.read.QueryRowContext(ctx, `SELECT value FROM records WHERE kind = ? AND key = ?`, kind, key).Scan(&v)
+	err := s.queryRow(ctx, `SELECT value FROM records WHERE kind = ? AND key = ?`, kind, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
@@ -18,7 +19,9 @@ import (
 
 // Store is the SQLite backend. It implements store.Store.
 type Store struct {
-	read  *sql.DB
+	read *sql.DB
+	// reads holds the read pool's prepared statements by query text.
+	reads sync.Map
 	write *sql.DB
 	w     *writer
 	now   func() time.Time
@@ -82,6 +85,10 @@ func (s *Store) Close() error {
 	close(s.stop)
 	<-s.swept
 	s.w.close()
+	s.reads.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -118,6 +125,42 @@ func (s *Store) sweep() {
 	}
 }
 
+// readStmt returns query prepared on the read pool; database/sql prepares
+// it again on each connection that runs it, once.
+func (s *Store) readStmt(query string) (*sql.Stmt, error) {
+	if st, ok := s.reads.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.read.Prepare(query)
+	if err != nil {
+		return nil, fmt.Errorf("preparing %q: %w", query, err)
+	}
+	if prev, loaded := s.reads.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow runs a one-row read through a prepared statement.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.readStmt(query)
+	if err != nil {
+		// The unprepared query reports the same error through Scan.
+		return s.read.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// query runs a read through a prepared statement.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.readStmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
@@ -134,8 +177,8 @@ func tombstoned(ctx context.Context, q interface {
 	return err == nil, err
 }
 
-func tombstone(tx *sql.Tx, name string, until time.Time) error {
-	_, err := tx.Exec(`INSERT INTO tombstones (name, expires) VALUES (?, ?)
+func (w *writer) tombstone(tx *sql.Tx, name string, until time.Time) error {
+	_, err := w.exec(tx, `INSERT INTO tombstones (name, expires) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET expires = max(expires, excluded.expires)`, name, micros(until))
 	return err
 }

@@ -46,7 +46,7 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
 }
 
 func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT t.created, t.exec_count, t.data
+	row := s.queryRow(ctx, `SELECT t.created, t.exec_count, t.data
 		FROM tasks t JOIN queues q ON q.id = t.queue_id WHERE q.name = ? AND t.id = ?`, queue, id)
 	t, err := scanTask(row, queue, id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -84,12 +84,12 @@ func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil
 			}
 			return err
 		}
-		return tombstone(tx, queue+"/tasks/"+id, tombstoneUntil)
+		return s.w.tombstone(tx, queue+"/tasks/"+id, tombstoneUntil)
 	})
 }
 
 func (s *Store) ListTasks(ctx context.Context, queue, after string, limit int) ([]*store.Task, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT t.id, t.created, t.exec_count, t.data
+	rows, err := s.query(ctx, `SELECT t.id, t.created, t.exec_count, t.data
 		FROM tasks t JOIN queues q ON q.id = t.queue_id
 		WHERE q.name = ? AND t.id > ? ORDER BY t.id LIMIT ?`, queue, after, limit)
 	if err != nil {
