@@ -38,10 +38,10 @@ var requestIDRe = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]
 
 // operationName returns the name of the batch operation for a request:
 // derived from request_id when there is one, random otherwise.
-func operationName(method, parent, requestID string) (string, error) {
+func (s *Service) operationName(method, parent, requestID string) (string, error) {
 	_, location, _ := queueParts(parent)
 	if requestID == "" {
-		return location + "/operations/" + newTaskID(), nil
+		return location + "/operations/" + s.newTaskID(), nil
 	}
 	if !requestIDRe.MatchString(requestID) {
 		return "", invalid("request_id must be a UUID.")
@@ -126,7 +126,7 @@ func (s *Service) BatchCreateTasks(ctx context.Context, req *cloudtaskspb.BatchC
 		}
 		views[i] = v
 	}
-	name, err := operationName("BatchCreateTasks", parent, req.GetRequestId())
+	name, err := s.operationName("BatchCreateTasks", parent, req.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func (s *Service) BatchDeleteTasks(ctx context.Context, req *cloudtaskspb.BatchD
 	case len(names) > maxBatchDelete:
 		return nil, invalid("BatchDeleteTasksRequest.names can contain at most %d names.", maxBatchDelete)
 	}
-	name, err := operationName("BatchDeleteTasks", parent, req.GetRequestId())
+	name, err := s.operationName("BatchDeleteTasks", parent, req.GetRequestId())
 	if err != nil {
 		return nil, err
 	}

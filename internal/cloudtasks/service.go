@@ -2,6 +2,8 @@ package cloudtasks
 
 import (
 	"context"
+	"math/rand/v2"
+	"sync/atomic"
 	"time"
 	// Embedded zone data: the schedule_time error renders US Pacific time
 	// even on machines without a zoneinfo database.
@@ -55,6 +57,8 @@ type Service struct {
 	queueTomb time.Duration
 	locations []string
 	disp      Dispatcher
+	// idSeq numbers generated task IDs (newTaskID).
+	idSeq atomic.Uint32
 	// pacific renders the schedule_time in the "too far in the future"
 	// error, as Cloud Tasks does.
 	pacific *time.Location
@@ -88,6 +92,7 @@ func New(st store.Store, cfg Config) *Service {
 		loc = time.FixedZone("PST", -8*3600)
 	}
 	s.pacific = loc
+	s.idSeq.Store(rand.Uint32())
 	return s
 }
 

@@ -1,7 +1,7 @@
 package cloudtasks
 
 import (
-	"math/rand/v2"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -28,14 +28,15 @@ const (
 	appEngineUserAgent = "AppEngine-Google; (+http://code.google.com/appengine)"
 )
 
-// newTaskID returns a random ID shaped like Cloud Tasks' own: 19 or 20
-// decimal digits, leading zeros allowed.
-func newTaskID() string {
-	id := strconv.FormatUint(rand.Uint64(), 10)
-	if len(id) < 19 {
-		id = strings.Repeat("0", 19-len(id)) + id
-	}
-	return id
+// newTaskID returns an ID shaped like Cloud Tasks' own (decimal digits,
+// 19 or 20 of them): the creation time in microseconds followed by four
+// digits of a counter that starts at random. Time-ordered IDs land next to
+// each other in the store's indexes, so a batch of creates dirties a few
+// pages instead of one page per task; the counter keeps IDs made in the
+// same microsecond apart.
+func (s *Service) newTaskID() string {
+	id := strconv.AppendInt(nil, time.Now().UnixMicro(), 10)
+	return string(fmt.Appendf(id, "%04d", s.idSeq.Add(1)%10000))
 }
 
 // newTask validates a CreateTask request's task for queue parent and
@@ -45,7 +46,7 @@ func (s *Service) newTask(parent string, in *cloudtaskspb.Task, now time.Time) (
 	if in == nil {
 		return nil, invalid("Task is required.")
 	}
-	id := newTaskID()
+	id := s.newTaskID()
 	if in.Name != "" {
 		queue, tid, ok := splitTaskName(in.Name)
 		if !ok {

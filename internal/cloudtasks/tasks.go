@@ -102,7 +102,7 @@ func (s *Service) createTask(ctx context.Context, parent string, in *cloudtasksp
 		if !errors.Is(err, store.ErrAlreadyExists) || in.GetName() != "" || attempt == 2 {
 			break
 		}
-		t.ID = newTaskID()
+		t.ID = s.newTaskID()
 		t.Task.Name = parent + "/tasks/" + t.ID
 	}
 	switch {

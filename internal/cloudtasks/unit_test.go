@@ -97,9 +97,10 @@ func TestNames(t *testing.T) {
 }
 
 func TestNewTaskID(t *testing.T) {
+	s := New(nil, Config{})
 	seen := map[string]bool{}
 	for range 1000 {
-		id := newTaskID()
+		id := s.newTaskID()
 		if len(id) < 19 || len(id) > 20 || strings.Trim(id, "0123456789") != "" || seen[id] {
 			t.Fatalf("newTaskID() = %q", id)
 		}

@@ -35,6 +35,8 @@ import (
 	ct "github.com/opentasks/opentasks/internal/cloudtasks"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store"
+	"github.com/opentasks/opentasks/internal/store/postgres"
+	"github.com/opentasks/opentasks/internal/store/postgres/pgtest"
 	"github.com/opentasks/opentasks/internal/store/sqlite"
 )
 
@@ -93,14 +95,31 @@ type apiEnv struct {
 	clients map[string]*cloudtasks.Client
 }
 
-// newAPIEnv serves a real Service on a real SQLite file through
+// apiBackend opens a fresh store of one backend on the given clock.
+type apiBackend struct {
+	name string
+	open func(t *testing.T, now func() time.Time) (store.Store, error)
+}
+
+// apiBackends are the stores every case runs against; PostgreSQL's skips
+// unless OPENTASKS_TEST_POSTGRES is set.
+var apiBackends = []apiBackend{
+	{"sqlite", func(t *testing.T, now func() time.Time) (store.Store, error) {
+		return sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "opentasks.db"), sqlite.WithClock(now))
+	}},
+	{"postgres", func(t *testing.T, now func() time.Time) (store.Store, error) {
+		return postgres.Open(context.Background(), pgtest.SchemaURL(t), postgres.WithClock(now))
+	}},
+}
+
+// newAPIEnv serves a real Service on a real store of backend b through
 // server.New on a 127.0.0.1 listener, and returns the official client over
 // both transports. withDispatcher false leaves Config.Dispatcher nil.
-func newAPIEnv(t *testing.T, withDispatcher bool) *apiEnv {
+func newAPIEnv(t *testing.T, b apiBackend, withDispatcher bool) *apiEnv {
 	t.Helper()
 	ctx := context.Background()
 	clock := &apiClock{now: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "opentasks.db"), sqlite.WithClock(clock.Now))
+	st, err := b.open(t, clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -850,16 +869,20 @@ var apiCases = []apiCase{
 }
 
 // TestAPI runs every case through the official Go client over gRPC and
-// over REST against a real server on a real SQLite store.
+// over REST against a real server on each backend.
 func TestAPI(t *testing.T) {
-	for _, transport := range []string{"grpc", "rest"} {
-		t.Run(transport, func(t *testing.T) {
-			e := newAPIEnv(t, true)
-			for _, c := range apiCases {
-				t.Run(c.name, func(t *testing.T) {
-					x := &apiCtx{apiEnv: e, ctx: context.Background(), c: e.clients[transport],
-						loc: "projects/" + strings.ToLower(c.name) + "/locations/us-central1"}
-					c.run(t, x)
+	for _, b := range apiBackends {
+		t.Run(b.name, func(t *testing.T) {
+			for _, transport := range []string{"grpc", "rest"} {
+				t.Run(transport, func(t *testing.T) {
+					e := newAPIEnv(t, b, true)
+					for _, c := range apiCases {
+						t.Run(c.name, func(t *testing.T) {
+							x := &apiCtx{apiEnv: e, ctx: context.Background(), c: e.clients[transport],
+								loc: "projects/" + strings.ToLower(c.name) + "/locations/us-central1"}
+							c.run(t, x)
+						})
+					}
 				})
 			}
 		})
@@ -869,7 +892,7 @@ func TestAPI(t *testing.T) {
 // TestAPIRunTaskWithoutDispatcher: with no dispatcher RunTask is refused
 // but still reports missing tasks as missing.
 func TestAPIRunTaskWithoutDispatcher(t *testing.T) {
-	e := newAPIEnv(t, false)
+	e := newAPIEnv(t, apiBackends[0], false)
 	for transport, c := range e.clients {
 		t.Run(transport, func(t *testing.T) {
 			x := &apiCtx{apiEnv: e, ctx: context.Background(), c: c, loc: "projects/" + transport + "/locations/us-central1"}

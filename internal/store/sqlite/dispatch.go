@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
@@ -84,6 +85,16 @@ func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit
 	return out, fromMicros(next.Int64), nil
 }
 
+// rowsPerStatement bounds the rows of one multi-row statement (SQLite
+// allows 32766 parameters; leases take 7 each).
+const rowsPerStatement = 500
+
+// taskKey identifies a task row inside the writer.
+type taskKey struct {
+	qid int64
+	id  string
+}
+
 func (s *Store) LeaseTasks(ctx context.Context, leases []store.Lease) ([]bool, error) {
 	data, err := encodeAll(len(leases), func(i int) *cloudtaskspb.Task { return leases[i].Task })
 	if err != nil {
@@ -92,31 +103,27 @@ func (s *Store) LeaseTasks(ctx context.Context, leases []store.Lease) ([]bool, e
 	ok := make([]bool, len(leases))
 	err = s.w.do(ctx, func(tx *sql.Tx) error {
 		clear(ok)
-		stmt, err := tx.Prepare(`UPDATE tasks SET due = ?1, leased_due = coalesce(leased_due, due), exec_count = ?2, data = ?3
-			WHERE queue_id = ?4 AND id = ?5 AND (?6 = 0 OR due = ?7)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for i, l := range leases {
-			qid, err := s.w.queueID(tx, l.Queue)
-			if errors.Is(err, store.ErrQueueNotFound) {
-				continue
+		return chunks(len(leases), func(from, to int) error {
+			// One statement for many leases: per-statement overhead, not
+			// the B-tree, dominates single-row updates.
+			args := make([]any, 0, 7*(to-from))
+			at := map[taskKey]int{}
+			for i := from; i < to; i++ {
+				l := leases[i]
+				qid, err := s.w.queueID(tx, l.Queue)
+				if errors.Is(err, store.ErrQueueNotFound) {
+					qid = -1 // matches no row
+				} else if err != nil {
+					return err
+				}
+				at[taskKey{qid, l.ID}] = i
+				args = append(args, qid, l.ID, boolInt(!l.Due.IsZero()), micros(l.Due), micros(leases[i].Until), l.ExecutionCount, data[i])
 			}
-			if err != nil {
-				return err
-			}
-			res, err := stmt.Exec(micros(l.Until), l.ExecutionCount, data[i], qid, l.ID, boolInt(!l.Due.IsZero()), micros(l.Due))
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			ok[i] = n == 1
-		}
-		return nil
+			return s.w.returning(tx, `WITH v (vqid, vid, vcond, vdue, vuntil, vexec, vdata) AS (VALUES `+values(to-from, 7)+`)
+				UPDATE tasks SET due = vuntil, leased_due = coalesce(leased_due, due), exec_count = vexec, data = vdata
+				FROM v WHERE queue_id = vqid AND id = vid AND (vcond = 0 OR due = vdue)
+				RETURNING queue_id, id`, args, func(k taskKey) { ok[at[k]] = true })
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("leasing %d tasks: %w", len(leases), err)
@@ -134,21 +141,24 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 	if err != nil {
 		return nil, err
 	}
+	var dels, upds []int
+	for i, c := range cs {
+		if c.Delete {
+			dels = append(dels, i)
+		} else {
+			upds = append(upds, i)
+		}
+	}
 	ok := make([]bool, len(cs))
 	err = s.w.do(ctx, func(tx *sql.Tx) error {
 		clear(ok)
-		del, err := tx.Prepare(`DELETE FROM tasks WHERE queue_id = ?1 AND id = ?2 AND (?3 OR due = ?4)`)
-		if err != nil {
+		if err := chunks(len(dels), func(from, to int) error {
+			return s.deleteCompleted(tx, cs, dels[from:to], ok)
+		}); err != nil {
 			return err
 		}
-		defer del.Close()
-		upd, err := tx.Prepare(`UPDATE tasks SET due = ?1, leased_due = NULL, exec_count = ?2, data = ?3
-			WHERE queue_id = ?4 AND id = ?5 AND (?6 OR due = ?7)`)
-		if err != nil {
-			return err
-		}
-		defer upd.Close()
-		for i, c := range cs {
+		for _, i := range upds {
+			c := cs[i]
 			qid, err := s.w.queueID(tx, c.Queue)
 			if errors.Is(err, store.ErrQueueNotFound) {
 				continue
@@ -156,13 +166,9 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 			if err != nil {
 				return err
 			}
-			var res sql.Result
-			if c.Delete {
-				res, err = del.Exec(qid, c.ID, c.Force, micros(c.Lease))
-			} else {
-				due := micros(c.Task.GetScheduleTime().AsTime())
-				res, err = upd.Exec(due, c.ExecutionCount, data[i], qid, c.ID, c.Force, micros(c.Lease))
-			}
+			res, err := s.w.exec(tx, `UPDATE tasks SET due = ?1, leased_due = NULL, exec_count = ?2, data = ?3
+				WHERE queue_id = ?4 AND id = ?5 AND (?6 OR due = ?7)`,
+				micros(c.Task.GetScheduleTime().AsTime()), c.ExecutionCount, data[i], qid, c.ID, c.Force, micros(c.Lease))
 			if err != nil {
 				return err
 			}
@@ -170,11 +176,7 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 			if err != nil {
 				return err
 			}
-			if ok[i] = n == 1; ok[i] && c.Delete {
-				if err := s.w.tombstone(tx, c.Queue+"/tasks/"+c.ID, c.TombstoneUntil); err != nil {
-					return err
-				}
-			}
+			ok[i] = n == 1
 		}
 		return nil
 	})
@@ -182,6 +184,79 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 		return nil, fmt.Errorf("completing %d tasks: %w", len(cs), err)
 	}
 	return ok, nil
+}
+
+// deleteCompleted deletes the tasks cs[idx] that their attempts still own
+// and tombstones their names, two statements for all of them.
+func (s *Store) deleteCompleted(tx *sql.Tx, cs []store.Completion, idx []int, ok []bool) error {
+	args := make([]any, 0, 4*len(idx))
+	at := map[taskKey]int{}
+	for _, i := range idx {
+		c := cs[i]
+		qid, err := s.w.queueID(tx, c.Queue)
+		if errors.Is(err, store.ErrQueueNotFound) {
+			qid = -1
+		} else if err != nil {
+			return err
+		}
+		at[taskKey{qid, c.ID}] = i
+		args = append(args, qid, c.ID, c.Force, micros(c.Lease))
+	}
+	var gone []int
+	if err := s.w.returning(tx, `WITH v (vqid, vid, vforce, vlease) AS (VALUES `+values(len(idx), 4)+`)
+		DELETE FROM tasks WHERE rowid IN
+			(SELECT t.rowid FROM v JOIN tasks t ON t.queue_id = vqid AND t.id = vid WHERE vforce OR t.due = vlease)
+		RETURNING queue_id, id`, args, func(k taskKey) {
+		ok[at[k]] = true
+		gone = append(gone, at[k])
+	}); err != nil || len(gone) == 0 {
+		return err
+	}
+	args = args[:0]
+	for _, i := range gone {
+		args = append(args, cs[i].Queue+"/tasks/"+cs[i].ID, micros(cs[i].TombstoneUntil))
+	}
+	_, err := s.w.exec(tx, `INSERT INTO tombstones (name, expires) VALUES `+values(len(gone), 2)+`
+		ON CONFLICT (name) DO UPDATE SET expires = max(expires, excluded.expires)`, args...)
+	return err
+}
+
+// chunks calls fn over [0, n) in ranges of at most rowsPerStatement.
+func chunks(n int, fn func(from, to int) error) error {
+	for from := 0; from < n; from += rowsPerStatement {
+		if err := fn(from, min(n, from+rowsPerStatement)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// returning runs a statement whose RETURNING clause yields (queue_id, id)
+// and calls row for each.
+func (w *writer) returning(tx *sql.Tx, query string, args []any, row func(taskKey)) error {
+	st, err := w.prepare(tx, query)
+	if err != nil {
+		return err
+	}
+	rows, err := st.Query(args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k taskKey
+		if err := rows.Scan(&k.qid, &k.id); err != nil {
+			return err
+		}
+		row(k)
+	}
+	return rows.Err()
+}
+
+// values returns n parenthesised groups of cols placeholders.
+func values(n, cols int) string {
+	group := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return group + strings.Repeat(", "+group, n-1)
 }
 
 // RecoverLeases ends every lease: one process owns the file, so after a

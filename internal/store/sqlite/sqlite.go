@@ -49,6 +49,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		q.Add("_pragma", "foreign_keys(OFF)")
 		if mode == "" {
 			q.Add("_txlock", "immediate")
+			// Checkpoint every 8000 pages (32 MB of WAL) rather than 1000:
+			// a page written by many commits is copied to the database
+			// once per checkpoint, so rarer checkpoints copy less.
+			q.Add("_pragma", "wal_autocheckpoint(8000)")
+			q.Add("_pragma", "journal_size_limit(67108864)")
 		} else {
 			q.Add("mode", mode)
 		}
