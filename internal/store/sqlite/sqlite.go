@@ -54,6 +54,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			// once per checkpoint, so rarer checkpoints copy less.
 			q.Add("_pragma", "wal_autocheckpoint(8000)")
 			q.Add("_pragma", "journal_size_limit(67108864)")
+			// Multi-row statements keep a statement journal; in memory it
+			// costs no system calls.
+			q.Add("_pragma", "temp_store(MEMORY)")
 		} else {
 			q.Add("mode", mode)
 		}
