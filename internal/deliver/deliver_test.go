@@ -2,12 +2,14 @@ package deliver_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,12 +19,16 @@ import (
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/opentasks/opentasks/internal/deliver"
+	"github.com/opentasks/opentasks/internal/oidc"
+	"github.com/opentasks/opentasks/internal/store/sqlite"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -600,5 +606,53 @@ func TestNoResponse(t *testing.T) {
 	// A malformed percent-escape is accepted at create and fails here.
 	if res := d.Deliver(t.Context(), first(nil, httpTask("http://"+addr+"/%zz", nil))); res.Err == nil || res.Status != 0 {
 		t.Fatalf("Deliver to a malformed URL = %+v, want an error", res)
+	}
+}
+
+// TestOIDCAudienceAfterOverride: with the real signer, the token a target
+// receives verifies against the server's JWKS and is addressed to the URL
+// actually called, after the queue's uri_override.
+func TestOIDCAudienceAfterOverride(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	signer, err := oidc.NewSigner(t.Context(), st, "http://opentasks.test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, reqs := target(t, 200)
+	d := newDeliverer(t, deliver.Config{Tokens: oidc.Tokens{Signer: signer}})
+	task := httpTask("http://origin.invalid/orig", func(hr *cloudtaskspb.HttpRequest) {
+		hr.AuthorizationHeader = &cloudtaskspb.HttpRequest_OidcToken{OidcToken: &cloudtaskspb.OidcToken{ServiceAccountEmail: "sa@p.iam.gserviceaccount.com"}}
+	})
+	port := int64(srv.Listener.Addr().(*net.TCPAddr).Port)
+	q := &cloudtaskspb.Queue{HttpTarget: &cloudtaskspb.HttpTarget{UriOverride: &cloudtaskspb.UriOverride{
+		Host: proto.String("127.0.0.1"), Port: proto.Int64(port), PathOverride: &cloudtaskspb.PathOverride{Path: "/final"}}}}
+	if res := d.Deliver(t.Context(), first(q, task)); res.Status != 200 {
+		t.Fatalf("Deliver = %+v", res)
+	}
+	raw, ok := strings.CutPrefix(recvSeen(t, reqs).header.Get("Authorization"), "Bearer ")
+	if !ok {
+		t.Fatal("no bearer token")
+	}
+	rec := httptest.NewRecorder()
+	signer.JWKS().ServeHTTP(rec, httptest.NewRequest("GET", oidc.JWKSPath, nil))
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(rec.Body.Bytes(), &set); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c jwt.Claims
+	if err := tok.Claims(set, &c); err != nil {
+		t.Fatalf("token does not verify: %v", err)
+	}
+	// The scheme is the task's: the override names none.
+	if want := srv.URL + "/final"; !slices.Equal(c.Audience, jwt.Audience{want}) || c.Issuer != "http://opentasks.test" {
+		t.Fatalf("aud %v iss %q, want [%s] and the configured issuer", c.Audience, c.Issuer, want)
 	}
 }

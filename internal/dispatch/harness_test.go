@@ -39,6 +39,8 @@ type harness struct {
 	target   *httptest.Server
 	outcomes chan dispatch.Outcome
 	tokens   deliver.Tokens
+	// reads has each queue the dispatcher read (see settle).
+	reads chan *cloudtaskspb.Queue
 	// closeStore closes the current store once.
 	closeStore func() error
 }
@@ -46,7 +48,8 @@ type harness struct {
 // newHarness starts a dispatcher on the fake clock (real clock if clock
 // is nil) delivering to handler.
 func newHarness(t *testing.T, clock *storetest.Clock, handler http.Handler) *harness {
-	h := &harness{t: t, path: filepath.Join(t.TempDir(), "tasks.db"), clock: clock, outcomes: make(chan dispatch.Outcome, 1000)}
+	h := &harness{t: t, path: filepath.Join(t.TempDir(), "tasks.db"), clock: clock, outcomes: make(chan dispatch.Outcome, 1000),
+		reads: make(chan *cloudtaskspb.Queue, 256)}
 	h.now = time.Now
 	if clock != nil {
 		h.now = clock.Now
@@ -69,7 +72,7 @@ func (h *harness) open() {
 }
 
 func (h *harness) start() {
-	h.d = dispatch.New(h.st, dispatch.Config{
+	h.d = dispatch.New(readsStore{h.st, h.reads}, dispatch.Config{
 		Now:        h.now,
 		Deliver:    deliver.New(deliver.Config{Tokens: h.tokens, AppEngineHost: h.target.Listener.Addr().String()}),
 		OnComplete: func(o dispatch.Outcome) { h.outcomes <- o },
@@ -164,4 +167,46 @@ func recv[T any](t *testing.T, ch <-chan T) T {
 	}
 	var zero T
 	return zero
+}
+
+// readsStore reports every queue the dispatcher reads. A scheduler reads
+// its queue only when told of a change, then takes one step; so the read
+// after one proves that step over.
+type readsStore struct {
+	*sqlite.Store
+	reads chan<- *cloudtaskspb.Queue
+}
+
+func (s readsStore) GetQueue(ctx context.Context, name string) (*cloudtaskspb.Queue, error) {
+	q, err := s.Store.GetQueue(ctx, name)
+	if err == nil {
+		select {
+		case s.reads <- q:
+		default: // nobody is settling; settle drains what is stale
+		}
+	}
+	return q, err
+}
+
+// settle returns once q's scheduler has seen q in state want and finished
+// the step that followed.
+func (h *harness) settle(q *cloudtaskspb.Queue, want cloudtaskspb.Queue_State) {
+	h.t.Helper()
+	for len(h.reads) > 0 {
+		<-h.reads
+	}
+	for seen := false; ; {
+		h.d.Changed(q.Name)
+		for {
+			got := recv(h.t, h.reads)
+			if got.GetName() != q.Name {
+				continue
+			}
+			if seen {
+				return
+			}
+			seen = got.GetState() == want
+			break
+		}
+	}
 }

@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -33,6 +36,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ct "github.com/opentasks/opentasks/internal/cloudtasks"
+	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/postgres"
@@ -58,12 +62,14 @@ func (c *apiClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// apiDispatcher records what the API tells the dispatcher and "runs" a
-// task the way the real one reports it: dispatched, no answer yet.
+// apiDispatcher is the real dispatcher (internal/dispatch) with its
+// schedulers left idle: it records the changes the API reports instead of
+// passing them on, since the table's other cases inspect tasks that a
+// scheduler would deliver meanwhile. RunTask goes through real dispatch.
 type apiDispatcher struct {
+	*dispatch.Dispatcher
 	mu      sync.Mutex
 	changed []string
-	now     func() time.Time
 }
 
 func (d *apiDispatcher) Changed(queue string) {
@@ -80,17 +86,16 @@ func (d *apiDispatcher) sawChange(queue string) bool {
 	return slices.Contains(d.changed, queue)
 }
 
-func (d *apiDispatcher) Run(_ context.Context, t *store.Task, _ *cloudtaskspb.Queue) (*store.Task, error) {
-	c := *t
-	c.Task = proto.Clone(t.Task).(*cloudtaskspb.Task)
-	c.Task.DispatchCount++
-	c.Task.LastAttempt = &cloudtaskspb.Attempt{ScheduleTime: t.Task.ScheduleTime, DispatchTime: timestamppb.New(d.now())}
-	return &c, nil
-}
-
 type apiEnv struct {
 	clock *apiClock
 	disp  *apiDispatcher
+	// target is the HTTP target RunTask delivers to; it sends what it
+	// receives on received and waits for a status on answer.
+	target   *httptest.Server
+	received chan *http.Request
+	answer   chan int
+	// outcomes has each attempt's outcome once it is durable.
+	outcomes chan dispatch.Outcome
 	// clients by transport: "grpc" and "rest".
 	clients map[string]*cloudtasks.Client
 }
@@ -127,7 +132,29 @@ func newAPIEnv(t *testing.T, b apiBackend, withDispatcher bool) *apiEnv {
 	e := &apiEnv{clock: clock, clients: map[string]*cloudtasks.Client{}}
 	cfg := ct.Config{Now: clock.Now}
 	if withDispatcher {
-		e.disp = &apiDispatcher{now: clock.Now}
+		e.received, e.answer, e.outcomes = make(chan *http.Request, 10), make(chan int), make(chan dispatch.Outcome, 10)
+		quit := make(chan struct{})
+		e.target = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			e.received <- r
+			select {
+			case s := <-e.answer:
+				w.WriteHeader(s)
+			case <-quit:
+			}
+		}))
+		t.Cleanup(e.target.Close)
+		// Hiding a shared store's cluster role keeps schedulers from
+		// starting on their own (see apiDispatcher).
+		d := dispatch.New(struct{ store.Store }{st}, dispatch.Config{Now: clock.Now,
+			OnComplete: func(o dispatch.Outcome) { e.outcomes <- o }})
+		if err := d.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d.Stop)
+		t.Cleanup(func() { close(quit) })
+		e.disp = &apiDispatcher{Dispatcher: d}
 		cfg.Dispatcher = e.disp
 	}
 	h := server.New(ct.New(st, cfg))
@@ -681,19 +708,46 @@ var apiCases = []apiCase{
 	}},
 	{"RunTask", func(t *testing.T, x *apiCtx) {
 		queue := x.mkQueue(t, "q")
-		task := x.mkTask(t, queue, "t", []byte("payload"))
+		// RunTask ignores PAUSED (spec 6).
+		if _, err := x.c.PauseQueue(x.ctx, &cloudtaskspb.PauseQueueRequest{Name: queue}); err != nil {
+			t.Fatal(err)
+		}
+		task, err := x.c.CreateTask(x.ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue,
+			Task: httpTask(queue+"/tasks/t", x.target.URL+"/run", []byte("payload"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := x.clock.Now().Truncate(time.Microsecond)
 		got, err := x.c.RunTask(x.ctx, &cloudtaskspb.RunTaskRequest{Name: task.Name})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.DispatchCount != 1 || got.View != cloudtaskspb.Task_BASIC || got.GetHttpRequest().GetBody() != nil ||
-			!got.LastAttempt.GetDispatchTime().AsTime().Equal(x.clock.Now()) || got.LastAttempt.ResponseTime != nil {
+		// Returned before the target answers: dispatched, no response.
+		la := got.GetLastAttempt()
+		if got.DispatchCount != 1 || got.ResponseCount != 0 || got.View != cloudtaskspb.Task_BASIC || got.GetHttpRequest().GetBody() != nil ||
+			!la.GetScheduleTime().AsTime().Equal(task.ScheduleTime.AsTime()) || !la.GetDispatchTime().AsTime().Equal(now) ||
+			la.ResponseTime != nil || la.ResponseStatus != nil || !got.GetFirstAttempt().GetDispatchTime().AsTime().Equal(now) {
 			t.Fatalf("RunTask = %v", got)
 		}
+		if r := <-x.received; r.URL.Path != "/run" || r.Header.Get("X-CloudTasks-TaskName") != "t" || r.Header.Get("X-CloudTasks-TaskRetryCount") != "0" {
+			t.Fatalf("target received %s %v", r.URL, r.Header)
+		}
+		// Again while the first attempt is in flight, with the FULL view.
 		got, err = x.c.RunTask(x.ctx, &cloudtaskspb.RunTaskRequest{Name: task.Name, ResponseView: cloudtaskspb.Task_FULL})
-		if err != nil || string(got.GetHttpRequest().GetBody()) != "payload" || got.View != cloudtaskspb.Task_FULL {
+		if err != nil || got.DispatchCount != 2 || string(got.GetHttpRequest().GetBody()) != "payload" || got.View != cloudtaskspb.Task_FULL {
 			t.Fatalf("RunTask FULL = %v, %v", got, err)
 		}
+		if r := <-x.received; r.Header.Get("X-CloudTasks-TaskRetryCount") != "1" {
+			t.Fatalf("second attempt headers %v", r.Header)
+		}
+		x.answer <- 200
+		x.answer <- 200
+		<-x.outcomes
+		<-x.outcomes
+		_, err = x.c.GetTask(x.ctx, &cloudtaskspb.GetTaskRequest{Name: task.Name})
+		wantErr(t, err, codes.NotFound, "", "")
+		_, err = x.c.RunTask(x.ctx, &cloudtaskspb.RunTaskRequest{Name: task.Name})
+		wantErr(t, err, codes.NotFound, msgNotFound, "")
 		_, err = x.c.RunTask(x.ctx, &cloudtaskspb.RunTaskRequest{Name: queue + "/tasks/missing"})
 		wantErr(t, err, codes.NotFound, msgNotFound, "")
 	}},
