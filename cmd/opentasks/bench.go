@@ -34,7 +34,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	storeURL := fs.String("store", "", "store `URL` for the servers it starts (default: a fresh SQLite file)")
 	nodes := fs.Int("nodes", 1, "how many servers to start on --store")
 	fs.IntVar(&cfg.Callers, "callers", 64, "concurrent CreateTask callers")
-	fs.IntVar(&cfg.Queues, "queues", 32, "queues for the delivery phase")
+	fs.IntVar(&cfg.Queues, "queues", 64, "queues for the delivery phase (each dispatches at most 500/s)")
 	fs.IntVar(&cfg.Tasks, "tasks", 100000, "tasks for the create and delivery phases")
 	fs.DurationVar(&cfg.Ceiling, "ceiling-for", 5*time.Second, "how long to measure the loopback ceiling")
 	fs.IntVar(&cfg.LatenessRate, "lateness-rate", 1000, "offered tasks/s in the lateness phase")

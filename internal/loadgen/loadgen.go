@@ -25,7 +25,7 @@ type Config struct {
 	Servers  []string // gRPC addresses of the OpenTasks servers to drive
 	Location string   // [projects/bench/locations/us-central1]
 	Callers  int      // concurrent CreateTask callers [64]
-	Queues   int      // queues for the delivery phase [32]
+	Queues   int      // queues for the delivery phase [64]
 	Tasks    int      // tasks for the create and delivery phases [100000]
 	// Ceiling is how long the loopback ceiling is measured [5s].
 	Ceiling time.Duration
@@ -52,7 +52,7 @@ func (c *Config) defaults() {
 		}
 	}
 	def(&c.Callers, 64)
-	def(&c.Queues, 32)
+	def(&c.Queues, 64)
 	def(&c.Tasks, 100000)
 	def(&c.LatenessRate, 1000)
 	def(&c.RateTasks, 500)

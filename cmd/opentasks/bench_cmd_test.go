@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestBenchCommand runs `opentasks bench` with small figures against a
+// real server process and checks that every phase reports a measurement.
+func TestBenchCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real server process and loads it")
+	}
+	p := startProcess(t, "--store", "sqlite:"+t.TempDir()+"/bench.db")
+	var out, errs bytes.Buffer
+	code := runBench(deadline(t, 2*time.Minute), []string{
+		"--server", p.addr, "--tasks", "400", "--queues", "4", "--callers", "8",
+		"--ceiling-for", "200ms", "--lateness-rate", "200", "--lateness-for", "500ms",
+		"--rate", "20", "--rate-tasks", "60",
+	}, &out, &errs)
+	if code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errs.String())
+	}
+	for _, want := range []string{
+		`loopback HTTP ceiling +([0-9.]+) req/s`,
+		`creates +([0-9.]+) /s`,
+		`delivered, end to end +([0-9.]+) /s`,
+	} {
+		m := regexp.MustCompile(want).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("report lacks %q:\n%s", want, out.String())
+		}
+		if v, _ := strconv.ParseFloat(m[1], 64); v <= 0 {
+			t.Errorf("%s = %v, want a positive figure", want, v)
+		}
+	}
+	m := regexp.MustCompile(`measured ([0-9.]+)/s`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("report lacks the measured rate:\n%s", out.String())
+	}
+	// 40 tasks after the burst of 20 at 20/s: two seconds, loosely judged
+	// so a busy machine does not fail the test.
+	if rate, _ := strconv.ParseFloat(m[1], 64); rate < 15 || rate > 25 {
+		t.Errorf("measured rate %.2f/s, want about 20/s", rate)
+	}
+}
