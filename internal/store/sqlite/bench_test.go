@@ -2,57 +2,21 @@ package sqlite_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/sqlite"
+	"github.com/opentasks/opentasks/internal/store/storetest"
 )
 
-// BenchmarkCreateTask measures durable task inserts from 64 concurrent
-// callers, the store's share of a CreateTask:
+// BenchmarkCreateTask: see storetest.BenchmarkCreateTask.
 //
 //	go test ./internal/store/sqlite -run '^$' -bench CreateTask -benchtime 100000x
 func BenchmarkCreateTask(b *testing.B) {
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	q := &cloudtaskspb.Queue{Name: "projects/p/locations/l/queues/q"}
-	if err := s.CreateQueue(ctx, q); err != nil {
-		b.Fatal(err)
-	}
-	var n atomic.Int64
-	now := time.Now()
-	b.SetParallelism(32) // 64 goroutines on 2 procs
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			id := fmt.Sprintf("%020d", n.Add(1))
-			t := &store.Task{Queue: q.Name, ID: id, Created: now, Task: &cloudtaskspb.Task{
-				Name: q.Name + "/tasks/" + id,
-				MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{
-					Url: "http://127.0.0.1:8080/work", HttpMethod: cloudtaskspb.HttpMethod_POST,
-					Headers: map[string]string{"User-Agent": "Google-Cloud-Tasks"}, Body: []byte(`{"n":1}`),
-				}},
-				ScheduleTime:     timestamppb.New(now),
-				CreateTime:       timestamppb.New(now.Truncate(time.Second)),
-				DispatchDeadline: durationpb.New(10 * time.Minute),
-			}}
-			if err := s.CreateTask(ctx, t); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+	storetest.BenchmarkCreateTask(b, s)
 }
