@@ -4,13 +4,11 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/opentasks/opentasks/internal/store/migration"
 )
 
 //go:embed migrations/*.sql
@@ -43,32 +41,20 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM opentasks_migrations`).Scan(&version); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
-	entries, err := migrations.ReadDir("migrations")
+	todo, err := migration.Newer(migrations, "migrations", version)
 	if err != nil {
 		return err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		n, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with its version number", e.Name())
-		}
-		if n <= version {
-			continue
-		}
-		script, err := migrations.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return err
-		}
+	for _, m := range todo {
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(script)); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO opentasks_migrations (version, name) VALUES ($1, $2)`, n, e.Name())
+			_, err := tx.Exec(ctx, `INSERT INTO opentasks_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("applying migration %s: %w", e.Name(), err)
+			return fmt.Errorf("applying migration %s: %w", m.Name, err)
 		}
 	}
 	return nil

@@ -5,10 +5,8 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/opentasks/opentasks/internal/store/migration"
 )
 
 //go:embed migrations/*.sql
@@ -21,37 +19,25 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("reading schema version: %w", err)
 	}
-	entries, err := migrations.ReadDir("migrations")
+	todo, err := migration.Newer(migrations, "migrations", version)
 	if err != nil {
 		return err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		n, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with its version number", e.Name())
-		}
-		if n <= version {
-			continue
-		}
-		script, err := migrations.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return err
-		}
+	for _, m := range todo {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("applying migration %s: %w", e.Name(), err)
+			return fmt.Errorf("applying migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", n)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.Version)); err != nil {
 			tx.Rollback()
 			return err
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("applying migration %s: %w", e.Name(), err)
+			return fmt.Errorf("applying migration %s: %w", m.Name, err)
 		}
 	}
 	return nil
