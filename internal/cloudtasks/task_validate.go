@@ -124,7 +124,9 @@ func (s *Service) newTask(parent string, in *cloudtaskspb.Task, now time.Time) (
 }
 
 // deadline validates an optional dispatch_deadline against [15s, maxD],
-// truncated to milliseconds; 0 means unset.
+// truncated to milliseconds. It returns 0 for unset, and for an explicit 0,
+// which the proto defines as "the default deadline" (proto3 clients cannot
+// tell the two apart).
 func deadline(d *durationpb.Duration, maxD time.Duration, rangeText string) (time.Duration, error) {
 	if d == nil {
 		return 0, nil
@@ -133,7 +135,7 @@ func deadline(d *durationpb.Duration, maxD time.Duration, rangeText string) (tim
 		return 0, invalid("Task.dispatchDeadline must be between %s.", rangeText)
 	}
 	v := d.AsDuration().Truncate(time.Millisecond)
-	if v < minDeadline || v > maxD {
+	if v != 0 && (v < minDeadline || v > maxD) {
 		return 0, invalid("Task.dispatchDeadline must be between %s.", rangeText)
 	}
 	return v, nil
@@ -153,7 +155,7 @@ func normalizeHTTPRequest(r *cloudtaskspb.HttpRequest) error {
 		return invalid("HttpRequest.url is required.")
 	case !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://"):
 		return invalid("HttpTarget.url must start with 'http://' or 'https://'.")
-	case len(r.Url) > maxURLLength:
+	case encodedLen(r.Url) > maxURLLength:
 		return invalid("HttpRequest.url must be at most 2083 characters.")
 	}
 	if !validMethod(r.HttpMethod) {
@@ -239,6 +241,19 @@ func normalizeAppEngineRequest(r *cloudtaskspb.AppEngineHttpRequest, project str
 	}
 	r.AppEngineRouting.Host = appEngineHost(project, r.AppEngineRouting)
 	return nil
+}
+
+// encodedLen is the length of the URL u once every byte that cannot
+// appear in a URL as is has been percent-encoded: the proto limits the URL
+// to 2083 characters "after encoding".
+func encodedLen(u string) int {
+	n := len(u)
+	for i := 0; i < len(u); i++ {
+		if c := u[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>\\^`{|}", c) >= 0 {
+			n += 2 // c becomes %XX
+		}
+	}
+	return n
 }
 
 // checkHeaders refuses header names and values that could not be sent as

@@ -58,6 +58,20 @@ func TestPageSize(t *testing.T) {
 	wantStatus(t, "negative", err, codes.InvalidArgument, "page_size cannot be negative.")
 }
 
+func TestEncodedLen(t *testing.T) {
+	for u, want := range map[string]int{
+		"https://x/a?b=c#d":   17,
+		"https://x/%zz":       13, // escapes, even malformed ones, are kept as they are
+		"https://x/a b":       15,
+		"https://x/é":         16,
+		"https://x/{\"|\x7f}": 25,
+	} {
+		if got := encodedLen(u); got != want {
+			t.Errorf("encodedLen(%q) = %d, want %d", u, got, want)
+		}
+	}
+}
+
 func TestNames(t *testing.T) {
 	good := []string{
 		"projects/p/locations/us-central1/queues/q",

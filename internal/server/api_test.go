@@ -631,6 +631,9 @@ var apiCases = []apiCase{
 			{ok(func(t *cloudtaskspb.Task) { t.ScheduleTime = timestamppb.New(far) }), codes.InvalidArgument,
 				"The Task.scheduleTime, " + far.In(pacific).Format(time.RFC3339) + ", is too far in the future. Schedule time must be no more than 720h in the future.", ""},
 			{ok(func(t *cloudtaskspb.Task) { t.GetHttpRequest().Body = make([]byte, 1<<20) }), codes.InvalidArgument, "Task size too large", ""},
+			// 1,020 characters as sent, 3,020 once its non-ASCII bytes are
+			// percent-encoded: the 2083 limit applies after encoding.
+			{httpTask("", "https://example.com/"+strings.Repeat("é", 500), nil), codes.InvalidArgument, "HttpRequest.url must be at most 2083 characters.", ""},
 			{&cloudtaskspb.Task{}, codes.InvalidArgument, "", ""},
 			{nil, codes.InvalidArgument, "", ""},
 		} {
@@ -640,10 +643,30 @@ var apiCases = []apiCase{
 		if err := create(httpTask("", "https://example.com/%zz", nil)); err != nil {
 			t.Fatalf("bad escape: %v", err)
 		}
+		if u := "https://example.com/" + strings.Repeat("a", 2083-20); len(u) != 2083 || create(httpTask("", u, nil)) != nil {
+			t.Fatalf("a URL of 2083 characters is refused")
+		}
 		_, err = x.c.CreateTask(x.ctx, &cloudtaskspb.CreateTaskRequest{Parent: x.queueName("missing"), Task: httpTask("", "https://example.com", nil)})
 		wantErr(t, err, codes.NotFound, msgQueueNotFound, "")
 		_, err = x.c.CreateTask(x.ctx, &cloudtaskspb.CreateTaskRequest{Parent: x.queueName("bad_q"), Task: httpTask("", "https://example.com", nil)})
 		wantErr(t, err, codes.InvalidArgument, msgQueueFormat, "Definition of queue name")
+	}},
+	{"CreateTaskZeroDeadlineIsDefault", func(t *testing.T, x *apiCtx) {
+		// An explicit 0s dispatch_deadline is the default deadline, not
+		// out of range (spec 4.4).
+		queue := x.mkQueue(t, "q")
+		task := httpTask("", "https://example.com/h", nil)
+		task.DispatchDeadline = durationpb.New(0)
+		got, err := x.c.CreateTask(x.ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue, Task: task})
+		if err != nil || !proto.Equal(got.DispatchDeadline, durationpb.New(10*time.Minute)) {
+			t.Fatalf("HTTP task with 0s deadline = %v, %v", got, err)
+		}
+		got, err = x.c.CreateTask(x.ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue, Task: &cloudtaskspb.Task{
+			DispatchDeadline: durationpb.New(0),
+			MessageType:      &cloudtaskspb.Task_AppEngineHttpRequest{AppEngineHttpRequest: &cloudtaskspb.AppEngineHttpRequest{}}}})
+		if err != nil || got.DispatchDeadline != nil {
+			t.Fatalf("App Engine task with 0s deadline = %v, %v", got, err)
+		}
 	}},
 	{"TaskDedupAndTombstone", func(t *testing.T, x *apiCtx) {
 		queue := x.mkQueue(t, "q")

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -123,5 +125,48 @@ func TestClientsSeeGoogleErrors(t *testing.T) {
 				t.Fatalf("panic error = %v", err)
 			}
 		})
+	}
+}
+
+// rawCodec sends and receives messages as wire bytes (*[]byte), so a test
+// can send what no generated client would.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error)   { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error { *v.(*[]byte) = b; return nil }
+func (rawCodec) Name() string                    { return "proto" }
+
+// TestGRPCUndecodableRequest: a request that is not a valid message is the
+// caller's INVALID_ARGUMENT, never INTERNAL, and reaches no method.
+func TestGRPCUndecodableRequest(t *testing.T) {
+	api, ts := startFake(t)
+	cc, err := grpc.NewClient(strings.TrimPrefix(ts.URL, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	badUTF8 := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), queueName+"\xff")
+	for name, req := range map[string][]byte{
+		"invalid UTF-8": badUTF8,
+		"truncated":     {0x0a, 0x50},
+		"bad wire type": {0xff, 0xff},
+	} {
+		var resp []byte
+		err := cc.Invoke(context.Background(), "/google.cloud.tasks.v2.CloudTasks/GetQueue", &req, &resp, grpc.ForceCodec(rawCodec{}))
+		if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), "Invalid proto payload received: ") {
+			t.Errorf("%s: %v; want INVALID_ARGUMENT", name, err)
+		}
+	}
+	if got := api.lastRequest(); got != nil {
+		t.Errorf("the service saw %v", got)
+	}
+	// A valid call on the same server still works.
+	good, err := proto.Marshal(&cloudtaskspb.GetQueueRequest{Name: queueName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp []byte
+	if err := cc.Invoke(context.Background(), "/google.cloud.tasks.v2.CloudTasks/GetQueue", &good, &resp, grpc.ForceCodec(rawCodec{})); err != nil {
+		t.Fatalf("valid GetQueue: %v", err)
 	}
 }

@@ -126,9 +126,11 @@ func NewHTTPServer(h http.Handler) *http.Server {
 }
 
 func newGRPCServer(api API, logger *slog.Logger) *grpc.Server {
+	codec := newRequestCodec()
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMessageBytes),
-		grpc.ChainUnaryInterceptor(markReached, logUnary(logger), recoverUnary(logger)),
+		grpc.ForceServerCodecV2(codec),
+		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger)),
 	)
 	cloudtaskspb.RegisterCloudTasksServer(gs, api)
 	location.RegisterLocationsServer(gs, api)
