@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/opentasks/opentasks/internal/store/groupcommit"
 )
 
 // maxBatch bounds one group commit so that a flood of writes still commits
@@ -41,20 +43,13 @@ type writer struct {
 	// announce returns a statement to add to a batch that tells the other
 	// nodes of its ops' wakes, or nil.
 	announce func([]*unit) *op
-	units    chan *unit
-	closed   chan struct{}
-	done     chan struct{}
+	units    *groupcommit.Queue[*unit]
 }
 
 func newWriter(pool *pgxpool.Pool, announce func([]*unit) *op) *writer {
-	w := &writer{
-		pool:     pool,
-		announce: announce,
-		units:    make(chan *unit, maxBatch),
-		closed:   make(chan struct{}),
-		done:     make(chan struct{}),
-	}
-	go w.run()
+	w := &writer{pool: pool, announce: announce}
+	w.units = groupcommit.Start(maxBatch, func(u *unit) int { return len(u.ops) }, w.commit,
+		func(u *unit) { u.done <- errClosed })
 	return w
 }
 
@@ -73,12 +68,11 @@ func (w *writer) do(ctx context.Context, o *op) error {
 // are the caller's to read.
 func (w *writer) doAll(ctx context.Context, ops []*op) error {
 	u := &unit{ops: ops, done: make(chan error, 1)}
-	select {
-	case w.units <- u:
-	case <-w.closed:
+	switch err := w.units.Put(ctx, u); {
+	case errors.Is(err, groupcommit.ErrClosed):
 		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	case err != nil:
+		return err
 	}
 	select {
 	case err := <-u.done:
@@ -89,48 +83,7 @@ func (w *writer) doAll(ctx context.Context, ops []*op) error {
 	}
 }
 
-func (w *writer) close() {
-	close(w.closed)
-	<-w.done
-}
-
-func (w *writer) run() {
-	defer close(w.done)
-	batch := make([]*unit, 0, maxBatch)
-	for {
-		select {
-		case u := <-w.units:
-			batch = append(batch[:0], u)
-		case <-w.closed:
-			w.failPending()
-			return
-		}
-		n := len(batch[0].ops)
-	drain:
-		for n < maxBatch {
-			select {
-			case u := <-w.units:
-				batch = append(batch, u)
-				n += len(u.ops)
-			default:
-				break drain
-			}
-		}
-		w.commit(batch)
-	}
-}
-
-// failPending answers the units still queued at close.
-func (w *writer) failPending() {
-	for {
-		select {
-		case u := <-w.units:
-			u.done <- errClosed
-		default:
-			return
-		}
-	}
-}
+func (w *writer) close() { w.units.Close() }
 
 // commit runs batch in one transaction. If a statement fails, nothing of
 // the batch was committed, and each unit is re-run alone so that one bad

@@ -10,7 +10,8 @@
 // drains every other operation queued behind it, runs them all in one
 // transaction and commits once. Callers return only after that commit, so
 // each acknowledged write is on disk, and under load one fsync covers
-// hundreds of writes. Operations run in order, so the writer can keep
+// hundreds of writes (the queue itself is store/groupcommit, shared with
+// the PostgreSQL backend). Operations run in order, so the writer can keep
 // small caches (queue name to row id) that are always current.
 //
 // An operation that fails with an error of the API's (already exists, not

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/opentasks/opentasks/internal/store"
+	"github.com/opentasks/opentasks/internal/store/groupcommit"
 )
 
 // maxBatch bounds one group commit so that a flood of writes still commits
@@ -22,10 +23,8 @@ type op struct {
 
 // writer owns the only write connection and commits queued ops in groups.
 type writer struct {
-	db     *sql.DB
-	ops    chan op
-	closed chan struct{}
-	done   chan struct{}
+	db  *sql.DB
+	ops *groupcommit.Queue[op]
 	// queueIDs caches queue name → row id. Only the writer goroutine
 	// touches it, and every change to queues goes through the writer.
 	queueIDs map[string]int64
@@ -39,13 +38,11 @@ type writer struct {
 func newWriter(db *sql.DB) *writer {
 	w := &writer{
 		db:       db,
-		ops:      make(chan op, maxBatch),
-		closed:   make(chan struct{}),
-		done:     make(chan struct{}),
 		queueIDs: make(map[string]int64),
 		stmts:    make(map[string]*sql.Stmt),
 	}
-	go w.run()
+	w.ops = groupcommit.Start(maxBatch, func(op) int { return 1 }, w.commit,
+		func(o op) { o.done <- errClosed })
 	return w
 }
 
@@ -54,12 +51,11 @@ var errClosed = errors.New("sqlite: store is closed")
 // do queues fn and waits until the batch that ran it has been committed.
 func (w *writer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	o := op{fn: fn, done: make(chan error, 1)}
-	select {
-	case w.ops <- o:
-	case <-w.closed:
+	switch err := w.ops.Put(ctx, o); {
+	case errors.Is(err, groupcommit.ErrClosed):
 		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	case err != nil:
+		return err
 	}
 	select {
 	case err := <-o.done:
@@ -70,10 +66,7 @@ func (w *writer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (w *writer) close() {
-	close(w.closed)
-	<-w.done
-}
+func (w *writer) close() { w.ops.Close() }
 
 // exec runs query in tx through a statement prepared once.
 func (w *writer) exec(tx *sql.Tx, query string, args ...any) (sql.Result, error) {
@@ -104,42 +97,6 @@ func (w *writer) prepare(tx *sql.Tx, query string) (*sql.Stmt, error) {
 	}
 	w.stmts[query] = st
 	return st, nil
-}
-
-func (w *writer) run() {
-	defer close(w.done)
-	batch := make([]op, 0, maxBatch)
-	for {
-		select {
-		case o := <-w.ops:
-			batch = append(batch[:0], o)
-		case <-w.closed:
-			w.failPending()
-			return
-		}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case o := <-w.ops:
-				batch = append(batch, o)
-			default:
-				break drain
-			}
-		}
-		w.commit(batch)
-	}
-}
-
-// failPending answers the ops still queued at close.
-func (w *writer) failPending() {
-	for {
-		select {
-		case o := <-w.ops:
-			o.done <- errClosed
-		default:
-			return
-		}
-	}
 }
 
 // commit runs batch in one transaction. If anything other than an API
