@@ -40,12 +40,12 @@ func (n *clusterNode) owns(node string) bool {
 	return strings.Contains(node, fmt.Sprintf("-%d-", n.cmd.Process.Pid))
 }
 
-// startCluster starts n server processes on a fresh schema, waits until
-// all of them are live nodes, and returns them with a pool on the schema
-// for the test's own queries. Queues created after it returns are owned
-// by one node from the start: every node computes their owner from the
-// same live set.
-func startCluster(t *testing.T, ctx context.Context, n int) ([]*clusterNode, *pgxpool.Pool) {
+// startCluster starts a server process on a fresh schema for each of tg's
+// App Engine hosts, waits until all of them are live nodes, and returns
+// them with a pool on the schema for the test's own queries. Queues
+// created after it returns are owned by one node from the start: every
+// node computes their owner from the same live set.
+func startCluster(t *testing.T, ctx context.Context, tg *target) ([]*clusterNode, *pgxpool.Pool) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts real server processes")
@@ -57,10 +57,11 @@ func startCluster(t *testing.T, ctx context.Context, n int) ([]*clusterNode, *pg
 	}
 	t.Cleanup(db.Close)
 	var nodes []*clusterNode
-	for range n {
-		p := startProcess(t, "--store", dbURL, "--lease-ttl", clusterTTL.String(), "--log-level", "warn")
+	for _, host := range tg.appEngineHosts {
+		p := startProcess(t, "--store", dbURL, "--lease-ttl", clusterTTL.String(), "--log-level", "warn", "--app-engine-host", host)
 		nodes = append(nodes, &clusterNode{process: p, c: grpcClient(t, p.addr)})
 	}
+	n := len(nodes)
 	poll(t, ctx, fmt.Sprintf("%d live nodes", n), func() (bool, error) {
 		live, err := query(ctx, db, `SELECT id FROM nodes WHERE expires > `+dbNowSQL)
 		return len(live) == n, err
@@ -117,11 +118,17 @@ func poll(t *testing.T, ctx context.Context, what string, cond func() (bool, err
 type delivery struct {
 	task string // queue ID + "/" + task ID
 	at   time.Time
+	// node is the index of the node that sent an App Engine task; -1 for
+	// HTTP tasks.
+	node int
 }
 
-// target is a real HTTP endpoint that records every delivery.
+// target is a real HTTP endpoint that records every delivery. It has one
+// listener per node for App Engine tasks, so that it knows which node sent
+// each of them.
 type target struct {
-	url string
+	url            string // for HTTP tasks
+	appEngineHosts []string
 
 	mu sync.Mutex
 	// hold, if set, runs before the target answers a delivery.
@@ -131,10 +138,25 @@ type target struct {
 	arrived chan struct{} // signalled after each delivery
 }
 
-func newTarget(t *testing.T) *target {
+func newTarget(t *testing.T, nodes int) *target {
 	tg := &target{count: map[string]int{}, arrived: make(chan struct{}, 1)}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d := delivery{task: r.Header.Get("X-CloudTasks-QueueName") + "/" + r.Header.Get("X-CloudTasks-TaskName"), at: time.Now()}
+	srv := httptest.NewServer(tg.handler(-1))
+	t.Cleanup(srv.Close)
+	tg.url = srv.URL + "/work"
+	for i := range nodes {
+		srv := httptest.NewServer(tg.handler(i))
+		t.Cleanup(srv.Close)
+		tg.appEngineHosts = append(tg.appEngineHosts, srv.Listener.Addr().String())
+	}
+	return tg
+}
+
+func (tg *target) handler(node int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := delivery{task: r.Header.Get("X-CloudTasks-QueueName") + "/" + r.Header.Get("X-CloudTasks-TaskName"), at: time.Now(), node: node}
+		if node >= 0 {
+			d.task = r.Header.Get("X-AppEngine-QueueName") + "/" + r.Header.Get("X-AppEngine-TaskName")
+		}
 		tg.mu.Lock()
 		tg.got = append(tg.got, d)
 		tg.count[d.task]++
@@ -147,10 +169,7 @@ func newTarget(t *testing.T) *target {
 		if hold != nil {
 			hold(r, d)
 		}
-	}))
-	t.Cleanup(srv.Close)
-	tg.url = srv.URL + "/work"
-	return tg
+	})
 }
 
 // waitFor waits until cond holds over the deliveries so far.
@@ -184,13 +203,23 @@ func (tg *target) snapshot() ([]delivery, map[string]int) {
 	return slices.Clone(tg.got), maps.Clone(tg.count)
 }
 
-func (tg *target) task(name string, schedule time.Time) *cloudtaskspb.Task {
-	t := &cloudtaskspb.Task{
+// httpTask is a task for the target's HTTP endpoint.
+func (tg *target) httpTask(name string) *cloudtaskspb.Task {
+	return &cloudtaskspb.Task{
 		Name: name,
 		// The shortest deadline allowed: the leases of a dead node's
 		// attempts end 15s (+ the lease margin) after they began.
 		DispatchDeadline: durationpb.New(15 * time.Second),
 		MessageType:      &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: tg.url}},
+	}
+}
+
+// appEngineTask is an App Engine task, due at schedule unless it is zero:
+// its delivery tells which node sent it.
+func appEngineTask(name string, schedule time.Time) *cloudtaskspb.Task {
+	t := &cloudtaskspb.Task{
+		Name:        name,
+		MessageType: &cloudtaskspb.Task_AppEngineHttpRequest{AppEngineHttpRequest: &cloudtaskspb.AppEngineHttpRequest{RelativeUri: "/work"}},
 	}
 	if !schedule.IsZero() {
 		t.ScheduleTime = timestamppb.New(schedule)
@@ -215,8 +244,8 @@ func createQueue(t *testing.T, ctx context.Context, c *cloudtasksapi.Client, id 
 // node's queues.
 func TestClusterSurvivesKill9(t *testing.T) {
 	ctx := deadline(t, 3*time.Minute)
-	nodes, db := startCluster(t, ctx, 3)
-	tg := newTarget(t)
+	tg := newTarget(t, 3)
+	nodes, db := startCluster(t, ctx, tg)
 	const queues, perQueue = 20, 500
 
 	// Paused while the tasks are created, so that the kill falls in the
@@ -237,7 +266,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 			for i := range work {
 				q := names[i%queues]
 				if _, err := c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: q,
-					Task: tg.task(fmt.Sprintf("%s/tasks/t%05d", q, i), time.Time{})}); err != nil {
+					Task: tg.httpTask(fmt.Sprintf("%s/tasks/t%05d", q, i))}); err != nil {
 					t.Errorf("CreateTask: %v", err)
 				}
 			}
@@ -347,8 +376,8 @@ func TestClusterSurvivesKill9(t *testing.T) {
 // owner dispatches it.
 func TestClusterLimitsHold(t *testing.T) {
 	ctx := deadline(t, 2*time.Minute)
-	nodes, _ := startCluster(t, ctx, 2)
-	tg := newTarget(t)
+	tg := newTarget(t, 2)
+	nodes, _ := startCluster(t, ctx, tg)
 	var (
 		mu              sync.Mutex
 		running, maxRun int
@@ -382,7 +411,7 @@ func TestClusterLimitsHold(t *testing.T) {
 			if i >= q.n {
 				continue
 			}
-			if _, err := c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: q.name, Task: tg.task("", time.Time{})}); err != nil {
+			if _, err := c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: q.name, Task: appEngineTask("", time.Time{})}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -398,12 +427,23 @@ func TestClusterLimitsHold(t *testing.T) {
 		t.Errorf("at most %d attempts of the capped queue ran at once; want exactly its max_concurrent_dispatches, 2", maxRun)
 	}
 	var first, last time.Time
+	senders := map[string]map[int]bool{} // queue ID → the nodes that delivered its tasks
 	for _, d := range got {
+		q, _, _ := strings.Cut(d.task, "/")
+		if senders[q] == nil {
+			senders[q] = map[int]bool{}
+		}
+		senders[q][d.node] = true
 		if strings.HasPrefix(d.task, "rated/") {
 			if first.IsZero() {
 				first = d.at
 			}
 			last = d.at
+		}
+	}
+	for q, nodes := range senders {
+		if len(nodes) != 1 {
+			t.Errorf("%d nodes delivered tasks of %s; only its owner may", len(nodes), q)
 		}
 	}
 	// A token bucket lets out at most burst + rate×T tasks in T.
@@ -423,8 +463,8 @@ func TestClusterLimitsHold(t *testing.T) {
 // owner from delivering the task again at its old schedule_time.
 func TestClusterWakeAndRunTask(t *testing.T) {
 	ctx := deadline(t, 2*time.Minute)
-	nodes, db := startCluster(t, ctx, 2)
-	tg := newTarget(t)
+	tg := newTarget(t, 2)
+	nodes, db := startCluster(t, ctx, tg)
 	q := createQueue(t, ctx, nodes[0].c, "wake", nil)
 	var owner string
 	poll(t, ctx, "the queue owned", func() (bool, error) {
@@ -432,17 +472,22 @@ func TestClusterWakeAndRunTask(t *testing.T) {
 		owner = o[q.Name]
 		return owner != "", err
 	})
-	other := nodes[0] // creates and runs tasks on the node that does not own the queue
-	if other.owns(owner) {
-		other = nodes[1]
+	// Tasks are created and run on the node that does not own the queue.
+	ownerIdx, otherIdx := 0, 1
+	if !nodes[0].owns(owner) {
+		ownerIdx, otherIdx = 1, 0
 	}
+	other := nodes[otherIdx]
 
 	created := time.Now()
-	if _, err := other.c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: q.Name, Task: tg.task(q.Name+"/tasks/now", time.Time{})}); err != nil {
+	if _, err := other.c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: q.Name, Task: appEngineTask(q.Name+"/tasks/now", time.Time{})}); err != nil {
 		t.Fatal(err)
 	}
 	tg.waitFor(t, ctx, "the task due now", func(_ []delivery, count map[string]int) bool { return count["wake/now"] == 1 })
 	got, _ := tg.snapshot()
+	if got[0].node != ownerIdx {
+		t.Errorf("the task was delivered by node %d, not by the queue's owner, node %d", got[0].node, ownerIdx)
+	}
 	if wake := got[0].at.Sub(created); wake > time.Second {
 		t.Errorf("a task due now, created on the other node, was delivered after %v; want a wake-up, not a poll", wake)
 	} else {
@@ -467,7 +512,7 @@ func TestClusterWakeAndRunTask(t *testing.T) {
 	})
 	at := time.Now().Add(2 * time.Second)
 	for id, when := range map[string]time.Time{"run": at, "control": at.Add(100 * time.Millisecond)} {
-		if _, err := other.c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: q.Name, Task: tg.task(q.Name+"/tasks/"+id, when)}); err != nil {
+		if _, err := other.c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: q.Name, Task: appEngineTask(q.Name+"/tasks/"+id, when)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -484,7 +529,13 @@ func TestClusterWakeAndRunTask(t *testing.T) {
 		t.Errorf("RunTask on the non-owner delivered after %v, not at once", d)
 	}
 	tg.waitFor(t, ctx, "the control task", func(_ []delivery, count map[string]int) bool { return count["wake/control"] == 1 })
-	if _, count := tg.snapshot(); count["wake/run"] != 1 {
+	got, count := tg.snapshot()
+	if count["wake/run"] != 1 {
 		t.Errorf("the run task was delivered %d times; the owner delivered it again at its old schedule_time", count["wake/run"])
+	}
+	for _, d := range got {
+		if want := map[string]int{"wake/run": otherIdx, "wake/control": ownerIdx}[d.task]; d.task != "wake/now" && d.node != want {
+			t.Errorf("%s delivered by node %d, want node %d", d.task, d.node, want)
+		}
 	}
 }

@@ -31,8 +31,11 @@ func TestServeFlagsBeatEnvironment(t *testing.T) {
 		t.Fatalf("bad env value: err = %v", err)
 	}
 	f, err = parseServeFlags(nil, io.Discard, nil)
-	if err != nil || f.addr != "127.0.0.1:8123" || f.store != "sqlite:./opentasks.db" {
+	if err != nil || f.addr != "127.0.0.1:8123" || f.store != "sqlite:./opentasks.db" || f.leaseTTL != 6*time.Second {
 		t.Fatalf("defaults = %+v, %v", f, err)
+	}
+	if _, err := parseServeFlags(nil, io.Discard, []string{"OPENTASKS_LEASE_TTL=0s"}); err == nil || !strings.Contains(err.Error(), "--lease-ttl") {
+		t.Fatalf("zero lease TTL: err = %v", err)
 	}
 }
 
