@@ -30,6 +30,9 @@ type Config struct {
 	// Window bounds the due tasks read (and held) per queue at a time;
 	// default 256.
 	Window int
+	// MaxInFlight bounds the attempts in flight across all queues
+	// (RunTask's excepted); default 1024.
+	MaxInFlight int
 	// OnComplete, if set, is called with every attempt's outcome once it
 	// is durable (tests, metrics). It must not block.
 	OnComplete func(Outcome)
@@ -49,6 +52,7 @@ type Dispatcher struct {
 	ctx     context.Context // nil until Start
 	cancel  context.CancelFunc
 	runners map[string]*runner
+	slots   *slots
 
 	// cluster is the store when several processes share it, else nil;
 	// then owned holds the queues RunNode gave this node (under mu), and
@@ -80,6 +84,9 @@ func New(st store.Store, cfg Config) *Dispatcher {
 	if cfg.Window <= 0 {
 		cfg.Window = 256
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 1024
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -89,6 +96,7 @@ func New(st store.Store, cfg Config) *Dispatcher {
 		now:       func() time.Time { return cfg.Now().UTC().Truncate(time.Microsecond) },
 		log:       cfg.Logger,
 		runners:   make(map[string]*runner),
+		slots:     newSlots(cfg.MaxInFlight),
 		done:      make(chan done, 4096),
 		completed: make(chan struct{}),
 	}

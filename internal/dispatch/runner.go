@@ -198,6 +198,9 @@ func (r *runner) step(ctx context.Context) (time.Duration, error) {
 		// Wait for the next token.
 		return max(time.Duration((1-tokens)/float64(r.lim.Limit())*float64(time.Second)), 100*time.Microsecond), nil
 	}
+	if n = r.d.slots.take(r, n); n == 0 {
+		return -1, nil // poked when a slot frees
+	}
 	r.lim.AllowN(now, n)
 	batch := r.buf[:n]
 	r.buf = r.buf[n:]
@@ -249,11 +252,13 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 	}
 	ok, err := r.d.st.LeaseTasks(ctx, leases)
 	if err != nil {
+		r.d.slots.give(len(batch))
 		return err
 	}
 	q := r.q
 	for i, t := range batch {
 		if !ok[i] {
+			r.d.slots.give(1)
 			continue
 		}
 		r.mu.Lock()
@@ -265,11 +270,12 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 	return nil
 }
 
-// finished frees t's slot.
+// finished frees t's slot in the queue and in the dispatcher.
 func (r *runner) finished(id string) {
 	r.mu.Lock()
 	delete(r.inflight, id)
 	r.mu.Unlock()
+	r.d.slots.give(1)
 	r.signal(r.poke)
 }
 

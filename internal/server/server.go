@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"runtime"
 	"strings"
 	"time"
 
@@ -129,6 +130,9 @@ func newGRPCServer(api API, logger *slog.Logger) *grpc.Server {
 	codec := newRequestCodec()
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMessageBytes),
+		// A fixed pool of stream workers reuses goroutines (and their
+		// grown stacks) across calls instead of one new goroutine a call.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*16),
 		grpc.ForceServerCodecV2(codec),
 		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger)),
 	)
