@@ -11,6 +11,7 @@ import (
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/store/storetest"
 )
 
@@ -140,6 +141,34 @@ func TestConcurrencyCap(t *testing.T) {
 	}
 	if p := peak.Load(); p != 2 {
 		t.Fatalf("peak concurrency %d, want 2", p)
+	}
+}
+
+// TestMaxInFlight checks the bound on attempts in flight across queues:
+// three queues that may each run 10 at once share 4 slots.
+func TestMaxInFlight(t *testing.T) {
+	var cur, peak atomic.Int32
+	release := make(chan struct{})
+	h := newHarness(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := cur.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		<-release
+		cur.Add(-1)
+	}), func(c *dispatch.Config) { c.MaxInFlight = 4 })
+	const perQueue = 6
+	for _, name := range []string{"a", "b", "c"} {
+		q := h.queue(name, func(q *cloudtaskspb.Queue) { q.RateLimits.MaxConcurrentDispatches = 10 })
+		for i := range perQueue {
+			h.task(q, fmt.Sprintf("t%02d", i), t0, nil)
+		}
+	}
+	for range 3 * perQueue {
+		release <- struct{}{}
+		h.outcome()
+	}
+	if p := peak.Load(); p != 4 {
+		t.Fatalf("peak attempts in flight %d, want 4", p)
 	}
 }
 

@@ -43,13 +43,15 @@ type harness struct {
 	reads chan *cloudtaskspb.Queue
 	// closeStore closes the current store once.
 	closeStore func() error
+	// configure adjusts the dispatcher's configuration at each start.
+	configure []func(*dispatch.Config)
 }
 
 // newHarness starts a dispatcher on the fake clock (real clock if clock
-// is nil) delivering to handler.
-func newHarness(t *testing.T, clock *storetest.Clock, handler http.Handler) *harness {
+// is nil) delivering to handler, configured by configure.
+func newHarness(t *testing.T, clock *storetest.Clock, handler http.Handler, configure ...func(*dispatch.Config)) *harness {
 	h := &harness{t: t, path: filepath.Join(t.TempDir(), "tasks.db"), clock: clock, outcomes: make(chan dispatch.Outcome, 1000),
-		reads: make(chan *cloudtaskspb.Queue, 256)}
+		reads: make(chan *cloudtaskspb.Queue, 256), configure: configure}
 	h.now = time.Now
 	if clock != nil {
 		h.now = clock.Now
@@ -72,11 +74,15 @@ func (h *harness) open() {
 }
 
 func (h *harness) start() {
-	h.d = dispatch.New(readsStore{h.st, h.reads}, dispatch.Config{
+	cfg := dispatch.Config{
 		Now:        h.now,
 		Deliver:    deliver.New(deliver.Config{Tokens: h.tokens, AppEngineHost: h.target.Listener.Addr().String()}),
 		OnComplete: func(o dispatch.Outcome) { h.outcomes <- o },
-	})
+	}
+	for _, c := range h.configure {
+		c(&cfg)
+	}
+	h.d = dispatch.New(readsStore{h.st, h.reads}, cfg)
 	if err := h.d.Start(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}
