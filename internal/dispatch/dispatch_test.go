@@ -233,8 +233,13 @@ func TestCrashSafety(t *testing.T) {
 	}
 	h.restart()
 	recv(t, arrived)
-	if o := h.outcome(); !o.Deleted || o.Task.DispatchCount != 2 {
-		t.Fatalf("after restart: %+v, want delivered (attempt 2) and deleted", o)
+	// SQLite keeps leases in memory: the attempt the crash cut short is
+	// not counted, and the task is simply delivered again.
+	if o := h.outcome(); !o.Deleted || o.Task.DispatchCount != 1 {
+		t.Fatalf("after restart: %+v, want delivered again (dispatch_count 1) and deleted", o)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("target called %d times, want 2 (before and after the crash)", n)
 	}
 }
 

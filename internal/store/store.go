@@ -117,8 +117,11 @@ type Dispatch interface {
 	// LeaseTasks applies each lease whose task still exists and, unless
 	// Lease.Due is zero, still has due time Lease.Due: it sets the task's
 	// due time to Until and stores Lease.Task (the task with its attempt
-	// recorded) and ExecutionCount. ok[i] reports whether leases[i] was
-	// applied. All applied leases are durable together when it returns.
+	// recorded) and ExecutionCount; reads show the task so from then on.
+	// ok[i] reports whether leases[i] was applied. A backend that several
+	// processes share (postgres) makes the applied leases durable before
+	// it returns; one that a single process owns (sqlite) may keep them in
+	// memory, since a restart would end them anyway (RecoverLeases).
 	LeaseTasks(ctx context.Context, leases []Lease) (ok []bool, err error)
 	// CompleteTasks applies each completion whose task still exists and,
 	// unless Completion.Force, still has due time Completion.Lease (no
@@ -129,9 +132,9 @@ type Dispatch interface {
 	// write covers all of them.
 	CompleteTasks(ctx context.Context, cs []Completion) (ok []bool, err error)
 	// RecoverLeases is called once when dispatching starts. A backend that
-	// one process owns (sqlite) ends every lease, making each leased task
-	// due again at the due time it had before the lease, since no attempt
-	// can still be in flight. A backend that several processes share
+	// one process owns (sqlite) ends every lease it kept, making each
+	// leased task due again at the due time it had before the lease, since
+	// no attempt can still be in flight. A backend that several processes share
 	// (postgres) must do nothing and return 0: a lease may belong to a live
 	// node, and a dead node's leases run out by themselves. It returns how
 	// many leases it ended.

@@ -44,49 +44,83 @@ func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("reading queue %s: %w", queue, err)
 	}
+	leased := s.leases.ofQueue(queue)
+	var next time.Time // earliest due time not returned
+	later := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	out := make([]*store.Task, 0, min(limit, 64))
+	// A task whose lease ran out is due at the lease's end.
+	for id, le := range leased {
+		if le.until.After(now) {
+			later(le.until)
+			continue
+		}
+		if len(out) == limit {
+			later(le.until)
+			continue
+		}
+		t, err := s.GetTask(ctx, queue, id)
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrTombstoned) {
+			s.leases.drop(queue, id, le)
+			continue
+		}
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		t.Due = le.until
+		out = append(out, t)
+	}
+	// Stored due times; leased rows among them are skipped, so read past
+	// them.
 	rows, err := s.query(ctx, `SELECT id, due, created, exec_count, data FROM tasks
-		WHERE queue_id = ? AND due <= ? ORDER BY due, id LIMIT ?`, qid, micros(now), limit)
+		WHERE queue_id = ? AND due <= ? ORDER BY due, id LIMIT ?`, qid, micros(now), limit-len(out)+len(leased)+1)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("reading due tasks of %s: %w", queue, err)
 	}
 	defer rows.Close()
-	out := make([]*store.Task, 0, min(limit, 64))
-	var last int64
 	for rows.Next() {
 		var id string
-		var created int64
+		var due, created int64
 		var exec int32
 		var data []byte
-		if err := rows.Scan(&id, &last, &created, &exec, &data); err != nil {
+		if err := rows.Scan(&id, &due, &created, &exec, &data); err != nil {
 			return nil, time.Time{}, err
+		}
+		if _, ok := leased[id]; ok {
+			continue
+		}
+		if len(out) == limit {
+			later(fromMicros(due)) // more are due: the caller looks again at once
+			break
 		}
 		t, err := decodeTask(queue, id, created, exec, data)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		t.Due = fromMicros(last)
+		t.Due = fromMicros(due)
 		out = append(out, t)
 	}
-	if err := rows.Err(); err != nil {
+	// Close before the next query: an open result holds its connection,
+	// and the read pool's connections are few.
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, time.Time{}, err
 	}
-	if len(out) == limit {
-		// More may be due; the caller looks again at once.
-		return out, fromMicros(last), nil
-	}
-	var next sql.NullInt64
+	var future sql.NullInt64
 	if err := s.queryRow(ctx, `SELECT min(due) FROM tasks WHERE queue_id = ? AND due > ?`,
-		qid, micros(now)).Scan(&next); err != nil {
+		qid, micros(now)).Scan(&future); err != nil {
 		return nil, time.Time{}, fmt.Errorf("reading next due time of %s: %w", queue, err)
 	}
-	if !next.Valid {
-		return out, time.Time{}, nil
+	if future.Valid {
+		later(fromMicros(future.Int64))
 	}
-	return out, fromMicros(next.Int64), nil
+	return out, next, nil
 }
 
 // rowsPerStatement bounds the rows of one multi-row statement (SQLite
-// allows 32766 parameters; leases take 7 each).
+// allows 32766 parameters; deletes take 2 each, tombstones 2).
 const rowsPerStatement = 500
 
 // taskKey identifies a task row inside the writer.
@@ -95,40 +129,72 @@ type taskKey struct {
 	id  string
 }
 
-func (s *Store) LeaseTasks(ctx context.Context, leases []store.Lease) ([]bool, error) {
-	data, err := encodeAll(len(leases), func(i int) *cloudtaskspb.Task { return leases[i].Task })
+// LeaseTasks keeps leases in memory (see leases); it reads only to check
+// that each task exists and is still due when its lease says.
+func (s *Store) LeaseTasks(ctx context.Context, ls []store.Lease) ([]bool, error) {
+	data, err := encodeAll(len(ls), func(i int) *cloudtaskspb.Task { return ls[i].Task })
 	if err != nil {
 		return nil, err
 	}
-	ok := make([]bool, len(leases))
-	err = s.w.do(ctx, func(tx *sql.Tx) error {
-		clear(ok)
-		return chunks(len(leases), func(from, to int) error {
-			// One statement for many leases: per-statement overhead, not
-			// the B-tree, dominates single-row updates.
-			args := make([]any, 0, 7*(to-from))
-			at := map[taskKey]int{}
-			for i := from; i < to; i++ {
-				l := leases[i]
-				qid, err := s.w.queueID(tx, l.Queue)
-				if errors.Is(err, store.ErrQueueNotFound) {
-					qid = -1 // matches no row
-				} else if err != nil {
-					return err
-				}
-				at[taskKey{qid, l.ID}] = i
-				args = append(args, qid, l.ID, boolInt(!l.Due.IsZero()), micros(l.Due), micros(leases[i].Until), l.ExecutionCount, data[i])
-			}
-			return s.w.returning(tx, `WITH v (vqid, vid, vcond, vdue, vuntil, vexec, vdata) AS (VALUES `+values(to-from, 7)+`)
-				UPDATE tasks SET due = vuntil, leased_due = coalesce(leased_due, due), exec_count = vexec, data = vdata
-				FROM v WHERE queue_id = vqid AND id = vid AND (vcond = 0 OR due = vdue)
-				RETURNING queue_id, id`, args, func(k taskKey) { ok[at[k]] = true })
-		})
-	})
+	stored, err := s.storedDue(ctx, ls)
 	if err != nil {
-		return nil, fmt.Errorf("leasing %d tasks: %w", len(leases), err)
+		return nil, fmt.Errorf("leasing %d tasks: %w", len(ls), err)
+	}
+	ok := make([]bool, len(ls))
+	for i, l := range ls {
+		due, exists := stored[[2]string{l.Queue, l.ID}]
+		if !exists {
+			continue
+		}
+		le := &lease{until: l.Until, task: data[i], exec: l.ExecutionCount}
+		ok[i] = s.leases.set(l.Queue, l.ID, le, func(cur *lease) bool {
+			if l.Due.IsZero() {
+				return true
+			}
+			if cur != nil {
+				due = cur.until
+			}
+			return due.Equal(l.Due)
+		})
 	}
 	return ok, nil
+}
+
+// storedDue returns the stored due time of each leased task that exists.
+func (s *Store) storedDue(ctx context.Context, ls []store.Lease) (map[[2]string]time.Time, error) {
+	out := make(map[[2]string]time.Time, len(ls))
+	byQueue := map[string][]string{}
+	for _, l := range ls {
+		byQueue[l.Queue] = append(byQueue[l.Queue], l.ID)
+	}
+	for queue, ids := range byQueue {
+		for from := 0; from < len(ids); from += rowsPerStatement {
+			chunk := ids[from:min(len(ids), from+rowsPerStatement)]
+			args := make([]any, 0, len(chunk)+1)
+			args = append(args, queue)
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			rows, err := s.query(ctx, `SELECT t.id, t.due FROM tasks t JOIN queues q ON q.id = t.queue_id
+				WHERE q.name = ? AND t.id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var id string
+				var due int64
+				if err := rows.Scan(&id, &due); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				out[[2]string{queue, id}] = fromMicros(due)
+			}
+			if err := rows.Close(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]bool, error) {
@@ -141,8 +207,16 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 	if err != nil {
 		return nil, err
 	}
+	// Each completion must hold the task's current lease (or be forced);
+	// the leases it ends are dropped once the outcome is durable.
+	held := make([]*lease, len(cs))
 	var dels, upds []int
 	for i, c := range cs {
+		cur := s.leases.get(c.Queue, c.ID)
+		if !c.Force && (cur == nil || !cur.until.Equal(c.Lease)) {
+			continue
+		}
+		held[i] = cur
 		if c.Delete {
 			dels = append(dels, i)
 		} else {
@@ -166,9 +240,8 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 			if err != nil {
 				return err
 			}
-			res, err := s.w.exec(tx, `UPDATE tasks SET due = ?1, leased_due = NULL, exec_count = ?2, data = ?3
-				WHERE queue_id = ?4 AND id = ?5 AND (?6 OR due = ?7)`,
-				micros(c.Task.GetScheduleTime().AsTime()), c.ExecutionCount, data[i], qid, c.ID, c.Force, micros(c.Lease))
+			res, err := s.w.exec(tx, `UPDATE tasks SET due = ?, exec_count = ?, data = ? WHERE queue_id = ? AND id = ?`,
+				micros(c.Task.GetScheduleTime().AsTime()), c.ExecutionCount, data[i], qid, c.ID)
 			if err != nil {
 				return err
 			}
@@ -183,13 +256,18 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 	if err != nil {
 		return nil, fmt.Errorf("completing %d tasks: %w", len(cs), err)
 	}
+	for _, i := range append(dels, upds...) {
+		if held[i] != nil || cs[i].Delete {
+			s.leases.drop(cs[i].Queue, cs[i].ID, held[i])
+		}
+	}
 	return ok, nil
 }
 
-// deleteCompleted deletes the tasks cs[idx] that their attempts still own
-// and tombstones their names, two statements for all of them.
+// deleteCompleted deletes the tasks cs[idx] and tombstones their names,
+// two statements for all of them.
 func (s *Store) deleteCompleted(tx *sql.Tx, cs []store.Completion, idx []int, ok []bool) error {
-	args := make([]any, 0, 4*len(idx))
+	args := make([]any, 0, 2*len(idx))
 	at := map[taskKey]int{}
 	for _, i := range idx {
 		c := cs[i]
@@ -200,12 +278,12 @@ func (s *Store) deleteCompleted(tx *sql.Tx, cs []store.Completion, idx []int, ok
 			return err
 		}
 		at[taskKey{qid, c.ID}] = i
-		args = append(args, qid, c.ID, c.Force, micros(c.Lease))
+		args = append(args, qid, c.ID)
 	}
 	var gone []int
-	if err := s.w.returning(tx, `WITH v (vqid, vid, vforce, vlease) AS (VALUES `+values(len(idx), 4)+`)
+	if err := s.w.returning(tx, `WITH v (vqid, vid) AS (VALUES `+values(len(idx), 2)+`)
 		DELETE FROM tasks WHERE rowid IN
-			(SELECT t.rowid FROM v JOIN tasks t ON t.queue_id = vqid AND t.id = vid WHERE vforce OR t.due = vlease)
+			(SELECT t.rowid FROM v JOIN tasks t ON t.queue_id = vqid AND t.id = vid)
 		RETURNING queue_id, id`, args, func(k taskKey) {
 		ok[at[k]] = true
 		gone = append(gone, at[k])
@@ -259,23 +337,9 @@ func values(n, cols int) string {
 	return group + strings.Repeat(", "+group, n-1)
 }
 
-// RecoverLeases ends every lease: one process owns the file, so after a
-// restart no attempt is in flight.
-func (s *Store) RecoverLeases(ctx context.Context) (int, error) {
-	var n int64
-	err := s.w.do(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE tasks SET due = leased_due, leased_due = NULL WHERE leased_due IS NOT NULL`)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("ending leases: %w", err)
-	}
-	return int(n), nil
-}
+// RecoverLeases has nothing to end: leases live in memory (see leases),
+// so none survives the process that took it.
+func (s *Store) RecoverLeases(context.Context) (int, error) { return 0, nil }
 
 // encodeAll marshals n tasks (nil stays nil) outside the writer goroutine,
 // which is the store's bottleneck.
@@ -293,11 +357,4 @@ func encodeAll(n int, task func(i int) *cloudtaskspb.Task) ([][]byte, error) {
 		out[i] = b
 	}
 	return out, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

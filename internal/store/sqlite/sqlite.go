@@ -24,9 +24,11 @@ type Store struct {
 	reads sync.Map
 	write *sql.DB
 	w     *writer
-	now   func() time.Time
-	stop  chan struct{}
-	swept chan struct{}
+	// leases are the attempts in flight (see leases).
+	leases *leases
+	now    func() time.Time
+	stop   chan struct{}
+	swept  chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -82,7 +84,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	read.SetMaxOpenConns(2 * runtime.GOMAXPROCS(0))
 	read.SetMaxIdleConns(2 * runtime.GOMAXPROCS(0))
-	s := &Store{read: read, write: write, now: time.Now, stop: make(chan struct{}), swept: make(chan struct{})}
+	s := &Store{read: read, write: write, leases: newLeases(), now: time.Now, stop: make(chan struct{}), swept: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}

@@ -62,10 +62,26 @@ func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, err
 	if err != nil {
 		return nil, fmt.Errorf("reading task %s/tasks/%s: %w", queue, id, err)
 	}
+	return s.overlay(t)
+}
+
+// overlay shows a leased task as its attempt left it (see leases).
+func (s *Store) overlay(t *store.Task) (*store.Task, error) {
+	le := s.leases.get(t.Queue, t.ID)
+	if le == nil {
+		return t, nil
+	}
+	pb := new(cloudtaskspb.Task)
+	if err := proto.Unmarshal(le.task, pb); err != nil {
+		return nil, fmt.Errorf("decoding leased task %s: %w", t.Task.GetName(), err)
+	}
+	t.Task, t.ExecutionCount = pb, le.exec
 	return t, nil
 }
 
 func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil time.Time) error {
+	// An attempt in flight finds its task gone when it completes.
+	defer s.leases.drop(queue, id, nil)
 	return s.w.do(ctx, func(tx *sql.Tx) error {
 		qid, err := s.w.queueID(tx, queue)
 		if errors.Is(err, store.ErrQueueNotFound) {
@@ -106,6 +122,9 @@ func (s *Store) ListTasks(ctx context.Context, queue, after string, limit int) (
 			return nil, err
 		}
 		t, err := decodeTask(queue, id, created, exec, data)
+		if err == nil {
+			t, err = s.overlay(t)
+		}
 		if err != nil {
 			return nil, err
 		}
