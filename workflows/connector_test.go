@@ -52,7 +52,9 @@ func (p *plainServer) all() []recorded {
 	return append([]recorded(nil), p.requests...)
 }
 
-func runWith(t *testing.T, src string, cfg Config) (any, error, *fakeClock) {
+// runWith loads src and runs it with cfg on a fake clock, which it returns
+// so tests can see the sleeps the run asked for.
+func runWith(t *testing.T, src string, cfg Config) (any, *fakeClock, error) {
 	t.Helper()
 	wf, err := Load([]byte(src))
 	if err != nil {
@@ -61,14 +63,14 @@ func runWith(t *testing.T, src string, cfg Config) (any, error, *fakeClock) {
 	clock := newFakeClock()
 	cfg.Sleep, cfg.Now = clock.Sleep, clock.Now
 	got, err := wf.Run(context.Background(), nil, cfg)
-	return got, err, clock
+	return got, clock, err
 }
 
 const taskName = "projects/p/locations/l/queues/q/tasks/t"
 
 func TestConnectorRunTask(t *testing.T) {
 	srv, p := newPlainServer(t, cannedResponse{200, `{"name": "` + taskName + `", "dispatchCount": 1, "view": "FULL"}`})
-	got, err, clock := runWith(t, `
+	got, clock, err := runWith(t, `
 - run:
     call: googleapis.cloudtasks.v2.projects.locations.queues.tasks.run
     args:
@@ -100,7 +102,7 @@ func TestConnectorRunTask(t *testing.T) {
 
 func TestConnectorQueryAndEmpty(t *testing.T) {
 	srv, p := newPlainServer(t, cannedResponse{200, `{"name": "x"}`}, cannedResponse{200, `{"name": "q"}`}, cannedResponse{200, ``})
-	got, err, _ := runWith(t, `
+	got, _, err := runWith(t, `
 - get:
     call: googleapis.cloudtasks.v2.projects.locations.queues.tasks.get
     args: {name: `+taskName+`, responseView: FULL}
@@ -153,7 +155,7 @@ const runTaskStep = `
 
 func TestConnectorHTTPError(t *testing.T) {
 	srv, p := newPlainServer(t, cannedResponse{404, `{"error": {"code": 404, "message": "Task does not exist.", "status": "NOT_FOUND"}}`})
-	_, err, clock := runWith(t, getTaskStep, Config{Endpoint: srv.URL})
+	_, clock, err := runWith(t, getTaskStep, Config{Endpoint: srv.URL})
 	we, ok := err.(*Error)
 	if !ok {
 		t.Fatalf("err = %v, want *Error", err)
@@ -193,7 +195,7 @@ func TestConnectorRetries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, p := newPlainServer(t, tc.responses...)
-			_, err, clock := runWith(t, tc.src, Config{Endpoint: srv.URL})
+			_, clock, err := runWith(t, tc.src, Config{Endpoint: srv.URL})
 			if tc.wantCode == 0 && err != nil {
 				t.Fatalf("err = %v", err)
 			}
@@ -220,7 +222,7 @@ func TestConnectorConnectionRefused(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there any more
-	_, err, clock := runWith(t, runTaskStep, Config{Endpoint: "http://" + addr})
+	_, clock, err := runWith(t, runTaskStep, Config{Endpoint: "http://" + addr})
 	we, ok := err.(*Error)
 	if !ok || !hasTag(we.Value, tagConnectionFailed) || !hasTag(we.Value, tagConnection) {
 		t.Fatalf("err = %v, want ConnectionFailedError and ConnectionError tags", err)
@@ -240,7 +242,7 @@ func TestConnectorTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	_, err, _ := runWith(t, `
+	_, _, err := runWith(t, `
 - get:
     call: googleapis.cloudtasks.v2.projects.locations.queues.tasks.get
     args:
@@ -262,7 +264,7 @@ func TestConnectorBadArguments(t *testing.T) {
 		{`{name: ` + taskName + `, connector_params: {timeout: -1}}`, tagValue},
 		{`{name: ` + taskName + `, connector_params: {timeout: "x"}}`, tagType},
 	} {
-		_, err, _ := runWith(t, `
+		_, _, err := runWith(t, `
 - run:
     call: googleapis.cloudtasks.v2.projects.locations.queues.tasks.run
     args: `+tc.args, Config{Endpoint: "http://127.0.0.1:1"})

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // builtin is a standard library function. Arguments are positional in
@@ -43,14 +44,7 @@ func register(name string, params []string, required int, fn func(c *call) (any,
 	return b
 }
 
-func (b *builtin) hasParam(name string) bool {
-	for _, p := range b.params {
-		if p == name {
-			return true
-		}
-	}
-	return false
-}
+func (b *builtin) hasParam(name string) bool { return slices.Contains(b.params, name) }
 
 func (b *builtin) call(ctx context.Context, e env, name string, args []any) (any, error) {
 	set := make([]bool, len(b.params))

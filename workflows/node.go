@@ -36,16 +36,6 @@ func (n *node) get(key string) (*node, bool) {
 	return nil, false
 }
 
-func (n *node) kindName() string {
-	switch n.kind {
-	case listNode:
-		return "a list"
-	case mapNode:
-		return "a map"
-	}
-	return typeName(n.val)
-}
-
 // maxNodes bounds alias expansion ("billion laughs") and huge documents.
 const maxNodes = 1_000_000
 

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/opentasks/opentasks/internal/loadgen"
 )
@@ -29,18 +28,18 @@ starts --nodes server processes of its own on --store.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("opentasks bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg loadgen.Config
+	cfg := loadgen.DefaultConfig()
 	servers := fs.String("server", "", "comma-separated `ADDRS` of running servers to drive (default: start our own)")
 	storeURL := fs.String("store", "", "store `URL` for the servers it starts (default: a fresh SQLite file)")
 	nodes := fs.Int("nodes", 1, "how many servers to start on --store")
-	fs.IntVar(&cfg.Callers, "callers", 64, "concurrent CreateTask callers")
-	fs.IntVar(&cfg.Queues, "queues", 64, "queues for the delivery phase (each dispatches at most 500/s)")
-	fs.IntVar(&cfg.Tasks, "tasks", 100000, "tasks for the create and delivery phases")
-	fs.DurationVar(&cfg.Ceiling, "ceiling-for", 5*time.Second, "how long to measure the loopback ceiling")
-	fs.IntVar(&cfg.LatenessRate, "lateness-rate", 1000, "offered tasks/s in the lateness phase")
-	fs.DurationVar(&cfg.LatenessFor, "lateness-for", 10*time.Second, "length of the lateness phase")
-	fs.Float64Var(&cfg.Rate, "rate", 50, "configured max_dispatches_per_second of the rate phase")
-	fs.IntVar(&cfg.RateTasks, "rate-tasks", 500, "tasks in the rate phase")
+	fs.IntVar(&cfg.Callers, "callers", cfg.Callers, "concurrent CreateTask callers")
+	fs.IntVar(&cfg.Queues, "queues", cfg.Queues, "queues for the delivery phase (each dispatches at most 500/s)")
+	fs.IntVar(&cfg.Tasks, "tasks", cfg.Tasks, "tasks for the create and delivery phases")
+	fs.DurationVar(&cfg.Ceiling, "ceiling-for", cfg.Ceiling, "how long to measure the loopback ceiling")
+	fs.IntVar(&cfg.LatenessRate, "lateness-rate", cfg.LatenessRate, "offered tasks/s in the lateness phase")
+	fs.DurationVar(&cfg.LatenessFor, "lateness-for", cfg.LatenessFor, "length of the lateness phase")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "configured max_dispatches_per_second of the rate phase")
+	fs.IntVar(&cfg.RateTasks, "rate-tasks", cfg.RateTasks, "tasks in the rate phase")
 	fs.IntVar(&cfg.Pending, "pending", 0, "if set, future tasks to add while measuring the first server's RSS (needs servers it starts)")
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {

@@ -13,8 +13,6 @@ import (
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 func TestServeFlagsBeatEnvironment(t *testing.T) {
@@ -69,7 +67,8 @@ func TestRunUnknownCommand(t *testing.T) {
 // TestServe runs the real subcommand on a free port, calls it over gRPC,
 // REST and /healthz, then stops it as SIGTERM would.
 func TestServe(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	// The deadline also ends a serve that hangs before its serving line.
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
 	defer cancel()
 	out, stdout := io.Pipe()
 	done := make(chan int, 1)
@@ -94,12 +93,7 @@ func TestServe(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	g, err := cloudtasks.NewClient(ctx, option.WithEndpoint(strings.TrimPrefix(base, "http://")), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := grpcClient(t, strings.TrimPrefix(base, "http://"))
 	r, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint(base), option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +109,12 @@ func TestServe(t *testing.T) {
 	}
 
 	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d", code)
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of its context ending")
 	}
 }

@@ -63,13 +63,12 @@ func validQueueName(name string) bool {
 	return queueIDRe.MatchString(name[i+len("/queues/"):])
 }
 
-// queueParts returns the project, location name and queue ID of a valid
-// queue name.
-func queueParts(queue string) (project, location, id string) {
-	i := strings.LastIndex(queue, "/queues/")
-	location = queue[:i]
+// queueParts returns the project and location name of a valid queue
+// name.
+func queueParts(queue string) (project, location string) {
+	location = queue[:strings.LastIndex(queue, "/queues/")]
 	project, _, _ = parseLocation(location)
-	return project, location, queue[i+len("/queues/"):]
+	return project, location
 }
 
 // splitTaskName splits "QUEUE/tasks/ID" without judging either half; ok is

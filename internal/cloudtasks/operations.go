@@ -39,7 +39,7 @@ var requestIDRe = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]
 // operationName returns the name of the batch operation for a request:
 // derived from request_id when there is one, random otherwise.
 func (s *Service) operationName(method, parent, requestID string) (string, error) {
-	_, location, _ := queueParts(parent)
+	_, location := queueParts(parent)
 	if requestID == "" {
 		return location + "/operations/" + s.newTaskID(), nil
 	}

@@ -92,7 +92,7 @@ func normalizeQueue(q *cloudtaskspb.Queue) error {
 		return err
 	}
 	if r := q.AppEngineRoutingOverride; r != nil {
-		project, _, _ := queueParts(q.Name)
+		project, _ := queueParts(q.Name)
 		r.Host = appEngineHost(project, r)
 	}
 	return nil

@@ -81,7 +81,7 @@ func (s *Service) newTask(parent string, in *cloudtaskspb.Task, now time.Time) (
 		}
 		t.DispatchDeadline = durationpb.New(d)
 	case *cloudtaskspb.Task_AppEngineHttpRequest:
-		project, _, _ := queueParts(parent)
+		project, _ := queueParts(parent)
 		if err := normalizeAppEngineRequest(mt.AppEngineHttpRequest, project); err != nil {
 			return nil, err
 		}

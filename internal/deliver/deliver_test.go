@@ -111,15 +111,18 @@ func wantWire(t *testing.T, r wireRequest, want map[string]string, absent ...str
 	}
 }
 
-func recvWire(t *testing.T, reqs <-chan wireRequest) wireRequest {
+// received returns what a target reported on ch. Targets report before
+// they answer and Deliver has returned, so it is there now or never came.
+func received[T any](t *testing.T, ch <-chan T) T {
 	t.Helper()
 	select {
-	case r := <-reqs:
+	case r := <-ch:
 		return r
 	default:
 		t.Fatal("the target received no request")
 	}
-	return wireRequest{}
+	var zero T
+	return zero
 }
 
 // TestWireHeadersHTTP checks the bytes an HTTP target receives (spec
@@ -139,7 +142,7 @@ func TestWireHeadersHTTP(t *testing.T) {
 	if res := d.Deliver(t.Context(), first(nil, task)); res.Status != 200 || !res.Succeeded() || res.Err != nil {
 		t.Fatalf("Deliver = %+v, want 200", res)
 	}
-	r := recvWire(t, reqs)
+	r := received(t, reqs)
 	if r.line != "POST /hook?x=1 HTTP/1.1" || string(r.body) != "payload" {
 		t.Fatalf("request %q with body %q", r.line, r.body)
 	}
@@ -165,7 +168,7 @@ func TestWireHeadersHTTP(t *testing.T) {
 		wantPrev string
 	}{{deliver.Result{Status: 404}, "404"}, {deliver.Result{Status: 503}, "503"}, {deliver.Result{TimedOut: true}, "504"}} {
 		d.Deliver(t.Context(), retry(task, 3, 2, c.prev))
-		wantWire(t, recvWire(t, reqs), map[string]string{
+		wantWire(t, received(t, reqs), map[string]string{
 			"X-CloudTasks-TaskRetryCount":       "3",
 			"X-CloudTasks-TaskExecutionCount":   "2",
 			"X-CloudTasks-TaskPreviousResponse": c.wantPrev,
@@ -189,7 +192,7 @@ func TestWireHeadersAppEngine(t *testing.T) {
 	if res := d.Deliver(t.Context(), first(nil, task)); res.Status != 200 || !res.AppEngine {
 		t.Fatalf("Deliver = %+v, want 200 from App Engine", res)
 	}
-	r := recvWire(t, reqs)
+	r := received(t, reqs)
 	if r.line != "POST /ae/work?y=2 HTTP/1.1" || string(r.body) != "payload" {
 		t.Fatalf("request %q with body %q", r.line, r.body)
 	}
@@ -210,7 +213,7 @@ func TestWireHeadersAppEngine(t *testing.T) {
 	q := &cloudtaskspb.Queue{AppEngineRoutingOverride: &cloudtaskspb.AppEngineRouting{Service: "other", Host: "other.p.appspot.com"}}
 	mine := appEngineTask(func(ae *cloudtaskspb.AppEngineHttpRequest) { ae.Headers["User-Agent"] = "mine/2" })
 	d.Deliver(t.Context(), first(q, mine))
-	wantWire(t, recvWire(t, reqs), map[string]string{"Host": "other.p.appspot.com", "User-Agent": "mine/2 " + aeUA})
+	wantWire(t, received(t, reqs), map[string]string{"Host": "other.p.appspot.com", "User-Agent": "mine/2 " + aeUA})
 
 	// Retries: "App Error" after a response, "Instance Unavailable" and 0
 	// after a timeout.
@@ -219,7 +222,7 @@ func TestWireHeadersAppEngine(t *testing.T) {
 		wantPrev, reason string
 	}{{deliver.Result{Status: 500, AppEngine: true}, "500", "App Error"}, {deliver.Result{TimedOut: true, AppEngine: true}, "0", "Instance Unavailable"}} {
 		d.Deliver(t.Context(), retry(task, 2, 2, c.prev))
-		wantWire(t, recvWire(t, reqs), map[string]string{
+		wantWire(t, received(t, reqs), map[string]string{
 			"X-AppEngine-TaskRetryCount":       "2",
 			"X-AppEngine-TaskPreviousResponse": c.wantPrev,
 			"X-AppEngine-TaskRetryReason":      c.reason,
@@ -245,17 +248,6 @@ func target(t *testing.T, status int) (*httptest.Server, <-chan seen) {
 	}))
 	t.Cleanup(s.Close)
 	return s, ch
-}
-
-func recvSeen(t *testing.T, ch <-chan seen) seen {
-	t.Helper()
-	select {
-	case s := <-ch:
-		return s
-	default:
-		t.Fatal("the target received no request")
-	}
-	return seen{}
 }
 
 // fakeTokens mints fixed tokens and records what it was asked for.
@@ -324,7 +316,7 @@ func TestURIOverride(t *testing.T) {
 			if res := d.Deliver(t.Context(), first(q, task)); res.Status != 200 {
 				t.Fatalf("Deliver = %+v", res)
 			}
-			got := recvSeen(t, reqs)
+			got := received(t, reqs)
 			if got.path != c.path || got.query != c.q {
 				t.Fatalf("target got %s?%s, want %s?%s", got.path, got.query, c.path, c.q)
 			}
@@ -364,7 +356,7 @@ func TestHTTPMethodOverride(t *testing.T) {
 		if res := d.Deliver(t.Context(), first(q, task)); res.Status != 200 {
 			t.Fatalf("%v over %v: Deliver = %+v", c.queue, c.task, res)
 		}
-		got := recvSeen(t, reqs)
+		got := received(t, reqs)
 		_, hasLen := got.header["Content-Length"]
 		if got.method != c.wantM || got.body != c.wantBody || hasLen != c.wantContentLenOK {
 			t.Errorf("%v over %v: target got %s with body %q (Content-Length sent: %v); want %s %q (%v)",
@@ -388,7 +380,7 @@ func TestHeaderOverrides(t *testing.T) {
 	}
 	q := &cloudtaskspb.Queue{HttpTarget: &cloudtaskspb.HttpTarget{HeaderOverrides: overrides}}
 	d.Deliver(t.Context(), first(q, task))
-	wantWire(t, recvWire(t, reqs), map[string]string{
+	wantWire(t, received(t, reqs), map[string]string{
 		"X-Env": "prod", "X-Keep": "k", "Content-Type": "application/json",
 		"X-CloudTasks-QueueName": "q1", "User-Agent": "Google-Cloud-Tasks", "Host": addr,
 	}, "X-Google-Thing")
@@ -443,7 +435,7 @@ func TestAuthorization(t *testing.T) {
 				}
 			})
 			d.Deliver(t.Context(), first(&cloudtaskspb.Queue{HttpTarget: c.queue}, task))
-			r := recvWire(t, reqs)
+			r := received(t, reqs)
 			name := "Authorization"
 			if c.tok == "" {
 				name = "authorization" // the task's own, as it was sent
@@ -550,7 +542,7 @@ func TestRedirects(t *testing.T) {
 	if res := d.Deliver(t.Context(), first(nil, httpTask(srv.URL+"/from", nil))); res.Status != 200 {
 		t.Fatalf("HTTP target: Deliver = %+v, want the redirect followed to a 200", res)
 	}
-	if got := <-retryCount; got != "0" {
+	if got := received(t, retryCount); got != "0" {
 		t.Fatalf("redirected request carried TaskRetryCount %q, want the attempt's headers", got)
 	}
 	task := appEngineTask(func(ae *cloudtaskspb.AppEngineHttpRequest) { ae.RelativeUri = "/from" })
@@ -633,7 +625,7 @@ func TestOIDCAudienceAfterOverride(t *testing.T) {
 	if res := d.Deliver(t.Context(), first(q, task)); res.Status != 200 {
 		t.Fatalf("Deliver = %+v", res)
 	}
-	raw, ok := strings.CutPrefix(recvSeen(t, reqs).header.Get("Authorization"), "Bearer ")
+	raw, ok := strings.CutPrefix(received(t, reqs).header.Get("Authorization"), "Bearer ")
 	if !ok {
 		t.Fatal("no bearer token")
 	}

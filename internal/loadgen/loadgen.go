@@ -45,6 +45,13 @@ type Config struct {
 	Timeout time.Duration
 }
 
+// DefaultConfig is the Config whose values Run uses for zero fields.
+func DefaultConfig() Config {
+	var c Config
+	c.defaults()
+	return c
+}
+
 func (c *Config) defaults() {
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -302,6 +309,10 @@ func (b *bench) throughput(ctx context.Context, r *Report) error {
 // 500 ms after it is created, spread over enough queues that no queue's
 // 500/s cap is the limit, and measures arrival minus schedule time.
 func (b *bench) lateness(ctx context.Context, r *Report) error {
+	total := int(float64(b.cfg.LatenessRate) * b.cfg.LatenessFor.Seconds())
+	if total == 0 {
+		return fmt.Errorf("%d/s for %v offers no task to measure", b.cfg.LatenessRate, b.cfg.LatenessFor)
+	}
 	nq := (b.cfg.LatenessRate + 249) / 250
 	queues := make([]string, nq)
 	for i := range queues {
@@ -310,7 +321,6 @@ func (b *bench) lateness(ctx context.Context, r *Report) error {
 			return err
 		}
 	}
-	total := int(float64(b.cfg.LatenessRate) * b.cfg.LatenessFor.Seconds())
 	counts := make([]int, nq)
 	for i := range total {
 		counts[i%nq]++

@@ -24,12 +24,9 @@ import (
 	"github.com/googleapis/gax-go/v2/apierror"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
-	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/cloud/location"
 	rpccode "google.golang.org/genproto/googleapis/rpc/code"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -129,7 +126,7 @@ func newAPIEnv(t *testing.T, b apiBackend, withDispatcher bool) *apiEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &apiEnv{clock: clock, clients: map[string]*cloudtasks.Client{}}
+	e := &apiEnv{clock: clock}
 	cfg := ct.Config{Now: clock.Now}
 	if withDispatcher {
 		e.received, e.answer, e.outcomes = make(chan *http.Request, 10), make(chan int), make(chan dispatch.Outcome, 10)
@@ -163,17 +160,7 @@ func newAPIEnv(t *testing.T, b apiBackend, withDispatcher bool) *apiEnv {
 	ts.Start()
 	t.Cleanup(ts.Close)
 
-	g, err := cloudtasks.NewClient(ctx, option.WithEndpoint(strings.TrimPrefix(ts.URL, "http://")), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint(ts.URL), option.WithoutAuthentication())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close(); r.Close() })
-	e.clients["grpc"], e.clients["rest"] = g, r
+	e.clients = dialClients(t, ts.URL)
 	return e
 }
 
@@ -187,10 +174,18 @@ type apiCase struct {
 
 type apiCtx struct {
 	*apiEnv
-	ctx context.Context
+	ctx context.Context // from caseContext
 	c   *cloudtasks.Client
 	// loc is the case's location: projects/<case>/locations/us-central1.
 	loc string
+}
+
+// caseContext bounds a case's calls: a hung RPC fails the case with
+// DeadlineExceeded instead of stalling the run.
+func caseContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func (x *apiCtx) queueName(id string) string { return x.loc + "/queues/" + id }
@@ -752,7 +747,7 @@ var apiCases = []apiCase{
 			la.ResponseTime != nil || la.ResponseStatus != nil || !got.GetFirstAttempt().GetDispatchTime().AsTime().Equal(now) {
 			t.Fatalf("RunTask = %v", got)
 		}
-		if r := <-x.received; r.URL.Path != "/run" || r.Header.Get("X-CloudTasks-TaskName") != "t" || r.Header.Get("X-CloudTasks-TaskRetryCount") != "0" {
+		if r := recv(t, x.received, "first attempt at the target"); r.URL.Path != "/run" || r.Header.Get("X-CloudTasks-TaskName") != "t" || r.Header.Get("X-CloudTasks-TaskRetryCount") != "0" {
 			t.Fatalf("target received %s %v", r.URL, r.Header)
 		}
 		// Again while the first attempt is in flight, with the FULL view.
@@ -760,13 +755,13 @@ var apiCases = []apiCase{
 		if err != nil || got.DispatchCount != 2 || string(got.GetHttpRequest().GetBody()) != "payload" || got.View != cloudtaskspb.Task_FULL {
 			t.Fatalf("RunTask FULL = %v, %v", got, err)
 		}
-		if r := <-x.received; r.Header.Get("X-CloudTasks-TaskRetryCount") != "1" {
+		if r := recv(t, x.received, "second attempt at the target"); r.Header.Get("X-CloudTasks-TaskRetryCount") != "1" {
 			t.Fatalf("second attempt headers %v", r.Header)
 		}
-		x.answer <- 200
-		x.answer <- 200
-		<-x.outcomes
-		<-x.outcomes
+		send(t, x.answer, 200, "first answer")
+		send(t, x.answer, 200, "second answer")
+		recv(t, x.outcomes, "first outcome")
+		recv(t, x.outcomes, "second outcome")
 		_, err = x.c.GetTask(x.ctx, &cloudtaskspb.GetTaskRequest{Name: task.Name})
 		wantErr(t, err, codes.NotFound, "", "")
 		_, err = x.c.RunTask(x.ctx, &cloudtaskspb.RunTaskRequest{Name: task.Name})
@@ -955,7 +950,7 @@ func TestAPI(t *testing.T) {
 					e := newAPIEnv(t, b, true)
 					for _, c := range apiCases {
 						t.Run(c.name, func(t *testing.T) {
-							x := &apiCtx{apiEnv: e, ctx: context.Background(), c: e.clients[transport],
+							x := &apiCtx{apiEnv: e, ctx: caseContext(t), c: e.clients[transport],
 								loc: "projects/" + strings.ToLower(c.name) + "/locations/us-central1"}
 							c.run(t, x)
 						})
@@ -972,7 +967,7 @@ func TestAPIRunTaskWithoutDispatcher(t *testing.T) {
 	e := newAPIEnv(t, apiBackends[0], false)
 	for transport, c := range e.clients {
 		t.Run(transport, func(t *testing.T) {
-			x := &apiCtx{apiEnv: e, ctx: context.Background(), c: c, loc: "projects/" + transport + "/locations/us-central1"}
+			x := &apiCtx{apiEnv: e, ctx: caseContext(t), c: c, loc: "projects/" + transport + "/locations/us-central1"}
 			queue := x.mkQueue(t, "q")
 			task := x.mkTask(t, queue, "t", nil)
 			_, err := c.RunTask(x.ctx, &cloudtaskspb.RunTaskRequest{Name: task.Name})

@@ -27,19 +27,27 @@ const queueName = "projects/p/locations/l/queues/q"
 func clients(t *testing.T) (*fakeAPI, map[string]*cloudtasks.Client) {
 	t.Helper()
 	api, ts := startFake(t)
-	addr := strings.TrimPrefix(ts.URL, "http://")
+	return api, dialClients(t, ts.URL)
+}
+
+// dialClients returns the official Go client over gRPC and over REST,
+// keyed by transport, both pointed at base ("http://host:port"); the
+// test's cleanup closes them.
+func dialClients(t *testing.T, base string) map[string]*cloudtasks.Client {
+	t.Helper()
 	ctx := context.Background()
-	g, err := cloudtasks.NewClient(ctx, option.WithEndpoint(addr), option.WithoutAuthentication(),
+	g, err := cloudtasks.NewClient(ctx, option.WithEndpoint(strings.TrimPrefix(base, "http://")), option.WithoutAuthentication(),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint(ts.URL), option.WithoutAuthentication())
+	r, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint(base), option.WithoutAuthentication())
 	if err != nil {
+		g.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close(); r.Close() })
-	return api, map[string]*cloudtasks.Client{"grpc": g, "rest": r}
+	return map[string]*cloudtasks.Client{"grpc": g, "rest": r}
 }
 
 func TestClientsReachTheService(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -115,6 +116,35 @@ func (f *fakeAPI) BufferTask(_ context.Context, queue, taskID string, body []byt
 }
 
 // startFake serves a fakeAPI on a real listener with h2c, as serve does.
+// waitLimit bounds every wait on a signal, so that a hang fails with a
+// message instead of stalling the run.
+const waitLimit = 10 * time.Second
+
+// recv returns the next value from ch, failing the test if none comes
+// within waitLimit; what names the awaited value in the failure.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+	}
+	t.Fatalf("no %s within %v", what, waitLimit)
+	var zero T
+	return zero
+}
+
+// send hands v to ch, failing the test if no one takes it within
+// waitLimit; what names the value in the failure.
+func send[T any](t *testing.T, ch chan<- T, v T, what string) {
+	t.Helper()
+	select {
+	case ch <- v:
+	case <-time.After(waitLimit):
+		t.Fatalf("%s not taken within %v", what, waitLimit)
+	}
+}
+
 func startFake(t *testing.T, opts ...server.Option) (*fakeAPI, *httptest.Server) {
 	t.Helper()
 	api := &fakeAPI{}

@@ -9,11 +9,7 @@ import (
 	"testing"
 	"time"
 
-	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/opentasks/opentasks/internal/server"
 )
@@ -43,30 +39,20 @@ func TestServeSplitsGRPCFromHTTP(t *testing.T) {
 	}
 	c.Close()
 
-	g, err := cloudtasks.NewClient(ctx, option.WithEndpoint(addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	r, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint("http://"+addr), option.WithoutAuthentication())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for name, c := range map[string]*cloudtasks.Client{"grpc": g, "rest": r} {
+	cs := dialClients(t, "http://"+addr)
+	for name, c := range cs {
 		q, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: queueName})
 		if err != nil || q.GetName() != queueName {
 			t.Fatalf("%s GetQueue = %v, %v", name, q, err)
 		}
 	}
-	_, err = g.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: "projects/p/locations/l/queues/panic"})
+	_, err = cs["grpc"].GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: "projects/p/locations/l/queues/panic"})
 	if !strings.Contains(err.Error(), "Internal error encountered.") {
 		t.Fatalf("native gRPC panic: %v", err)
 	}
 
 	cancel()
-	if err := <-served; err != nil {
+	if err := recv(t, served, "return from Serve"); err != nil {
 		t.Fatalf("Serve = %v", err)
 	}
 	if _, err := net.Dial("tcp", addr); err == nil {

@@ -213,7 +213,7 @@ func TestRequestsLoggedAtDebug(t *testing.T) {
 		{"msg": "rpc", "method": "/google.cloud.tasks.v2.CloudTasks/GetQueue", "code": "NotFound"},
 		{"msg": "request", "method": "GET", "path": "/v2/projects/p/locations/l/queues/missing", "status": "404"},
 	} {
-		r := <-records
+		r := recv(t, records, want["msg"]+" log record")
 		got := map[string]string{"msg": r.Message}
 		r.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
 		for k, v := range want {
