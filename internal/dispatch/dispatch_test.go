@@ -121,15 +121,9 @@ func TestPermanentFailure(t *testing.T) {
 // TestConcurrencyCap: with max_concurrent_dispatches 2, no more than two
 // attempts are ever in flight, and two are.
 func TestConcurrencyCap(t *testing.T) {
-	var cur, peak atomic.Int32
+	var peak atomic.Int32
 	release := make(chan struct{})
-	h := newHarness(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := cur.Add(1)
-		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-		}
-		<-release
-		cur.Add(-1)
-	}))
+	h := newHarness(t, nil, peakHandler(&peak, release))
 	q := h.queue("cap", func(q *cloudtaskspb.Queue) { q.RateLimits.MaxConcurrentDispatches = 2 })
 	const n = 12
 	for i := range n {
@@ -144,18 +138,25 @@ func TestConcurrencyCap(t *testing.T) {
 	}
 }
 
-// TestMaxInFlight checks the bound on attempts in flight across queues:
-// three queues that may each run 10 at once share 4 slots.
-func TestMaxInFlight(t *testing.T) {
-	var cur, peak atomic.Int32
-	release := make(chan struct{})
-	h := newHarness(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// peakHandler answers each request when release lets it go, recording in
+// peak the most requests it held at once.
+func peakHandler(peak *atomic.Int32, release <-chan struct{}) http.Handler {
+	var cur atomic.Int32
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := cur.Add(1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
 		<-release
 		cur.Add(-1)
-	}), func(c *dispatch.Config) { c.MaxInFlight = 4 })
+	})
+}
+
+// TestMaxInFlight checks the bound on attempts in flight across queues:
+// three queues that may each run 10 at once share 4 slots.
+func TestMaxInFlight(t *testing.T) {
+	var peak atomic.Int32
+	release := make(chan struct{})
+	h := newHarness(t, nil, peakHandler(&peak, release), func(c *dispatch.Config) { c.MaxInFlight = 4 })
 	const perQueue = 6
 	for _, name := range []string{"a", "b", "c"} {
 		q := h.queue(name, func(q *cloudtaskspb.Queue) { q.RateLimits.MaxConcurrentDispatches = 10 })

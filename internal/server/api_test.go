@@ -39,25 +39,8 @@ import (
 	"github.com/opentasks/opentasks/internal/store/postgres"
 	"github.com/opentasks/opentasks/internal/store/postgres/pgtest"
 	"github.com/opentasks/opentasks/internal/store/sqlite"
+	"github.com/opentasks/opentasks/internal/store/storetest"
 )
-
-// apiClock is the injected clock shared by the service and the store.
-type apiClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *apiClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *apiClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // apiDispatcher is the real dispatcher (internal/dispatch) with its
 // schedulers left idle: it records the changes the API reports instead of
@@ -84,7 +67,7 @@ func (d *apiDispatcher) sawChange(queue string) bool {
 }
 
 type apiEnv struct {
-	clock *apiClock
+	clock *storetest.Clock
 	disp  *apiDispatcher
 	// target is the HTTP target RunTask delivers to; it sends what it
 	// receives on received and waits for a status on answer.
@@ -120,7 +103,7 @@ var apiBackends = []apiBackend{
 func newAPIEnv(t *testing.T, b apiBackend, withDispatcher bool) *apiEnv {
 	t.Helper()
 	ctx := context.Background()
-	clock := &apiClock{now: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)}
+	clock := storetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC))
 	st, err := b.open(t, clock.Now)
 	if err != nil {
 		t.Fatal(err)

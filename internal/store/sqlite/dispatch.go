@@ -19,20 +19,7 @@ func (s *Store) AllQueues(ctx context.Context, after string, limit int) ([]*clou
 	if err != nil {
 		return nil, fmt.Errorf("listing all queues: %w", err)
 	}
-	defer rows.Close()
-	var out []*cloudtaskspb.Queue
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return nil, err
-		}
-		q, err := unmarshalQueue(data)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, q)
-	}
-	return out, rows.Err()
+	return scanQueues(rows)
 }
 
 func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit int) ([]*store.Task, time.Time, error) {

@@ -188,6 +188,11 @@ func (s *Store) ListQueues(ctx context.Context, parent, after string, limit int)
 	if err != nil {
 		return nil, fmt.Errorf("listing queues of %s: %w", parent, err)
 	}
+	return scanQueues(rows)
+}
+
+// scanQueues decodes a result of queue data columns and closes it.
+func scanQueues(rows *sql.Rows) ([]*cloudtaskspb.Queue, error) {
 	defer rows.Close()
 	var out []*cloudtaskspb.Queue
 	for rows.Next() {
