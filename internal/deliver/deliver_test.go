@@ -186,6 +186,8 @@ func TestWireHeadersAppEngine(t *testing.T) {
 	const aeUA = "AppEngine-Google; (+http://code.google.com/appengine)"
 	task := appEngineTask(func(ae *cloudtaskspb.AppEngineHttpRequest) {
 		ae.Headers["X-AppEngine-QueueName"] = "spoofed"
+		ae.Headers["X-AppEngine-Country"] = "ZZ"
+		ae.Headers["X-AppEngine-FailFast"] = "true"
 		ae.Headers["X-Google-Secret"] = "s"
 		ae.Headers["Host"] = "evil.example"
 	})
@@ -206,7 +208,8 @@ func TestWireHeadersAppEngine(t *testing.T) {
 		"X-AppEngine-TaskRetryCount":     "0",
 		"X-AppEngine-TaskExecutionCount": "0",
 		"X-AppEngine-TaskETA":            "1721236265.266817",
-	}, "X-AppEngine-TaskPreviousResponse", "X-AppEngine-TaskRetryReason", "X-Google-Secret", "X-CloudTasks-TaskName")
+		"X-AppEngine-FailFast":           "true",
+	}, "X-AppEngine-TaskPreviousResponse", "X-AppEngine-TaskRetryReason", "X-Google-Secret", "X-CloudTasks-TaskName", "X-AppEngine-Country")
 
 	// The queue's routing override wins; a user agent of the task's own is
 	// kept, followed by App Engine's.

@@ -10,11 +10,17 @@ import (
 // reservedHTTP reports headers an HTTP task cannot set (spec 5.2): they
 // are computed, replaced or for Google's use.
 func reservedHTTP(k string) bool {
-	return reservedAppEngine(k) || hasPrefixFold(k, "X-CloudTasks-")
+	return reserved(k) || hasPrefixFold(k, "X-CloudTasks-")
 }
 
-// reservedAppEngine reports headers an App Engine task cannot set.
+// reservedAppEngine reports headers an App Engine task cannot set. A task
+// may ask for X-AppEngine-FailFast, the one App Engine header meant to be
+// set by the caller (spec 5.2).
 func reservedAppEngine(k string) bool {
+	return reserved(k) && !strings.EqualFold(k, "X-AppEngine-FailFast")
+}
+
+func reserved(k string) bool {
 	return strings.EqualFold(k, "Host") || strings.EqualFold(k, "Content-Length") ||
 		strings.EqualFold(k, "User-Agent") || hasPrefixFold(k, "X-Google-") || hasPrefixFold(k, "X-AppEngine-")
 }
