@@ -106,9 +106,19 @@ func (d *Dispatcher) outcome(q *cloudtaskspb.Queue, t *store.Task, res deliver.R
 	if !ranAt.IsZero() {
 		base = ranAt // RunTask: call time + retry delay (spec 6)
 	}
-	pb.ScheduleTime = timestamppb.New(base.Add(delay).Truncate(time.Microsecond))
+	next := base.Add(delay).Truncate(time.Microsecond)
+	if next.After(t.Created.Add(retention)) {
+		// A retry past the task's retention would never run (spec 4.5).
+		c.Delete = true
+		return c
+	}
+	pb.ScheduleTime = timestamppb.New(next)
 	return c
 }
+
+// retention is how long a task lives after it was created, dispatched or
+// not (spec 4.5, 7); a retry that would fall after it ends the task.
+const retention = 31 * 24 * time.Hour
 
 // throttled reports a response that slows the queue: 429 or 503, but for
 // App Engine only 503 (spec 5.2, 5.4).

@@ -118,6 +118,33 @@ func TestPermanentFailure(t *testing.T) {
 	}
 }
 
+// TestRetention: a task that may retry forever still ends when its next
+// retry would fall after the 31 days a task lives.
+func TestRetention(t *testing.T) {
+	h := newHarness(t, storetest.NewClock(t0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+	}))
+	q := h.queue("retention", nil)
+	h.task(q, "t", t0, func(tk *cloudtaskspb.Task) {
+		tk.RetryConfig = &cloudtaskspb.RetryConfig{MaxAttempts: -1,
+			MinBackoff: durationpb.New(10 * 24 * time.Hour), MaxBackoff: durationpb.New(10 * 24 * time.Hour)}
+	})
+	// Attempts at 0, 10, 20 and 30 days; the next would be at 40 > 31.
+	for i, wantDeleted := range []bool{false, false, false, true} {
+		o := h.outcome()
+		if o.Deleted != wantDeleted {
+			t.Fatalf("attempt %d: deleted=%v, want %v", i+1, o.Deleted, wantDeleted)
+		}
+		if !o.Deleted {
+			h.clock.Advance(o.Task.ScheduleTime.AsTime().Sub(h.now()))
+			h.d.Changed(q.Name)
+		}
+	}
+	if _, err := h.st.GetTask(t.Context(), q.Name, "t"); err == nil {
+		t.Fatal("task past its retention still stored")
+	}
+}
+
 // TestConcurrencyCap: with max_concurrent_dispatches 2, no more than two
 // attempts are ever in flight, and two are.
 func TestConcurrencyCap(t *testing.T) {
