@@ -103,19 +103,7 @@ func TestPermanentFailure(t *testing.T) {
 	})
 	// Attempt 1 at 0s, attempt 2 at 40s: attempts used up, duration not.
 	// Attempt 3 at 80s: both used up.
-	for i, wantDeleted := range []bool{false, false, true} {
-		o := h.outcome()
-		if o.Deleted != wantDeleted {
-			t.Fatalf("attempt %d: deleted=%v, want %v", i+1, o.Deleted, wantDeleted)
-		}
-		if !o.Deleted {
-			h.clock.Advance(o.Task.ScheduleTime.AsTime().Sub(h.now()))
-			h.d.Changed(q.Name)
-		}
-	}
-	if _, err := h.st.GetTask(t.Context(), q.Name, "t"); err == nil {
-		t.Fatal("permanently failed task still stored")
-	}
+	h.failUntilGone(q, "t", 3)
 }
 
 // TestRetention: a task that may retry forever still ends when its next
@@ -130,19 +118,7 @@ func TestRetention(t *testing.T) {
 			MinBackoff: durationpb.New(10 * 24 * time.Hour), MaxBackoff: durationpb.New(10 * 24 * time.Hour)}
 	})
 	// Attempts at 0, 10, 20 and 30 days; the next would be at 40 > 31.
-	for i, wantDeleted := range []bool{false, false, false, true} {
-		o := h.outcome()
-		if o.Deleted != wantDeleted {
-			t.Fatalf("attempt %d: deleted=%v, want %v", i+1, o.Deleted, wantDeleted)
-		}
-		if !o.Deleted {
-			h.clock.Advance(o.Task.ScheduleTime.AsTime().Sub(h.now()))
-			h.d.Changed(q.Name)
-		}
-	}
-	if _, err := h.st.GetTask(t.Context(), q.Name, "t"); err == nil {
-		t.Fatal("task past its retention still stored")
-	}
+	h.failUntilGone(q, "t", 4)
 }
 
 // TestConcurrencyCap: with max_concurrent_dispatches 2, no more than two

@@ -216,3 +216,23 @@ func (h *harness) settle(q *cloudtaskspb.Queue, want cloudtaskspb.Queue_State) {
 		}
 	}
 }
+
+// failUntilGone follows task id through failing attempts, moving the
+// clock to each retry, and checks that it ends (is deleted) at exactly
+// attempt n and is then gone from the store.
+func (h *harness) failUntilGone(q *cloudtaskspb.Queue, id string, n int) {
+	h.t.Helper()
+	for i := 1; i <= n; i++ {
+		o := h.outcome()
+		if o.TaskID != id || o.Deleted != (i == n) {
+			h.t.Fatalf("attempt %d of %s: task %s deleted=%v, want deleted=%v", i, id, o.TaskID, o.Deleted, i == n)
+		}
+		if !o.Deleted {
+			h.clock.Advance(o.Task.ScheduleTime.AsTime().Sub(h.now()))
+			h.d.Changed(q.Name)
+		}
+	}
+	if _, err := h.st.GetTask(h.t.Context(), q.Name, id); err == nil {
+		h.t.Fatalf("task %s still stored after it ended", id)
+	}
+}
