@@ -244,7 +244,7 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 	for i, t := range batch {
 		starts[i] = begin(t.Task, now)
 		leases[i] = store.Lease{
-			Queue: r.queue, ID: t.ID, Due: t.Due,
+			Queue: r.queue, ID: t.ID, Due: t.Due, Snapshot: t.Snapshot,
 			Until:          now.Add(deliver.Deadline(t.Task) + r.d.cfg.LeaseMargin),
 			Task:           t.Task,
 			ExecutionCount: t.ExecutionCount,

@@ -41,6 +41,9 @@ type Task struct {
 	// Due is when the dispatcher may next take the task (see Dispatch);
 	// only DueTasks sets it.
 	Due time.Time
+	// Snapshot is what DueTasks knew of the store's state when it read
+	// the task, handed back in Lease.Snapshot; only the backend reads it.
+	Snapshot uint64
 }
 
 // Store is implemented by every backend (store/sqlite, store/postgres) and
@@ -147,6 +150,10 @@ type Lease struct {
 	// Due is the due time the task was read with (Task.Due); zero leases
 	// the task whatever its due time (RunTask).
 	Due time.Time
+	// Snapshot is the task's Task.Snapshot, zero with a zero Due. A
+	// backend may use it to tell, without reading, that the task has not
+	// changed since it was read.
+	Snapshot uint64
 	// Until is the lease's end: the attempt's deadline plus a margin.
 	Until time.Time
 	// Task is the task with the attempt's start recorded

@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,88 +24,122 @@ func (s *Store) AllQueues(ctx context.Context, after string, limit int) ([]*clou
 	return scanQueues(rows)
 }
 
+// DueTasks reads on the writer's connection (see writer.read) and decodes
+// outside it, since the writer is the store's bottleneck.
 func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit int) ([]*store.Task, time.Time, error) {
-	var qid int64
-	err := s.queryRow(ctx, `SELECT id FROM queues WHERE name = ?`, queue).Scan(&qid)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, time.Time{}, store.ErrQueueNotFound
-	}
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("reading queue %s: %w", queue, err)
-	}
-	leased := s.leases.ofQueue(queue)
+	var rows []dueRow
+	var snapshot uint64
 	var next time.Time // earliest due time not returned
 	later := func(t time.Time) {
 		if next.IsZero() || t.Before(next) {
 			next = t
 		}
 	}
-	out := make([]*store.Task, 0, min(limit, 64))
-	// A task whose lease ran out is due at the lease's end.
-	for id, le := range leased {
-		if le.until.After(now) {
-			later(le.until)
-			continue
-		}
-		if len(out) == limit {
-			later(le.until)
-			continue
-		}
-		t, err := s.GetTask(ctx, queue, id)
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrTombstoned) {
-			s.leases.drop(queue, id, le)
-			continue
-		}
+	err := s.w.read(ctx, func(tx *sql.Tx) error {
+		qid, err := s.w.queueID(tx, queue)
 		if err != nil {
-			return nil, time.Time{}, err
+			return err
 		}
-		t.Due = le.until
-		out = append(out, t)
+		var leased map[string]*lease
+		leased, snapshot = s.leases.ofQueue(queue)
+		// A task whose lease ran out is due at the lease's end.
+		for id, le := range leased {
+			if le.until.After(now) {
+				later(le.until)
+				continue
+			}
+			r := dueRow{id: id, due: micros(le.until), lease: le}
+			err := s.w.queryRow(tx, `SELECT created, exec_count FROM tasks WHERE queue_id = ? AND id = ?`,
+				qid, id).Scan(&r.created, &r.exec)
+			if errors.Is(err, sql.ErrNoRows) {
+				s.leases.drop(queue, id, le)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r)
+		}
+		// Stored due times; leased rows among them are skipped, so read
+		// past them.
+		st, err := s.w.prepare(tx, `SELECT id, due, created, exec_count, data FROM tasks
+			WHERE queue_id = ? AND due <= ? ORDER BY due, id LIMIT ?`)
+		if err != nil {
+			return err
+		}
+		res, err := st.Query(qid, micros(now), limit+len(leased)+1)
+		if err != nil {
+			return err
+		}
+		defer res.Close()
+		for n := 0; n <= limit && res.Next(); {
+			var r dueRow
+			if err := res.Scan(&r.id, &r.due, &r.created, &r.exec, &r.data); err != nil {
+				return err
+			}
+			if _, ok := leased[r.id]; !ok {
+				rows = append(rows, r)
+				n++
+			}
+		}
+		if err := errors.Join(res.Err(), res.Close()); err != nil {
+			return err
+		}
+		slices.SortFunc(rows, func(a, b dueRow) int {
+			return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.id, b.id))
+		})
+		if len(rows) > limit {
+			later(fromMicros(rows[limit].due)) // more are due: the caller looks again at once
+			rows = rows[:limit]
+		}
+		for _, r := range rows {
+			if r.lease != nil {
+				s.leases.see(r.lease)
+			}
+		}
+		var future sql.NullInt64
+		if err := s.w.queryRow(tx, `SELECT min(due) FROM tasks WHERE queue_id = ? AND due > ?`,
+			qid, micros(now)).Scan(&future); err != nil {
+			return err
+		}
+		if future.Valid {
+			later(fromMicros(future.Int64))
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrQueueNotFound) {
+		return nil, time.Time{}, err
 	}
-	// Stored due times; leased rows among them are skipped, so read past
-	// them.
-	rows, err := s.query(ctx, `SELECT id, due, created, exec_count, data FROM tasks
-		WHERE queue_id = ? AND due <= ? ORDER BY due, id LIMIT ?`, qid, micros(now), limit-len(out)+len(leased)+1)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("reading due tasks of %s: %w", queue, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var due, created int64
-		var exec int32
-		var data []byte
-		if err := rows.Scan(&id, &due, &created, &exec, &data); err != nil {
-			return nil, time.Time{}, err
+	out := make([]*store.Task, len(rows))
+	for i, r := range rows {
+		data := r.data
+		if r.lease != nil {
+			data = r.lease.task // shown as its attempt left it
 		}
-		if _, ok := leased[id]; ok {
-			continue
-		}
-		if len(out) == limit {
-			later(fromMicros(due)) // more are due: the caller looks again at once
-			break
-		}
-		t, err := decodeTask(queue, id, created, exec, data)
+		t, err := decodeTask(queue, r.id, r.created, r.exec, data)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		t.Due = fromMicros(due)
-		out = append(out, t)
-	}
-	// Close before the next query: an open result holds its connection,
-	// and the read pool's connections are few.
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, time.Time{}, err
-	}
-	var future sql.NullInt64
-	if err := s.queryRow(ctx, `SELECT min(due) FROM tasks WHERE queue_id = ? AND due > ?`,
-		qid, micros(now)).Scan(&future); err != nil {
-		return nil, time.Time{}, fmt.Errorf("reading next due time of %s: %w", queue, err)
-	}
-	if future.Valid {
-		later(fromMicros(future.Int64))
+		if r.lease != nil {
+			t.ExecutionCount = r.lease.exec
+		}
+		t.Due, t.Snapshot = fromMicros(r.due), snapshot
+		out[i] = t
 	}
 	return out, next, nil
+}
+
+// dueRow is a due task as DueTasks reads it; lease is set for a task whose
+// lease ran out.
+type dueRow struct {
+	id           string
+	due, created int64
+	exec         int32
+	data         []byte
+	lease        *lease
 }
 
 // rowsPerStatement bounds the rows of one multi-row statement (SQLite
@@ -116,69 +152,89 @@ type taskKey struct {
 	id  string
 }
 
-// LeaseTasks keeps leases in memory (see leases); it reads only to check
-// that each task exists and is still due when its lease says.
+// LeaseTasks keeps leases in memory (see leases). A task read at a
+// snapshot its queue still has needs no reading; the others are checked
+// against the store in the writer goroutine, where no write can land
+// between the check and the lease.
 func (s *Store) LeaseTasks(ctx context.Context, ls []store.Lease) ([]bool, error) {
 	data, err := encodeAll(len(ls), func(i int) *cloudtaskspb.Task { return ls[i].Task })
 	if err != nil {
 		return nil, err
 	}
-	stored, err := s.storedDue(ctx, ls)
-	if err != nil {
-		return nil, fmt.Errorf("leasing %d tasks: %w", len(ls), err)
-	}
 	ok := make([]bool, len(ls))
+	les := make([]*lease, len(ls))
+	var stale []int
 	for i, l := range ls {
-		due, exists := stored[[2]string{l.Queue, l.ID}]
-		if !exists {
+		les[i] = &lease{until: l.Until, task: data[i], exec: l.ExecutionCount, forced: l.Due.IsZero()}
+		if l.Due.IsZero() || l.Snapshot == 0 {
+			stale = append(stale, i)
 			continue
 		}
-		le := &lease{until: l.Until, task: data[i], exec: l.ExecutionCount}
-		ok[i] = s.leases.set(l.Queue, l.ID, le, func(cur *lease) bool {
-			if l.Due.IsZero() {
-				return true
-			}
-			if cur != nil {
-				due = cur.until
-			}
-			return due.Equal(l.Due)
+		// Unchanged since the read, the task is due when it was read
+		// unless a lease (one that ran out, or a newer one) says otherwise.
+		var known bool
+		ok[i], known = s.leases.set(l.Queue, l.ID, l.Snapshot, les[i], func(cur *lease) bool {
+			return cur == nil || cur.until.Equal(l.Due)
 		})
+		if !known {
+			stale = append(stale, i)
+		}
+	}
+	if len(stale) == 0 {
+		return ok, nil
+	}
+	err = s.w.read(ctx, func(tx *sql.Tx) error {
+		stored, err := s.storedDue(tx, ls, stale)
+		if err != nil {
+			return err
+		}
+		for _, i := range stale {
+			l := ls[i]
+			due, exists := stored[[2]string{l.Queue, l.ID}]
+			if !exists {
+				continue
+			}
+			ok[i], _ = s.leases.set(l.Queue, l.ID, 0, les[i], func(cur *lease) bool {
+				if l.Due.IsZero() {
+					return true
+				}
+				if cur != nil {
+					due = cur.until
+				}
+				return due.Equal(l.Due)
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leasing %d tasks: %w", len(ls), err)
 	}
 	return ok, nil
 }
 
-// storedDue returns the stored due time of each leased task that exists.
-func (s *Store) storedDue(ctx context.Context, ls []store.Lease) (map[[2]string]time.Time, error) {
-	out := make(map[[2]string]time.Time, len(ls))
-	byQueue := map[string][]string{}
-	for _, l := range ls {
-		byQueue[l.Queue] = append(byQueue[l.Queue], l.ID)
+// storedDue returns the stored due time of each task of ls[idx] that
+// exists.
+func (s *Store) storedDue(tx *sql.Tx, ls []store.Lease, idx []int) (map[[2]string]time.Time, error) {
+	out := make(map[[2]string]time.Time, len(idx))
+	byQueue := map[string][]any{}
+	for _, i := range idx {
+		byQueue[ls[i].Queue] = append(byQueue[ls[i].Queue], ls[i].ID)
 	}
 	for queue, ids := range byQueue {
-		for from := 0; from < len(ids); from += rowsPerStatement {
-			chunk := ids[from:min(len(ids), from+rowsPerStatement)]
-			args := make([]any, 0, len(chunk)+1)
-			args = append(args, queue)
-			for _, id := range chunk {
-				args = append(args, id)
-			}
-			rows, err := s.query(ctx, `SELECT t.id, t.due FROM tasks t JOIN queues q ON q.id = t.queue_id
-				WHERE q.name = ? AND t.id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
-			if err != nil {
-				return nil, err
-			}
-			for rows.Next() {
-				var id string
-				var due int64
-				if err := rows.Scan(&id, &due); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				out[[2]string{queue, id}] = fromMicros(due)
-			}
-			if err := rows.Close(); err != nil {
-				return nil, err
-			}
+		qid, err := s.w.queueID(tx, queue)
+		if errors.Is(err, store.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := chunks(len(ids), func(from, to int) error {
+			return scan(s.w, tx, `SELECT id, due FROM tasks WHERE queue_id = ? AND id IN (?`+strings.Repeat(", ?", to-from-1)+`)`,
+				append([]any{qid}, ids[from:to]...), func(id string, due int64) {
+					out[[2]string{queue, id}] = fromMicros(due)
+				})
+		}); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -194,8 +250,7 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 	if err != nil {
 		return nil, err
 	}
-	// Each completion must hold the task's current lease (or be forced);
-	// the leases it ends are dropped once the outcome is durable.
+	// Each completion must hold the task's current lease (or be forced).
 	held := make([]*lease, len(cs))
 	var dels, upds []int
 	for i, c := range cs {
@@ -238,15 +293,20 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 			}
 			ok[i] = n == 1
 		}
+		// In the writer goroutine, so that no read sees the lease once
+		// the outcome is written (see leases).
+		for _, i := range append(dels, upds...) {
+			if ok[i] {
+				s.leases.completed(cs[i].Queue, held[i])
+			}
+			if held[i] != nil || cs[i].Delete {
+				s.leases.drop(cs[i].Queue, cs[i].ID, held[i])
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("completing %d tasks: %w", len(cs), err)
-	}
-	for _, i := range append(dels, upds...) {
-		if held[i] != nil || cs[i].Delete {
-			s.leases.drop(cs[i].Queue, cs[i].ID, held[i])
-		}
 	}
 	return ok, nil
 }
@@ -268,12 +328,13 @@ func (s *Store) deleteCompleted(tx *sql.Tx, cs []store.Completion, idx []int, ok
 		args = append(args, qid, c.ID)
 	}
 	var gone []int
-	if err := s.w.returning(tx, `WITH v (vqid, vid) AS (VALUES `+values(len(idx), 2)+`)
+	if err := scan(s.w, tx, `WITH v (vqid, vid) AS (VALUES `+values(len(idx), 2)+`)
 		DELETE FROM tasks WHERE rowid IN
 			(SELECT t.rowid FROM v JOIN tasks t ON t.queue_id = vqid AND t.id = vid)
-		RETURNING queue_id, id`, args, func(k taskKey) {
-		ok[at[k]] = true
-		gone = append(gone, at[k])
+		RETURNING queue_id, id`, args, func(qid int64, id string) {
+		k := at[taskKey{qid, id}]
+		ok[k] = true
+		gone = append(gone, k)
 	}); err != nil || len(gone) == 0 {
 		return err
 	}
@@ -296,9 +357,9 @@ func chunks(n int, fn func(from, to int) error) error {
 	return nil
 }
 
-// returning runs a statement whose RETURNING clause yields (queue_id, id)
-// and calls row for each.
-func (w *writer) returning(tx *sql.Tx, query string, args []any, row func(taskKey)) error {
+// scan runs a statement that yields two columns in the writer's
+// transaction and calls row for each row.
+func scan[A, B any](w *writer, tx *sql.Tx, query string, args []any, row func(A, B)) error {
 	st, err := w.prepare(tx, query)
 	if err != nil {
 		return err
@@ -309,13 +370,14 @@ func (w *writer) returning(tx *sql.Tx, query string, args []any, row func(taskKe
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k taskKey
-		if err := rows.Scan(&k.qid, &k.id); err != nil {
+		var a A
+		var b B
+		if err := rows.Scan(&a, &b); err != nil {
 			return err
 		}
-		row(k)
+		row(a, b)
 	}
-	return rows.Err()
+	return errors.Join(rows.Err(), rows.Close())
 }
 
 // values returns n parenthesised groups of cols placeholders.

@@ -123,6 +123,7 @@ func (s *Store) DeleteQueue(ctx context.Context, name string, tombstoneUntil tim
 			return err
 		}
 		delete(s.w.queueIDs, name)
+		s.leases.changed(name)
 		for _, stmt := range []string{
 			`DELETE FROM tasks WHERE queue_id = ?`,
 			`DELETE FROM queues WHERE id = ?`,
@@ -164,6 +165,7 @@ func (s *Store) PurgeQueue(ctx context.Context, name string, at, tombstoneUntil 
 			name, micros(tombstoneUntil), id, micros(at)); err != nil {
 			return err
 		}
+		s.leases.changed(name)
 		if _, err := tx.Exec(`DELETE FROM tasks WHERE queue_id = ? AND created < ?`, id, micros(at)); err != nil {
 			return err
 		}

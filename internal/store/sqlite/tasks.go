@@ -80,8 +80,6 @@ func (s *Store) overlay(t *store.Task) (*store.Task, error) {
 }
 
 func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil time.Time) error {
-	// An attempt in flight finds its task gone when it completes.
-	defer s.leases.drop(queue, id, nil)
 	return s.w.do(ctx, func(tx *sql.Tx) error {
 		qid, err := s.w.queueID(tx, queue)
 		if errors.Is(err, store.ErrQueueNotFound) {
@@ -100,6 +98,9 @@ func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil
 			}
 			return err
 		}
+		// An attempt in flight finds its task gone when it completes.
+		s.leases.changed(queue)
+		s.leases.drop(queue, id, nil)
 		return s.w.tombstone(tx, queue+"/tasks/"+id, tombstoneUntil)
 	})
 }

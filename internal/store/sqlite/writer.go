@@ -16,9 +16,11 @@ const maxBatch = 1024
 
 // op is one write: fn runs inside the batch's transaction. An fn that
 // returns an API error (see apiError) must not have written anything.
+// A read op writes nothing and is answered as soon as it has run.
 type op struct {
 	fn   func(tx *sql.Tx) error
 	done chan error
+	read bool
 }
 
 // writer owns the only write connection and commits queued ops in groups.
@@ -50,7 +52,20 @@ var errClosed = errors.New("sqlite: store is closed")
 
 // do queues fn and waits until the batch that ran it has been committed.
 func (w *writer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	o := op{fn: fn, done: make(chan error, 1)}
+	return w.put(ctx, op{fn: fn, done: make(chan error, 1)})
+}
+
+// read runs fn, which must not write, on the writer's connection at the
+// start of a coming batch, where it sees everything committed so far.
+// The dispatcher reads this way: SQLite empties a connection's page cache
+// whenever another connection commits, so under a stream of commits each
+// read on the read pool would fetch every page it touches from the file
+// again, while the writer's cache is always warm.
+func (w *writer) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return w.put(ctx, op{fn: fn, done: make(chan error, 1), read: true})
+}
+
+func (w *writer) put(ctx context.Context, o op) error {
 	switch err := w.ops.Put(ctx, o); {
 	case errors.Is(err, groupcommit.ErrClosed):
 		return errClosed
@@ -99,17 +114,26 @@ func (w *writer) prepare(tx *sql.Tx, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// commit runs batch in one transaction. If anything other than an API
-// error occurs, it falls back to one transaction per op.
+// commit runs batch in one transaction, its reads first. If anything
+// other than an API error occurs, it falls back to one transaction per
+// write.
 func (w *writer) commit(batch []op) {
-	errs, err := w.tx(batch)
-	if err != nil && len(batch) > 1 {
-		for _, o := range batch {
+	var reads, writes []op
+	for _, o := range batch {
+		if o.read {
+			reads = append(reads, o)
+		} else {
+			writes = append(writes, o)
+		}
+	}
+	errs, err := w.tx(reads, writes)
+	if err != nil && len(writes) > 1 {
+		for _, o := range writes {
 			w.commit([]op{o})
 		}
 		return
 	}
-	for i, o := range batch {
+	for i, o := range writes {
 		if err != nil {
 			o.done <- err
 		} else {
@@ -118,15 +142,26 @@ func (w *writer) commit(batch []op) {
 	}
 }
 
-func (w *writer) tx(batch []op) ([]error, error) {
+// tx answers reads, then runs writes and commits them.
+func (w *writer) tx(reads, writes []op) ([]error, error) {
 	tx, err := w.db.Begin()
 	if err != nil {
-		return nil, fmt.Errorf("beginning write transaction: %w", err)
+		err = fmt.Errorf("beginning write transaction: %w", err)
+		for _, o := range reads {
+			o.done <- err
+		}
+		return nil, err
 	}
 	// The transaction closes its statements when it ends.
 	defer clear(w.stmts)
-	errs := make([]error, len(batch))
-	for i, o := range batch {
+	for _, o := range reads {
+		o.done <- o.fn(tx)
+	}
+	if len(writes) == 0 {
+		return nil, tx.Rollback()
+	}
+	errs := make([]error, len(writes))
+	for i, o := range writes {
 		errs[i] = o.fn(tx)
 		if errs[i] != nil && !apiError(errs[i]) {
 			tx.Rollback()

@@ -44,7 +44,7 @@ func ids(ts []*store.Task) string {
 func leased(tk *store.Task, until time.Time) store.Lease {
 	pb := proto.Clone(tk.Task).(*cloudtaskspb.Task)
 	pb.DispatchCount++
-	return store.Lease{Queue: tk.Queue, ID: tk.ID, Due: tk.Due, Until: until, Task: pb, ExecutionCount: tk.ExecutionCount}
+	return store.Lease{Queue: tk.Queue, ID: tk.ID, Due: tk.Due, Snapshot: tk.Snapshot, Until: until, Task: pb, ExecutionCount: tk.ExecutionCount}
 }
 
 func testAllQueues(t *testing.T, s store.Store, _ *Clock) {
@@ -103,7 +103,7 @@ func testLeaseTasks(t *testing.T, s store.Store, _ *Clock) {
 	due, _ := mustDue(t, s, q.Name, now, 10)
 	until := now.Add(time.Minute)
 	stale := leased(due[1], until)
-	stale.Due = epoch.Add(-time.Second)
+	stale.Due, stale.Snapshot = epoch.Add(-time.Second), 0 // not the due time it was read with
 	ok, err := s.LeaseTasks(ctx, []store.Lease{leased(due[0], until), stale})
 	if err != nil || len(ok) != 2 || !ok[0] || ok[1] {
 		t.Fatalf("LeaseTasks(fresh, stale) = %v, %v; want [true false]", ok, err)
@@ -129,6 +129,79 @@ func testLeaseTasks(t *testing.T, s store.Store, _ *Clock) {
 	ok, err = s.LeaseTasks(ctx, []store.Lease{leased(due[1], until)})
 	if err != nil || ok[0] {
 		t.Fatalf("LeaseTasks(deleted task) = %v, %v; want [false]", ok, err)
+	}
+}
+
+// testLeaseAfterChange reads a task as due, changes it behind the
+// reader's back without deleting it, and checks that a lease from the old
+// read no longer applies. Each case has a queue of its own.
+func testLeaseAfterChange(t *testing.T, s store.Store, _ *Clock) {
+	ctx := context.Background()
+	now := epoch.Add(time.Second)
+	until := now.Add(time.Minute)
+	lease := func(l store.Lease) {
+		t.Helper()
+		if ok, err := s.LeaseTasks(ctx, []store.Lease{l}); err != nil || !ok[0] {
+			t.Fatalf("LeaseTasks(%s) = %v, %v", l.ID, ok, err)
+		}
+	}
+	complete := func(c store.Completion) {
+		t.Helper()
+		if ok, err := s.CompleteTasks(ctx, []store.Completion{c}); err != nil || !ok[0] {
+			t.Fatalf("CompleteTasks(%s) = %v, %v", c.ID, ok, err)
+		}
+	}
+	later := func(tk *store.Task) *cloudtaskspb.Task {
+		pb := proto.Clone(tk.Task).(*cloudtaskspb.Task)
+		pb.ScheduleTime = timestamppb.New(now.Add(time.Hour))
+		return pb
+	}
+	forced := func(tk *store.Task) store.Lease {
+		l := leased(tk, until)
+		l.Due, l.Snapshot = time.Time{}, 0
+		return l
+	}
+	// Each case changes the task read as due and returns the read that a
+	// scheduler would then lease from.
+	for _, c := range []struct {
+		name   string
+		change func(read *store.Task) *store.Task
+	}{
+		{"run-and-failed", func(tk *store.Task) *store.Task {
+			lease(forced(tk))
+			complete(store.Completion{Queue: tk.Queue, ID: tk.ID, Lease: until, Task: later(tk)})
+			return tk
+		}},
+		{"run-and-succeeded", func(tk *store.Task) *store.Task {
+			lease(forced(tk))
+			complete(store.Completion{Queue: tk.Queue, ID: tk.ID, Lease: until, Force: true, Delete: true, TombstoneUntil: until})
+			return tk
+		}},
+		{"lease-ran-out", func(tk *store.Task) *store.Task {
+			lease(leased(tk, now))
+			again, _ := mustDue(t, s, tk.Queue, now, 10)
+			complete(store.Completion{Queue: tk.Queue, ID: tk.ID, Lease: now, Task: later(tk)})
+			return again[0]
+		}},
+		{"succeeded-after-run", func(tk *store.Task) *store.Task {
+			// RunTask takes over a scheduled attempt's lease and fails at
+			// once; the task is due again when the first attempt succeeds.
+			lease(leased(tk, until))
+			lease(forced(tk))
+			complete(store.Completion{Queue: tk.Queue, ID: tk.ID, Lease: until, Task: tk.Task})
+			again, _ := mustDue(t, s, tk.Queue, now, 10)
+			complete(store.Completion{Queue: tk.Queue, ID: tk.ID, Lease: until, Force: true, Delete: true, TombstoneUntil: until})
+			return again[0]
+		}},
+	} {
+		q := queue(c.name)
+		mustCreateQueue(t, s, q)
+		dueTask(t, s, q, "t", epoch)
+		read, _ := mustDue(t, s, q.Name, now, 10)
+		stale := c.change(read[0])
+		if ok, err := s.LeaseTasks(ctx, []store.Lease{leased(stale, until)}); err != nil || ok[0] {
+			t.Fatalf("%s: LeaseTasks(read before the change) = %v, %v; want [false]", c.name, ok, err)
+		}
 	}
 }
 

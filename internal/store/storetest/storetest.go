@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"AllQueues", testAllQueues},
 		{"DueTasks", testDueTasks},
 		{"LeaseTasks", testLeaseTasks},
+		{"LeaseAfterChange", testLeaseAfterChange},
 		{"CompleteTasks", testCompleteTasks},
 		{"RecoverLeases", testRecoverLeases},
 		{"DispatchBatches", testDispatchBatches},
