@@ -146,12 +146,6 @@ type dueRow struct {
 // allows 32766 parameters; deletes take 2 each, tombstones 2).
 const rowsPerStatement = 500
 
-// taskKey identifies a task row inside the writer.
-type taskKey struct {
-	qid int64
-	id  string
-}
-
 // LeaseTasks keeps leases in memory (see leases). A task read at a
 // snapshot its queue still has needs no reading; the others are checked
 // against the store in the writer goroutine, where no write can land
@@ -268,9 +262,7 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 	ok := make([]bool, len(cs))
 	err = s.w.do(ctx, func(tx *sql.Tx) error {
 		clear(ok)
-		if err := chunks(len(dels), func(from, to int) error {
-			return s.deleteCompleted(tx, cs, dels[from:to], ok)
-		}); err != nil {
+		if err := s.deleteCompleted(tx, cs, dels, ok); err != nil {
 			return err
 		}
 		for _, i := range upds {
@@ -312,39 +304,51 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 }
 
 // deleteCompleted deletes the tasks cs[idx] and tombstones their names,
-// two statements for all of them.
+// with a statement per queue and one for the tombstones (per
+// rowsPerStatement rows).
 func (s *Store) deleteCompleted(tx *sql.Tx, cs []store.Completion, idx []int, ok []bool) error {
-	args := make([]any, 0, 2*len(idx))
-	at := map[taskKey]int{}
+	byQueue := map[string][]int{}
 	for _, i := range idx {
-		c := cs[i]
-		qid, err := s.w.queueID(tx, c.Queue)
-		if errors.Is(err, store.ErrQueueNotFound) {
-			qid = -1
-		} else if err != nil {
-			return err
-		}
-		at[taskKey{qid, c.ID}] = i
-		args = append(args, qid, c.ID)
+		byQueue[cs[i].Queue] = append(byQueue[cs[i].Queue], i)
 	}
 	var gone []int
-	if err := scan(s.w, tx, `WITH v (vqid, vid) AS (VALUES `+values(len(idx), 2)+`)
-		DELETE FROM tasks WHERE rowid IN
-			(SELECT t.rowid FROM v JOIN tasks t ON t.queue_id = vqid AND t.id = vid)
-		RETURNING queue_id, id`, args, func(qid int64, id string) {
-		k := at[taskKey{qid, id}]
-		ok[k] = true
-		gone = append(gone, k)
-	}); err != nil || len(gone) == 0 {
+	for queue, idx := range byQueue {
+		qid, err := s.w.queueID(tx, queue)
+		if errors.Is(err, store.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		at := make(map[string]int, len(idx))
+		for _, i := range idx {
+			at[cs[i].ID] = i
+		}
+		if err := chunks(len(idx), func(from, to int) error {
+			args := []any{qid}
+			for _, i := range idx[from:to] {
+				args = append(args, cs[i].ID)
+			}
+			// The key, not a row-value IN, which SQLite would plan as a
+			// scan of the queue.
+			return scan(s.w, tx, `DELETE FROM tasks WHERE queue_id = ? AND id IN (?`+strings.Repeat(", ?", to-from-1)+`)
+				RETURNING queue_id, id`, args, func(_ int64, id string) {
+				ok[at[id]] = true
+				gone = append(gone, at[id])
+			})
+		}); err != nil {
+			return err
+		}
+	}
+	return chunks(len(gone), func(from, to int) error {
+		args := make([]any, 0, 2*(to-from))
+		for _, i := range gone[from:to] {
+			args = append(args, cs[i].Queue+"/tasks/"+cs[i].ID, micros(cs[i].TombstoneUntil))
+		}
+		_, err := s.w.exec(tx, `INSERT INTO tombstones (name, expires) VALUES `+values(to-from, 2)+`
+			ON CONFLICT (name) DO UPDATE SET expires = max(expires, excluded.expires)`, args...)
 		return err
-	}
-	args = args[:0]
-	for _, i := range gone {
-		args = append(args, cs[i].Queue+"/tasks/"+cs[i].ID, micros(cs[i].TombstoneUntil))
-	}
-	_, err := s.w.exec(tx, `INSERT INTO tombstones (name, expires) VALUES `+values(len(gone), 2)+`
-		ON CONFLICT (name) DO UPDATE SET expires = max(expires, excluded.expires)`, args...)
-	return err
+	})
 }
 
 // chunks calls fn over [0, n) in ranges of at most rowsPerStatement.
