@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,6 +108,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
+		// The live heap is small (pending tasks stay in the store), and
+		// under load the collector's share of the CPU is not: collect
+		// less often than Go's default of 100.
+		debug.SetGCPercent(400)
+	}
 	if err := serve(ctx, f, stdout, logger); err != nil {
 		logger.Error("serve failed", "err", err)
 		return 1

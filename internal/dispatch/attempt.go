@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
@@ -43,11 +44,12 @@ type Outcome struct {
 }
 
 // attempt delivers t (already leased until leaseEnd) and hands the outcome
-// to the completer. ranAt is the RunTask call time, zero for scheduled
-// attempts; r is nil for RunTask, which takes no slot.
-func (d *Dispatcher) attempt(r *runner, q *cloudtaskspb.Queue, t *store.Task, s start, leaseEnd, ranAt time.Time) {
+// to the completer; ctx ends when the dispatcher stops. ranAt is the
+// RunTask call time, zero for scheduled attempts; r is nil for RunTask,
+// which takes no slot.
+func (d *Dispatcher) attempt(ctx context.Context, r *runner, q *cloudtaskspb.Queue, t *store.Task, s start, leaseEnd, ranAt time.Time) {
 	defer d.attempts.Done()
-	res := d.cfg.Deliver.Deliver(d.ctx, &deliver.Attempt{
+	res := d.cfg.Deliver.Deliver(ctx, &deliver.Attempt{
 		Queue:          q,
 		Task:           t.Task,
 		RetryCount:     s.retryCount,
@@ -59,7 +61,7 @@ func (d *Dispatcher) attempt(r *runner, q *cloudtaskspb.Queue, t *store.Task, s 
 	if r != nil {
 		r.finished(t.ID)
 	}
-	if d.ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return // stopping: the lease brings the task back
 	}
 	now := d.now()

@@ -51,6 +51,7 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	ctx     context.Context // nil until Start
 	cancel  context.CancelFunc
+	pool    *pool // runs attempts; nil until Start
 	runners map[string]*runner
 	slots   *slots
 
@@ -119,6 +120,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return errors.New("dispatch: started twice")
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.pool = newPool(d.ctx)
 	d.mu.Unlock()
 	go d.completer()
 	if d.cluster != nil {
@@ -153,6 +155,7 @@ func (d *Dispatcher) Stop() {
 		return
 	}
 	cancel()
+	d.pool.stop()
 	if d.cluster != nil {
 		<-d.nodeDone // it reports every queue lost, stopping their schedulers
 	}

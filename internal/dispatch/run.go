@@ -47,6 +47,6 @@ func (d *Dispatcher) Run(ctx context.Context, t *store.Task, q *cloudtaskspb.Que
 	}
 	out := *t
 	out.Task = proto.Clone(t.Task).(*cloudtaskspb.Task)
-	go d.attempt(nil, q, t, s, until, now)
+	d.pool.run(func(ctx context.Context) { d.attempt(ctx, nil, q, t, s, until, now) })
 	return &out, nil
 }

@@ -265,7 +265,8 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 		r.inflight[t.ID] = struct{}{}
 		r.mu.Unlock()
 		r.d.attempts.Add(1)
-		go r.d.attempt(r, q, t, starts[i], leases[i].Until, time.Time{})
+		s, until := starts[i], leases[i].Until
+		r.d.pool.run(func(ctx context.Context) { r.d.attempt(ctx, r, q, t, s, until, time.Time{}) })
 	}
 	return nil
 }
