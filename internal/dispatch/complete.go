@@ -2,13 +2,20 @@ package dispatch
 
 import (
 	"context"
+	"time"
 
 	"github.com/opentasks/opentasks/internal/deliver"
 	"github.com/opentasks/opentasks/internal/store"
 )
 
-// maxCompletions bounds one CompleteTasks call.
-const maxCompletions = 1024
+// maxCompletions bounds one CompleteTasks call, and completionLinger is
+// how long the completer gathers outcomes for one: a commit per few
+// outcomes rewrites the same pages (one per queue and index) many times
+// over, and an outcome's lease keeps its task safe meanwhile.
+const (
+	maxCompletions   = 1024
+	completionLinger = 20 * time.Millisecond
+)
 
 // done is a finished attempt on its way to the store.
 type done struct {
@@ -23,18 +30,21 @@ func (d *Dispatcher) completer() {
 	defer close(d.completed)
 	batch := make([]done, 0, maxCompletions)
 	cs := make([]store.Completion, 0, maxCompletions)
+	linger := time.NewTimer(completionLinger)
+	defer linger.Stop()
 	for first := range d.done {
 		batch = append(batch[:0], first)
-	drain:
+		linger.Reset(completionLinger)
+	gather:
 		for len(batch) < maxCompletions {
 			select {
 			case x, ok := <-d.done:
 				if !ok {
-					break drain
+					break gather
 				}
 				batch = append(batch, x)
-			default:
-				break drain
+			case <-linger.C:
+				break gather
 			}
 		}
 		cs = cs[:0]
