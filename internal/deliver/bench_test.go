@@ -1,0 +1,70 @@
+package deliver_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+
+	"github.com/opentasks/opentasks/internal/deliver"
+)
+
+// BenchmarkDeliver compares an attempt's cost with a plain keep-alive
+// client's request to the same target (the load generator's ceiling), from
+// 64 goroutines, and reports the process's CPU time per request (target
+// included).
+func BenchmarkDeliver(b *testing.B) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer target.Close()
+	q := &cloudtaskspb.Queue{Name: "projects/p/locations/l/queues/q1"}
+	task := httpTask(target.URL+"/", nil)
+	b.Run("attempt", func(b *testing.B) {
+		d := deliver.New(deliver.Config{})
+		defer d.CloseIdle()
+		parallel(b, func() {
+			a := &deliver.Attempt{Queue: q, Task: task, QueueID: "q1", TaskID: "t1"}
+			if res := d.Deliver(context.Background(), a); res.Status != http.StatusOK {
+				b.Errorf("Deliver = %+v", res)
+			}
+		})
+	})
+	b.Run("plain", func(b *testing.B) {
+		tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr}
+		parallel(b, func() {
+			res, err := client.Post(target.URL+"/", "", strings.NewReader(`{"n":1}`))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		})
+	})
+}
+
+func parallel(b *testing.B, op func()) {
+	b.SetParallelism(32) // 64 goroutines on 2 cores
+	cpu0 := cpuTime(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			op()
+		}
+	})
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
