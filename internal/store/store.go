@@ -119,8 +119,9 @@ type Dispatch interface {
 	DueTasks(ctx context.Context, queue string, now time.Time, limit int) (due []*Task, next time.Time, err error)
 	// LeaseTasks applies each lease whose task still exists and, unless
 	// Lease.Due is zero, still has due time Lease.Due: it sets the task's
-	// due time to Until and stores Lease.Task (the task with its attempt
-	// recorded) and ExecutionCount; reads show the task so from then on.
+	// due time to Until and stores the attempt that Lease.Task records
+	// (dispatch_count, first_attempt, last_attempt) and ExecutionCount;
+	// reads show the task so from then on.
 	// ok[i] reports whether leases[i] was applied. A backend that several
 	// processes share (postgres) makes the applied leases durable before
 	// it returns; one that a single process owns (sqlite) may keep them in
@@ -156,7 +157,7 @@ type Lease struct {
 	Snapshot uint64
 	// Until is the lease's end: the attempt's deadline plus a margin.
 	Until time.Time
-	// Task is the task with the attempt's start recorded
+	// Task is the task as read, with the attempt's start recorded
 	// (dispatch_count, first_attempt, last_attempt).
 	Task           *cloudtaskspb.Task
 	ExecutionCount int32

@@ -49,8 +49,8 @@ func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit
 				continue
 			}
 			r := dueRow{id: id, due: micros(le.until), lease: le}
-			err := s.w.queryRow(tx, `SELECT created, exec_count FROM tasks WHERE queue_id = ? AND id = ?`,
-				qid, id).Scan(&r.created, &r.exec)
+			err := s.w.queryRow(tx, `SELECT created, exec_count, data FROM tasks WHERE queue_id = ? AND id = ?`,
+				qid, id).Scan(&r.created, &r.exec, &r.data)
 			if errors.Is(err, sql.ErrNoRows) {
 				s.leases.drop(queue, id, le)
 				continue
@@ -115,15 +115,13 @@ func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit
 	}
 	out := make([]*store.Task, len(rows))
 	for i, r := range rows {
-		data := r.data
-		if r.lease != nil {
-			data = r.lease.task // shown as its attempt left it
-		}
-		t, err := decodeTask(queue, r.id, r.created, r.exec, data)
+		t, err := decodeTask(queue, r.id, r.created, r.exec, r.data)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
 		if r.lease != nil {
+			// Shown as its attempt left it.
+			r.lease.show(t.Task)
 			t.ExecutionCount = r.lease.exec
 		}
 		t.Due, t.Snapshot = fromMicros(r.due), snapshot
@@ -151,15 +149,11 @@ const rowsPerStatement = 500
 // against the store in the writer goroutine, where no write can land
 // between the check and the lease.
 func (s *Store) LeaseTasks(ctx context.Context, ls []store.Lease) ([]bool, error) {
-	data, err := encodeAll(len(ls), func(i int) *cloudtaskspb.Task { return ls[i].Task })
-	if err != nil {
-		return nil, err
-	}
 	ok := make([]bool, len(ls))
 	les := make([]*lease, len(ls))
 	var stale []int
 	for i, l := range ls {
-		les[i] = &lease{until: l.Until, task: data[i], exec: l.ExecutionCount, forced: l.Due.IsZero()}
+		les[i] = newLease(l)
 		if l.Due.IsZero() || l.Snapshot == 0 {
 			stale = append(stale, i)
 			continue
@@ -177,7 +171,7 @@ func (s *Store) LeaseTasks(ctx context.Context, ls []store.Lease) ([]bool, error
 	if len(stale) == 0 {
 		return ok, nil
 	}
-	err = s.w.read(ctx, func(tx *sql.Tx) error {
+	err := s.w.read(ctx, func(tx *sql.Tx) error {
 		stored, err := s.storedDue(tx, ls, stale)
 		if err != nil {
 			return err

@@ -3,6 +3,10 @@ package sqlite
 import (
 	"sync"
 	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+
+	"github.com/opentasks/opentasks/internal/store"
 )
 
 // leases holds the attempts in flight in memory rather than in the file.
@@ -30,14 +34,41 @@ type leases struct {
 	changes map[string]uint64
 }
 
-// lease is one attempt's claim on a task.
+// lease is one attempt's claim on a task, with what the attempt recorded
+// in the task (the rest of the task is as stored).
 type lease struct {
-	until time.Time
-	task  []byte // the task with the attempt recorded, encoded
-	exec  int32
+	until       time.Time
+	exec        int32
+	count       int32 // dispatch_count
+	first, last *cloudtaskspb.Attempt
 	// forced: taken by RunTask, whatever the task's due time. seen:
 	// DueTasks returned the task as due after this lease ran out.
 	forced, seen bool
+}
+
+func newLease(l store.Lease) *lease {
+	return &lease{
+		until: l.Until, exec: l.ExecutionCount, forced: l.Due.IsZero(),
+		count: l.Task.GetDispatchCount(),
+		first: copyAttempt(l.Task.GetFirstAttempt()),
+		last:  copyAttempt(l.Task.GetLastAttempt()),
+	}
+}
+
+// show records the lease's attempt in pb, a task as stored.
+func (le *lease) show(pb *cloudtaskspb.Task) {
+	pb.DispatchCount = le.count
+	pb.FirstAttempt, pb.LastAttempt = copyAttempt(le.first), copyAttempt(le.last)
+}
+
+// copyAttempt copies a, so that neither the lease nor a reader sees the
+// other's changes; its timestamps are never changed in place.
+func copyAttempt(a *cloudtaskspb.Attempt) *cloudtaskspb.Attempt {
+	if a == nil {
+		return nil
+	}
+	return &cloudtaskspb.Attempt{ScheduleTime: a.ScheduleTime, DispatchTime: a.DispatchTime,
+		ResponseTime: a.ResponseTime, ResponseStatus: a.ResponseStatus}
 }
 
 func newLeases() *leases {

@@ -62,21 +62,16 @@ func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, err
 	if err != nil {
 		return nil, fmt.Errorf("reading task %s/tasks/%s: %w", queue, id, err)
 	}
-	return s.overlay(t)
+	s.overlay(t)
+	return t, nil
 }
 
 // overlay shows a leased task as its attempt left it (see leases).
-func (s *Store) overlay(t *store.Task) (*store.Task, error) {
-	le := s.leases.get(t.Queue, t.ID)
-	if le == nil {
-		return t, nil
+func (s *Store) overlay(t *store.Task) {
+	if le := s.leases.get(t.Queue, t.ID); le != nil {
+		le.show(t.Task)
+		t.ExecutionCount = le.exec
 	}
-	pb := new(cloudtaskspb.Task)
-	if err := proto.Unmarshal(le.task, pb); err != nil {
-		return nil, fmt.Errorf("decoding leased task %s: %w", t.Task.GetName(), err)
-	}
-	t.Task, t.ExecutionCount = pb, le.exec
-	return t, nil
 }
 
 func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil time.Time) error {
@@ -123,12 +118,10 @@ func (s *Store) ListTasks(ctx context.Context, queue, after string, limit int) (
 			return nil, err
 		}
 		t, err := decodeTask(queue, id, created, exec, data)
-		if err == nil {
-			t, err = s.overlay(t)
-		}
 		if err != nil {
 			return nil, err
 		}
+		s.overlay(t)
 		out = append(out, t)
 	}
 	return out, rows.Err()

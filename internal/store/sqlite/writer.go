@@ -30,17 +30,26 @@ type writer struct {
 	// queueIDs caches queue name → row id. Only the writer goroutine
 	// touches it, and every change to queues goes through the writer.
 	queueIDs map[string]int64
-	// stmts holds the statements prepared in the current transaction, so
-	// that SQLite parses each query once per batch rather than once per
-	// write. (The pool's only connection is busy with the transaction, so
-	// statements cannot be prepared on the pool itself.)
-	stmts map[string]*sql.Stmt
+	// prepared holds statements prepared on the pool's only connection,
+	// which a transaction uses (tx.Stmt) without SQLite parsing them
+	// again. A query first seen inside a transaction is prepared there
+	// (the connection is busy) and listed in unprepared, to be prepared
+	// on the connection once the transaction ends. stmts holds the
+	// current transaction's statements.
+	prepared   map[string]*sql.Stmt
+	unprepared []string
+	stmts      map[string]*sql.Stmt
 }
+
+// maxPrepared bounds the statements kept on the connection; multi-row
+// statements come in a variant per row count.
+const maxPrepared = 512
 
 func newWriter(db *sql.DB) *writer {
 	w := &writer{
 		db:       db,
 		queueIDs: make(map[string]int64),
+		prepared: make(map[string]*sql.Stmt),
 		stmts:    make(map[string]*sql.Stmt),
 	}
 	w.ops = groupcommit.Start(maxBatch, func(op) int { return 1 }, w.commit,
@@ -81,7 +90,13 @@ func (w *writer) put(ctx context.Context, o op) error {
 	}
 }
 
-func (w *writer) close() { w.ops.Close() }
+// close stops the writer once it has answered every queued op.
+func (w *writer) close() {
+	w.ops.Close()
+	for _, st := range w.prepared {
+		st.Close()
+	}
+}
 
 // exec runs query in tx through a statement prepared once.
 func (w *writer) exec(tx *sql.Tx, query string, args ...any) (sql.Result, error) {
@@ -106,12 +121,32 @@ func (w *writer) prepare(tx *sql.Tx, query string) (*sql.Stmt, error) {
 	if st, ok := w.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := tx.Prepare(query)
-	if err != nil {
-		return nil, fmt.Errorf("preparing %q: %w", query, err)
+	var st *sql.Stmt
+	if p, ok := w.prepared[query]; ok {
+		st = tx.Stmt(p)
+	} else {
+		var err error
+		if st, err = tx.Prepare(query); err != nil {
+			return nil, fmt.Errorf("preparing %q: %w", query, err)
+		}
+		if len(w.prepared)+len(w.unprepared) < maxPrepared {
+			w.unprepared = append(w.unprepared, query)
+		}
 	}
 	w.stmts[query] = st
 	return st, nil
+}
+
+// endTx forgets the transaction's statements and prepares on the
+// connection the queries it met for the first time.
+func (w *writer) endTx() {
+	clear(w.stmts)
+	for _, q := range w.unprepared {
+		if st, err := w.db.Prepare(q); err == nil {
+			w.prepared[q] = st
+		}
+	}
+	w.unprepared = w.unprepared[:0]
 }
 
 // commit runs batch in one transaction, its reads first. If anything
@@ -153,7 +188,7 @@ func (w *writer) tx(reads, writes []op) ([]error, error) {
 		return nil, err
 	}
 	// The transaction closes its statements when it ends.
-	defer clear(w.stmts)
+	defer w.endTx()
 	for _, o := range reads {
 		o.done <- o.fn(tx)
 	}

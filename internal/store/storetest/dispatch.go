@@ -40,10 +40,11 @@ func ids(ts []*store.Task) string {
 }
 
 // leased returns the lease that claims tk (as read by DueTasks) until until,
-// recording one more dispatch.
+// recording one more dispatch, at tk's due time.
 func leased(tk *store.Task, until time.Time) store.Lease {
 	pb := proto.Clone(tk.Task).(*cloudtaskspb.Task)
 	pb.DispatchCount++
+	pb.LastAttempt = &cloudtaskspb.Attempt{ScheduleTime: pb.ScheduleTime, DispatchTime: timestamppb.New(tk.Due)}
 	return store.Lease{Queue: tk.Queue, ID: tk.ID, Due: tk.Due, Snapshot: tk.Snapshot, Until: until, Task: pb, ExecutionCount: tk.ExecutionCount}
 }
 
@@ -113,8 +114,8 @@ func testLeaseTasks(t *testing.T, s store.Store, _ *Clock) {
 		t.Fatalf("after lease DueTasks = %s, next %v; want [b], next %v (the lease end)", ids(got), next, until)
 	}
 	stored, err := s.GetTask(ctx, q.Name, "a")
-	if err != nil || stored.Task.DispatchCount != 1 {
-		t.Fatalf("leased task = %v, %v; want dispatch_count 1 stored", stored, err)
+	if err != nil || stored.Task.DispatchCount != 1 || !stored.Task.GetLastAttempt().GetDispatchTime().AsTime().Equal(due[0].Due) {
+		t.Fatalf("leased task = %v, %v; want dispatch_count 1 and the attempt dispatched at %v", stored, err, due[0].Due)
 	}
 	// A forced lease (RunTask) takes the task even while it is leased.
 	again := leased(stored, now.Add(2*time.Minute))
