@@ -19,6 +19,17 @@
 // then re-run one operation per transaction so that one bad write cannot
 // fail its neighbours.
 //
-// Reads use a separate pool of read-only connections; WAL lets them run
-// beside the writer and see every committed batch.
+// The API's reads use a separate pool of read-only connections; WAL lets
+// them run beside the writer and see every committed batch. The
+// dispatcher's reads run on the writer's connection instead, at the start
+// of a batch (writer.read): SQLite empties a connection's page cache
+// whenever another connection commits, so under a stream of commits a
+// pool connection fetches every page it touches from the file again,
+// while the writer's cache stays warm. Tasks are stored in (queue, ID)
+// order, and generated IDs are time-ordered, so a queue's due tasks share
+// pages.
+//
+// Leases live in memory (see leases), and leasing a task checks that it
+// is still as DueTasks read it by comparing per-queue change counts, not
+// by reading it again.
 package sqlite
