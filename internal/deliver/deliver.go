@@ -124,7 +124,9 @@ func (d *Deliverer) Deliver(ctx context.Context, a *Attempt) Result {
 		res.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
 		return res
 	}
-	io.CopyN(io.Discard, resp.Body, drainLimit)
+	if resp.Body != http.NoBody { // empty responses need no drain (nor CopyN's allocation)
+		io.CopyN(io.Discard, resp.Body, drainLimit)
+	}
 	resp.Body.Close()
 	res.Status = resp.StatusCode
 	if res.Status == http.StatusTooManyRequests || res.Status == http.StatusServiceUnavailable {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // reservedHTTP reports headers an HTTP task cannot set (spec 5.2): they
@@ -49,17 +51,38 @@ func setExact(h http.Header, k, v string) {
 	h[k] = []string{v}
 }
 
-// addTaskHeaders adds the prefix's QueueName, TaskName, TaskRetryCount,
+// taskHeaderNames are the names addTaskHeaders sets, joined to their
+// prefix once rather than on every attempt.
+type taskHeaderNames struct {
+	queueName, taskName, retryCount, executionCount, eta, previousResponse, retryReason string
+}
+
+func newTaskHeaderNames(prefix string) *taskHeaderNames {
+	return &taskHeaderNames{
+		queueName:        prefix + "QueueName",
+		taskName:         prefix + "TaskName",
+		retryCount:       prefix + "TaskRetryCount",
+		executionCount:   prefix + "TaskExecutionCount",
+		eta:              prefix + "TaskETA",
+		previousResponse: prefix + "TaskPreviousResponse",
+		retryReason:      prefix + "TaskRetryReason",
+	}
+}
+
+var (
+	cloudTasksHeaders = newTaskHeaderNames("X-CloudTasks-")
+	appEngineHeaders  = newTaskHeaderNames("X-AppEngine-")
+)
+
+// addTaskHeaders adds QueueName, TaskName, TaskRetryCount,
 // TaskExecutionCount, TaskETA and, on retries, TaskPreviousResponse and
-// TaskRetryReason (spec 5.2).
-func addTaskHeaders(h http.Header, prefix string, a *Attempt, appEngine bool) {
-	t := a.Task
-	h[prefix+"QueueName"] = []string{a.QueueID}
-	h[prefix+"TaskName"] = []string{a.TaskID}
-	h[prefix+"TaskRetryCount"] = []string{strconv.Itoa(int(a.RetryCount))}
-	h[prefix+"TaskExecutionCount"] = []string{strconv.Itoa(int(a.ExecutionCount))}
-	eta := t.GetScheduleTime()
-	h[prefix+"TaskETA"] = []string{fmt.Sprintf("%d.%06d", eta.GetSeconds(), eta.GetNanos()/1000)}
+// TaskRetryReason under names' prefix (spec 5.2).
+func addTaskHeaders(h http.Header, names *taskHeaderNames, a *Attempt, appEngine bool) {
+	h[names.queueName] = []string{a.QueueID}
+	h[names.taskName] = []string{a.TaskID}
+	h[names.retryCount] = []string{strconv.Itoa(int(a.RetryCount))}
+	h[names.executionCount] = []string{strconv.Itoa(int(a.ExecutionCount))}
+	h[names.eta] = []string{etaValue(a.Task.GetScheduleTime())}
 	if a.RetryCount == 0 {
 		return
 	}
@@ -71,6 +94,22 @@ func addTaskHeaders(h http.Header, prefix string, a *Attempt, appEngine bool) {
 			prev, reason = 0, "Instance Unavailable"
 		}
 	}
-	h[prefix+"TaskPreviousResponse"] = []string{strconv.Itoa(prev)}
-	h[prefix+"TaskRetryReason"] = []string{reason}
+	h[names.previousResponse] = []string{strconv.Itoa(prev)}
+	h[names.retryReason] = []string{reason}
+}
+
+// etaValue formats the schedule time as seconds.microseconds
+// ("1700000000.000123"), without fmt's cost on every attempt.
+func etaValue(ts *timestamppb.Timestamp) string {
+	sec, us := ts.GetSeconds(), ts.GetNanos()/1000
+	if us < 0 || us > 999999 { // invalid nanos: keep fmt's rendering of them
+		return fmt.Sprintf("%d.%06d", sec, us)
+	}
+	var buf [32]byte
+	b := strconv.AppendInt(buf[:0], sec, 10)
+	// 1000000+us has seven digits: a leading 1, turned into the point, and
+	// the microseconds zero-padded to six.
+	b = strconv.AppendInt(b, 1e6+int64(us), 10)
+	b[len(b)-7] = '.'
+	return string(b)
 }

@@ -47,7 +47,8 @@ func (d *Deliverer) buildHTTP(ctx context.Context, a *Attempt, hr *cloudtaskspb.
 		method == cloudtaskspb.HttpMethod_PATCH || method == cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED {
 		body = hr.GetBody()
 	}
-	req, err := http.NewRequestWithContext(ctx, methodName(method), u.String(), bytes.NewReader(body))
+	target := u.String()
+	req, err := http.NewRequestWithContext(ctx, methodName(method), target, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("building request: %w", err)
 	}
@@ -59,9 +60,14 @@ func (d *Deliverer) buildHTTP(ctx context.Context, a *Attempt, hr *cloudtaskspb.
 		}
 	}
 	setExact(h, "User-Agent", userAgentHTTP)
-	addTaskHeaders(h, "X-CloudTasks-", a, false)
-	if err := d.authorize(ctx, h, a.Task, qt, u.String()); err != nil {
+	addTaskHeaders(h, cloudTasksHeaders, a, false)
+	auth, err := d.authorization(ctx, a.Task, qt, target)
+	if err != nil {
 		return nil, err
+	}
+	if auth != "" {
+		// It overrides any Authorization among the task's headers.
+		setExact(h, "Authorization", auth)
 	}
 	return req, nil
 }
@@ -97,7 +103,7 @@ func (d *Deliverer) buildAppEngine(ctx context.Context, a *Attempt, ae *cloudtas
 		}
 	}
 	setExact(h, "User-Agent", ua)
-	addTaskHeaders(h, "X-AppEngine-", a, true)
+	addTaskHeaders(h, appEngineHeaders, a, true)
 	return req, nil
 }
 
@@ -137,15 +143,15 @@ func overrideURI(u *url.URL, o *cloudtaskspb.UriOverride) {
 	}
 }
 
-// authorize sets Authorization from the queue's token settings, else the
-// task's. It overrides any Authorization among the task's headers.
-func (d *Deliverer) authorize(ctx context.Context, h http.Header, t *cloudtaskspb.Task, qt *cloudtaskspb.HttpTarget, target string) error {
+// authorization returns the Authorization value from the queue's token
+// settings, else the task's; "" for none.
+func (d *Deliverer) authorization(ctx context.Context, t *cloudtaskspb.Task, qt *cloudtaskspb.HttpTarget, target string) (string, error) {
 	oidc, oauth := t.GetHttpRequest().GetOidcToken(), t.GetHttpRequest().GetOauthToken()
 	if qt.GetOidcToken() != nil || qt.GetOauthToken() != nil {
 		oidc, oauth = qt.GetOidcToken(), qt.GetOauthToken()
 	}
 	if (oidc == nil && oauth == nil) || d.cfg.Tokens == nil {
-		return nil
+		return "", nil
 	}
 	var tok string
 	var err error
@@ -163,20 +169,29 @@ func (d *Deliverer) authorize(ctx context.Context, h http.Header, t *cloudtasksp
 		tok, err = d.cfg.Tokens.AccessToken(ctx, oauth.GetServiceAccountEmail(), scope)
 	}
 	if err != nil {
-		return fmt.Errorf("minting token: %w", err)
+		return "", fmt.Errorf("minting token: %w", err)
 	}
-	for k := range h {
-		if strings.EqualFold(k, "Authorization") {
-			delete(h, k)
-		}
-	}
-	h["Authorization"] = []string{"Bearer " + tok}
-	return nil
+	return "Bearer " + tok, nil
 }
 
+// methodName is the HTTP method of m. The common ones are spelled out:
+// the enum's String goes through protobuf reflection on every attempt.
 func methodName(m cloudtaskspb.HttpMethod) string {
-	if m == cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED {
+	switch m {
+	case cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED, cloudtaskspb.HttpMethod_POST:
 		return http.MethodPost
+	case cloudtaskspb.HttpMethod_GET:
+		return http.MethodGet
+	case cloudtaskspb.HttpMethod_HEAD:
+		return http.MethodHead
+	case cloudtaskspb.HttpMethod_PUT:
+		return http.MethodPut
+	case cloudtaskspb.HttpMethod_DELETE:
+		return http.MethodDelete
+	case cloudtaskspb.HttpMethod_PATCH:
+		return http.MethodPatch
+	case cloudtaskspb.HttpMethod_OPTIONS:
+		return http.MethodOptions
 	}
 	return m.String()
 }
