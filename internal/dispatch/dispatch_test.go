@@ -176,6 +176,38 @@ func TestMaxInFlight(t *testing.T) {
 	}
 }
 
+// TestFreedSlotPassedOn: a freed slot wakes the first scheduler waiting
+// for one; if that queue was paused meanwhile, the wake-up goes on to the
+// next in line instead of leaving the slot unused.
+func TestFreedSlotPassedOn(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/busy" {
+			<-release
+		}
+	}), func(c *dispatch.Config) { c.MaxInFlight = 1 })
+	h.task(h.queue("busy", nil), "busy", t0, nil)
+	// a, then b, find the only slot taken and wait for it, in that order.
+	a, b := h.queue("a", nil), h.queue("b", nil)
+	h.task(a, "a", t0, nil)
+	h.settle(a, cloudtaskspb.Queue_RUNNING)
+	h.task(b, "b", t0, nil)
+	h.settle(b, cloudtaskspb.Queue_RUNNING)
+	if _, err := h.st.UpdateQueue(t.Context(), a.Name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
+		cur.State = cloudtaskspb.Queue_PAUSED
+		return cur, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.settle(a, cloudtaskspb.Queue_PAUSED)
+	close(release)
+	for _, want := range []string{"busy", "b"} {
+		if o := h.outcome(); o.TaskID != want {
+			t.Fatalf("outcome of %s, want %s (a's queue is paused)", o.TaskID, want)
+		}
+	}
+}
+
 // TestRate measures 30 tasks at 5/s (burst 5) on the real clock: after
 // the initial burst, deliveries come at 5/s within 5%.
 func TestRate(t *testing.T) {

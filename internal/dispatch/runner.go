@@ -59,6 +59,7 @@ func (r *runner) signal(ch chan struct{}) {
 
 func (r *runner) run(ctx context.Context) {
 	defer r.d.schedulers.Done()
+	defer r.d.slots.idle(r, true)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	reload := true
@@ -101,6 +102,7 @@ func (r *runner) run(ctx context.Context) {
 				continue
 			}
 		}
+		r.d.slots.idle(r, false)
 		var tc <-chan time.Time
 		if wait > 0 {
 			timer.Reset(wait)
