@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -193,18 +194,52 @@ func TestFreedSlotPassedOn(t *testing.T) {
 	h.settle(a, cloudtaskspb.Queue_RUNNING)
 	h.task(b, "b", t0, nil)
 	h.settle(b, cloudtaskspb.Queue_RUNNING)
-	if _, err := h.st.UpdateQueue(t.Context(), a.Name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
-		cur.State = cloudtaskspb.Queue_PAUSED
-		return cur, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	h.setState(a, cloudtaskspb.Queue_PAUSED)
 	h.settle(a, cloudtaskspb.Queue_PAUSED)
 	close(release)
 	for _, want := range []string{"busy", "b"} {
 		if o := h.outcome(); o.TaskID != want {
 			t.Fatalf("outcome of %s, want %s (a's queue is paused)", o.TaskID, want)
 		}
+	}
+}
+
+// TestSlotsTakenInTurn: queues short of slots take them in turn. With
+// one slot, a (which holds it) waits for a second, then b and c line up;
+// each freed slot goes to the first in line, which goes to the back for
+// the next. Before, the queue whose attempt freed the slot could take it
+// again at once, ahead of the queues in line.
+func TestSlotsTakenInTurn(t *testing.T) {
+	arrived := make(chan string)
+	release := make(chan struct{})
+	h := newHarness(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.Header.Get("X-CloudTasks-QueueName")
+		<-release
+	}), func(c *dispatch.Config) { c.MaxInFlight = 1 })
+	var order []string
+	for _, name := range []string{"a", "b", "c"} {
+		// Paused while its tasks are added, so that its scheduler finds
+		// all four at once.
+		q := h.queue(name, func(q *cloudtaskspb.Queue) { q.State = cloudtaskspb.Queue_PAUSED })
+		for i := range 4 {
+			h.task(q, fmt.Sprintf("t%d", i), t0, nil)
+		}
+		h.setState(q, cloudtaskspb.Queue_RUNNING)
+		h.settle(q, cloudtaskspb.Queue_RUNNING)
+		if name == "a" {
+			order = append(order, recv(t, arrived))
+		}
+	}
+	for range 11 {
+		release <- struct{}{}
+		order = append(order, recv(t, arrived))
+	}
+	close(release)
+	for range 12 {
+		h.outcome()
+	}
+	if got, want := strings.Join(order, " "), "a a b c a b c a b c b c"; got != want {
+		t.Fatalf("queues delivered in the order %s, want %s", got, want)
 	}
 }
 
@@ -225,12 +260,7 @@ func TestRate(t *testing.T) {
 	for i := range 30 {
 		h.task(q, fmt.Sprintf("t%02d", i), time.Now(), nil)
 	}
-	if _, err := h.st.UpdateQueue(t.Context(), q.Name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
-		cur.State = cloudtaskspb.Queue_RUNNING
-		return cur, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	h.setState(q, cloudtaskspb.Queue_RUNNING)
 	h.d.Changed(q.Name)
 	for range 30 {
 		h.outcome()
@@ -292,12 +322,7 @@ func TestPauseResume(t *testing.T) {
 	if p := recv(t, got); p != "/sentinel" {
 		t.Fatalf("first delivery %s, want /sentinel (the paused queue must wait)", p)
 	}
-	if _, err := h.st.UpdateQueue(t.Context(), q.Name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
-		cur.State = cloudtaskspb.Queue_RUNNING
-		return cur, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	h.setState(q, cloudtaskspb.Queue_RUNNING)
 	h.d.Changed(q.Name)
 	if p := recv(t, got); p != "/held" {
 		t.Fatalf("after resume delivered %s, want /held", p)

@@ -15,7 +15,8 @@
 // (golang.org/x/time/rate; refill max_dispatches_per_second, capacity
 // max_burst_size) and the free concurrency slots allow, leases them all in
 // one store write, and starts one goroutine per leased attempt (bounded by
-// max_concurrent_dispatches). The lease moves each task's due time to the
+// max_concurrent_dispatches, and by the dispatcher's slots, which queues
+// short of them take in turn). The lease moves each task's due time to the
 // end of its dispatch deadline plus a margin and records the attempt
 // (dispatch_count, first/last_attempt), so the task is neither picked up
 // twice nor lost: if the process dies, the store ends the leases on the

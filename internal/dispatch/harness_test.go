@@ -118,6 +118,18 @@ func (h *harness) queue(id string, edit func(*cloudtaskspb.Queue)) *cloudtaskspb
 	return q
 }
 
+// setState sets q's state in the store, as Pause/ResumeQueue would; the
+// caller tells the dispatcher (settle or Changed).
+func (h *harness) setState(q *cloudtaskspb.Queue, state cloudtaskspb.Queue_State) {
+	h.t.Helper()
+	if _, err := h.st.UpdateQueue(h.t.Context(), q.Name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
+		cur.State = state
+		return cur, nil
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // task creates an HTTP task to the target's path /id due at due.
 func (h *harness) task(q *cloudtaskspb.Queue, id string, due time.Time, edit func(*cloudtaskspb.Task)) *store.Task {
 	now := h.now()

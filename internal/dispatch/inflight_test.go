@@ -155,15 +155,7 @@ func TestPauseInFlight(t *testing.T) {
 	if p := recv(t, arrived); p != "/a" {
 		t.Fatalf("first delivery %s, want /a", p)
 	}
-	setState := func(s cloudtaskspb.Queue_State) {
-		if _, err := h.st.UpdateQueue(t.Context(), q.Name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
-			cur.State = s
-			return cur, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setState(cloudtaskspb.Queue_PAUSED)
+	h.setState(q, cloudtaskspb.Queue_PAUSED)
 	h.settle(q, cloudtaskspb.Queue_PAUSED)
 	answers <- 500
 	if o := h.outcome(); !o.Applied || o.Deleted || o.Task.GetLastAttempt().GetResponseStatus().GetCode() != 13 {
@@ -179,7 +171,7 @@ func TestPauseInFlight(t *testing.T) {
 	if a, b := h.get(q, "a").Task.DispatchCount, h.get(q, "b").Task.DispatchCount; a != 1 || b != 0 {
 		t.Fatalf("while paused: dispatch_count a=%d b=%d, want 1 and 0", a, b)
 	}
-	setState(cloudtaskspb.Queue_RUNNING)
+	h.setState(q, cloudtaskspb.Queue_RUNNING)
 	h.d.Changed(q.Name)
 	got := map[string]bool{}
 	for range 2 {

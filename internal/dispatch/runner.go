@@ -34,6 +34,7 @@ type runner struct {
 	next     time.Time     // when to read again; zero: only when told
 	mustRead bool
 	throttle throttle
+	inLine   bool // the last step ended waiting for a slot
 
 	mu       sync.Mutex
 	inflight map[string]struct{} // tasks this scheduler is delivering
@@ -59,7 +60,7 @@ func (r *runner) signal(ch chan struct{}) {
 
 func (r *runner) run(ctx context.Context) {
 	defer r.d.schedulers.Done()
-	defer r.d.slots.idle(r, true)
+	defer r.d.slots.leave(r)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	reload := true
@@ -72,6 +73,7 @@ func (r *runner) run(ctx context.Context) {
 		default:
 		}
 		wait := time.Duration(-1) // forever
+		r.inLine = false
 		if reload {
 			switch err := r.reload(ctx); {
 			case errors.Is(err, store.ErrNotFound):
@@ -102,7 +104,9 @@ func (r *runner) run(ctx context.Context) {
 				continue
 			}
 		}
-		r.d.slots.idle(r, false)
+		if !r.inLine {
+			r.d.slots.leave(r)
+		}
 		var tc <-chan time.Time
 		if wait > 0 {
 			timer.Reset(wait)
@@ -201,7 +205,8 @@ func (r *runner) step(ctx context.Context) (time.Duration, error) {
 		return max(time.Duration((1-tokens)/float64(r.lim.Limit())*float64(time.Second)), 100*time.Microsecond), nil
 	}
 	if n = r.d.slots.take(r, n); n == 0 {
-		return -1, nil // poked when a slot frees
+		r.inLine = true
+		return -1, nil // poked when handed a slot
 	}
 	r.lim.AllowN(now, n)
 	batch := r.buf[:n]

@@ -7,85 +7,75 @@ import "sync"
 // million due tasks over many queues (each allowed up to 5,000 at once)
 // would wait in memory for connections instead of in the store.
 //
-// Schedulers that find no free slot wait in line, and a freed slot wakes
-// the first of them only: waking every waiting scheduler for each freed
-// slot (when slots are the limit, one per attempt) made dozens of them
-// step in vain per delivered task. A scheduler woken for a slot that it
-// does not take passes the wake-up on (idle), so that no slot stays free
-// while another scheduler waits.
+// When slots run short, queues share them in turn: a scheduler that wants
+// more than it can get waits in line, and a freed slot is handed to the
+// first in line, which goes to the back if it wants more. A scheduler may
+// take a free slot itself only when nobody is waiting. Letting whichever
+// scheduler stepped first take every slot that freed gave the queues with
+// the most attempts in flight (whose attempts free the most slots, and
+// wake their own scheduler) ever more of them: over 64 queues some ran at
+// a third of the others' pace, and the slowest set the time to drain.
 type slots struct {
-	sem chan struct{}
-
 	mu      sync.Mutex
+	free    int
 	waiting []*runner        // in line for a slot, first first
 	queued  map[*runner]bool // the runners in waiting
-	woken   map[*runner]bool // woken for a slot they have not tried to take yet
+	granted map[*runner]int  // slots handed to a runner, not yet taken
 }
 
 func newSlots(n int) *slots {
-	return &slots{sem: make(chan struct{}, n), queued: make(map[*runner]bool), woken: make(map[*runner]bool)}
+	return &slots{free: n, queued: make(map[*runner]bool), granted: make(map[*runner]int)}
 }
 
-// take takes up to n free slots for r and returns how many it got. When
-// it gets none, r waits in line and is poked when a slot frees.
+// take takes up to n slots for r and returns how many it got: first those
+// handed to it, then free ones if nobody waits. If it got fewer than n, r
+// is in line and is poked when it is handed one.
 func (s *slots) take(r *runner, n int) int {
-	got := s.try(n)
 	s.mu.Lock()
-	delete(s.woken, r)
-	if got == 0 && !s.queued[r] {
+	defer s.mu.Unlock()
+	got := min(n, s.granted[r])
+	if s.granted[r] -= got; s.granted[r] == 0 {
+		delete(s.granted, r)
+	}
+	if got < n && len(s.waiting) == 0 {
+		k := min(n-got, s.free)
+		s.free -= k
+		got += k
+	}
+	if got < n && !s.queued[r] {
 		s.queued[r] = true
 		s.waiting = append(s.waiting, r)
-	}
-	s.mu.Unlock()
-	if got == 0 {
-		// A slot freed before r was in line woke nobody: look once more.
-		// If r gets one now, the wake-up it may still get costs one step.
-		got = s.try(n)
 	}
 	return got
 }
 
-func (s *slots) try(n int) int {
-	for got := 0; got < n; got++ {
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			return got
-		}
-	}
-	return n
-}
-
-// give frees n slots and wakes as many waiting schedulers.
+// give frees n slots, handing them to the schedulers in line, one each in
+// turn.
 func (s *slots) give(n int) {
-	for range n {
-		<-s.sem
-	}
-	s.wake()
-}
-
-// wake pokes waiting schedulers, first first, until every free slot has a
-// scheduler woken for it.
-func (s *slots) wake() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for free := cap(s.sem) - len(s.sem) - len(s.woken); free > 0 && len(s.waiting) > 0; free-- {
+	s.giveLocked(n)
+}
+
+func (s *slots) giveLocked(n int) {
+	for ; n > 0 && len(s.waiting) > 0; n-- {
 		r := s.waiting[0]
 		s.waiting[0] = nil
 		s.waiting = s.waiting[1:]
 		delete(s.queued, r)
-		s.woken[r] = true
+		s.granted[r]++
 		r.signal(r.poke)
 	}
+	s.free += n
 }
 
-// idle is called by r before it waits, and when it stops: a wake-up for
-// a slot that r did not try to take goes to the next in line.
-func (s *slots) idle(r *runner, stopping bool) {
+// leave takes r out of line and frees the slots handed to it, for a
+// scheduler that no longer waits for slots (its queue was paused or
+// removed, or it must wait for tokens or due tasks instead).
+func (s *slots) leave(r *runner) {
 	s.mu.Lock()
-	passed := s.woken[r]
-	delete(s.woken, r)
-	if stopping && s.queued[r] {
+	defer s.mu.Unlock()
+	if s.queued[r] {
 		delete(s.queued, r)
 		for i, w := range s.waiting {
 			if w == r {
@@ -94,8 +84,7 @@ func (s *slots) idle(r *runner, stopping bool) {
 			}
 		}
 	}
-	s.mu.Unlock()
-	if passed {
-		s.wake()
-	}
+	n := s.granted[r]
+	delete(s.granted, r)
+	s.giveLocked(n)
 }

@@ -14,6 +14,7 @@ import (
 
 	cloudtasksapi "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -284,11 +285,18 @@ func (b *bench) throughput(ctx context.Context, r *Report) error {
 		}
 		waits[i] = b.target.await(shortName(q), n)
 	}
+	// All at once: resumed one by one while the first are delivering, the
+	// last queue would start a second after the first.
 	start = time.Now()
+	g, gctx := errgroup.WithContext(ctx)
 	for i, q := range queues {
-		if _, err := b.client(i).ResumeQueue(ctx, &cloudtaskspb.ResumeQueueRequest{Name: q}); err != nil {
+		g.Go(func() error {
+			_, err := b.client(i).ResumeQueue(gctx, &cloudtaskspb.ResumeQueueRequest{Name: q})
 			return err
-		}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := b.wait(ctx, waits...); err != nil {
 		return fmt.Errorf("waiting for %d deliveries: %w", b.cfg.Tasks, err)
