@@ -26,7 +26,7 @@ func BenchmarkDeliver(b *testing.B) {
 	task := httpTask(target.URL+"/", nil)
 	b.Run("attempt", func(b *testing.B) {
 		d := deliver.New(deliver.Config{})
-		defer d.CloseIdle()
+		defer d.Close()
 		parallel(b, func() {
 			a := &deliver.Attempt{Queue: q, Task: task, QueueID: "q1", TaskID: "t1"}
 			if res := d.Deliver(context.Background(), a); res.Status != http.StatusOK {

@@ -3,13 +3,20 @@ package deliver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpproxy"
+	"golang.org/x/net/http/httpproxy"
 )
 
 // Tokens mints the credentials of oidc_token and oauth_token.
@@ -26,45 +33,137 @@ type Config struct {
 	AppEngineHost string
 	// Tokens fills Authorization headers; nil sends none.
 	Tokens Tokens
-	// Transport sends the requests; nil uses a keep-alive transport sized
-	// for many concurrent attempts.
-	Transport http.RoundTripper
 }
 
 // Deliverer sends attempts. It is safe for concurrent use.
 type Deliverer struct {
-	cfg Config
-	// http follows redirects (HTTP targets); appEngine does not.
-	http, appEngine *http.Client
+	cfg    Config
+	client *fasthttp.Client
+	proxy  func(*url.URL) (*url.URL, error)
+	dialer net.Dialer
+
+	mu     sync.Mutex
+	conns  map[*conn]struct{} // open connections, so that Close can end the attempts on them
+	closed bool
 }
+
+// maxConnsPerHost bounds sockets per target: a burst of many queues at once
+// waits for a connection instead of running out of files.
+const maxConnsPerHost = 256
 
 // New returns a Deliverer.
 func New(cfg Config) *Deliverer {
-	if cfg.Transport == nil {
-		cfg.Transport = &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        4096,
-			MaxIdleConnsPerHost: 1024,
-			// Bounds sockets per target: a burst of many queues at once
-			// waits for a connection instead of running out of files.
-			MaxConnsPerHost:   256,
-			IdleConnTimeout:   90 * time.Second,
-			ForceAttemptHTTP2: true,
-		}
+	d := &Deliverer{
+		cfg:    cfg,
+		proxy:  httpproxy.FromEnvironment().ProxyFunc(),
+		dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		conns:  make(map[*conn]struct{}),
 	}
-	return &Deliverer{
-		cfg:  cfg,
-		http: &http.Client{Transport: cfg.Transport},
-		appEngine: &http.Client{Transport: cfg.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}},
+	d.client = &fasthttp.Client{
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		MaxConnsPerHost:               maxConnsPerHost,
+		// An attempt waits for a connection as long as its deadline allows
+		// (the longest dispatch_deadline is 30 minutes).
+		MaxConnWaitTimeout:  30 * time.Minute,
+		MaxIdleConnDuration: 90 * time.Second,
+		// Bodies are read only up to drainLimit.
+		StreamResponseBody: true,
+		RetryIfErr:         retryStale,
+		ConfigureClient:    d.configure,
 	}
+	return d
 }
 
-// CloseIdle closes idle keep-alive connections.
-func (d *Deliverer) CloseIdle() {
-	d.http.CloseIdleConnections()
+// retryStale sends a request again, once, when the connection it went out
+// on was closed by the target before any response: a keep-alive connection
+// the target had already dropped as idle, as net/http's client does too.
+func retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	return false, attempts == 1 && (errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
+}
+
+// configure sets how connections to one host are dialled: through the
+// proxy that HTTP_PROXY, HTTPS_PROXY and NO_PROXY name for it, if any (as
+// net/http's ProxyFromEnvironment), and tracked for Close.
+func (d *Deliverer) configure(hc *fasthttp.HostClient) error {
+	scheme := "http"
+	if hc.IsTLS {
+		scheme = "https"
+	}
+	proxyURL, err := d.proxy(&url.URL{Scheme: scheme, Host: hc.Addr})
+	if err != nil {
+		return fmt.Errorf("proxy for %s: %w", hc.Addr, err)
+	}
+	dial := func(addr string) (net.Conn, error) { return d.dialer.Dial("tcp", addr) }
+	if proxyURL != nil {
+		p := &fasthttpproxy.Dialer{
+			// Go's resolver, as for direct connections, rather than
+			// fasthttp's DNS cache (whose sweeper never ends).
+			TCPDialer:     fasthttp.TCPDialer{DisableDNSResolution: true},
+			Config:        httpproxy.Config{HTTPProxy: proxyURL.String(), HTTPSProxy: proxyURL.String()},
+			Timeout:       d.dialer.Timeout,
+			DialDualStack: true,
+		}
+		if dial, err = p.GetDialFuncForTLS(false, hc.IsTLS); err != nil {
+			return fmt.Errorf("proxy for %s: %w", hc.Addr, err)
+		}
+	}
+	hc.Dial = func(addr string) (net.Conn, error) {
+		c, err := dial(addr)
+		if err != nil {
+			return nil, err
+		}
+		return d.track(c)
+	}
+	return nil
+}
+
+// conn is a connection that forgets itself in its Deliverer when closed.
+type conn struct {
+	net.Conn
+	d    *Deliverer
+	once sync.Once
+}
+
+func (c *conn) Close() error {
+	c.once.Do(func() {
+		c.d.mu.Lock()
+		delete(c.d.conns, c)
+		c.d.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func (d *Deliverer) track(nc net.Conn) (net.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		nc.Close()
+		return nil, errClosed
+	}
+	c := &conn{Conn: nc, d: d}
+	d.conns[c] = struct{}{}
+	return c, nil
+}
+
+var errClosed = errors.New("deliverer closed")
+
+// Close ends the attempts in flight, which fail without a response, and
+// closes every connection; later attempts fail at once. The dispatcher
+// calls it when it stops and abandons its attempts.
+func (d *Deliverer) Close() {
+	d.mu.Lock()
+	d.closed = true
+	conns := make([]*conn, 0, len(d.conns))
+	for c := range d.conns {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	d.client.CloseIdleConnections()
 }
 
 // Attempt is what one delivery needs.
@@ -99,40 +198,95 @@ type Result struct {
 // Succeeded reports a 2xx response.
 func (r Result) Succeeded() bool { return r.Status >= 200 && r.Status < 300 }
 
-// drainLimit bounds how much of a response body is read so that its
-// connection can be reused.
+// drainLimit bounds how much of a response body is read; a longer body's
+// connection is closed rather than reused.
 const drainLimit = 64 << 10
 
 // Deliver sends the attempt and waits for the response, at most the task's
-// dispatch deadline.
+// dispatch deadline. ctx bounds the minting of an OAuth token; Close, not
+// ctx, ends an attempt in flight.
 func (d *Deliverer) Deliver(ctx context.Context, a *Attempt) Result {
-	ctx, cancel := context.WithTimeout(ctx, Deadline(a.Task))
-	defer cancel()
-	req, ae, err := d.build(ctx, a)
+	deadline := time.Now().Add(Deadline(a.Task))
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	ae, err := d.build(ctx, a, req, deadline)
 	res := Result{AppEngine: ae}
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	client := d.http
 	if ae {
-		client = d.appEngine
+		err = d.client.DoDeadline(req, resp, deadline)
+	} else {
+		err = d.follow(req, resp, deadline)
 	}
-	resp, err := client.Do(req)
 	if err != nil {
 		res.Err = err
-		res.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
+		res.TimedOut = errors.Is(err, fasthttp.ErrTimeout) || !time.Now().Before(deadline)
 		return res
 	}
-	if resp.Body != http.NoBody { // empty responses need no drain (nor CopyN's allocation)
-		io.CopyN(io.Discard, resp.Body, drainLimit)
+	if body := resp.BodyStream(); body != nil {
+		io.CopyN(io.Discard, body, drainLimit)
 	}
-	resp.Body.Close()
-	res.Status = resp.StatusCode
+	res.Status = resp.StatusCode()
 	if res.Status == http.StatusTooManyRequests || res.Status == http.StatusServiceUnavailable {
-		res.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		res.RetryAfter = retryAfter(string(resp.Header.Peek("Retry-After")), time.Now())
 	}
 	return res
+}
+
+// maxRedirects is how many redirects an HTTP task's attempt follows, as
+// net/http's client.
+const maxRedirects = 10
+
+// follow sends req and follows the redirects of its responses, within one
+// deadline, the way net/http's client does: 301, 302 and 303 turn the
+// request into a GET without a body (HEAD stays HEAD), 307 and 308 repeat
+// it; credentials go only to the same host or its subdomains. A redirect
+// is not a separate attempt (spec 5.1).
+func (d *Deliverer) follow(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	origin := string(req.URI().Host())
+	for n := 0; ; n++ {
+		if err := d.client.DoDeadline(req, resp, deadline); err != nil {
+			return err
+		}
+		code := resp.StatusCode()
+		loc := resp.Header.Peek("Location")
+		if !fasthttp.StatusCodeIsRedirect(code) || len(loc) == 0 {
+			return nil
+		}
+		if n == maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		if code != http.StatusTemporaryRedirect && code != http.StatusPermanentRedirect && !req.Header.IsHead() {
+			req.Header.SetMethod(http.MethodGet)
+			req.ResetBody()
+			del(req, "Content-Type", "Content-Length")
+		}
+		req.URI().UpdateBytes(loc)
+		host := string(req.URI().Host())
+		req.Header.Set("Host", host)
+		if !sameSite(host, origin) {
+			del(req, "Authorization", "Www-Authenticate", "Cookie", "Cookie2")
+		}
+		resp.Reset() // closes the redirect's body
+	}
+}
+
+// sameSite reports whether host is origin's host or a subdomain of it,
+// ports aside: where net/http's client keeps sending credentials.
+func sameSite(host, origin string) bool {
+	host, origin = hostname(host), hostname(origin)
+	return strings.EqualFold(host, origin) ||
+		len(host) > len(origin) && strings.EqualFold(host[len(host)-len(origin):], origin) && host[len(host)-len(origin)-1] == '.'
+}
+
+func hostname(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
 
 // Deadline is the attempt's timeout: the task's dispatch_deadline, or the

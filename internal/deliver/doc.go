@@ -12,12 +12,22 @@
 // level settings (http_target's URI, method, header and token overrides,
 // app_engine_routing_override) are applied over the task's own.
 //
-// Header names are written with the exact casing of the spec
-// ("X-CloudTasks-TaskETA"), by setting the header map directly: Go's HTTP/1
-// client sends map keys as they are. App Engine tasks go to a configurable
-// host (Config.AppEngineHost) with the X-AppEngine-* set of headers and the
-// routing host as the Host header.
+// Headers go out exactly as set, names in their casing
+// ("X-CloudTasks-TaskETA", a task's own "content-type"), with Host first.
+// App Engine tasks go to a configurable host (Config.AppEngineHost) with
+// the X-AppEngine-* set of headers and the routing host as the Host header.
 //
-// One http.Transport with a large idle pool serves every attempt, so
-// deliveries reuse keep-alive connections instead of dialling per task.
+// Requests are sent with fasthttp's client, not net/http's: on loopback at
+// 24,000 requests/s a request cost its client 26 µs of CPU with net/http
+// (three goroutines and their hand-offs per request) and 13 µs with
+// fasthttp, which writes and reads on the caller's goroutine, and that was
+// the largest part of a delivered task's cost. What
+// net/http did for us is kept: keep-alive connections (at most 256 per
+// target), proxies from HTTP_PROXY/HTTPS_PROXY/NO_PROXY, redirects
+// followed with net/http's rules (deliver.go, follow), one retry on a
+// keep-alive connection the target closed while idle. Two differences
+// remain: HTTPS targets are spoken to in HTTP/1.1 only, and a bodiless
+// DELETE or OPTIONS carries Content-Length: 0. fasthttp has no contexts, so
+// Close, which closes every connection, is how the dispatcher abandons
+// attempts in flight when it stops.
 package deliver

@@ -2,9 +2,11 @@ package deliver
 
 import (
 	"fmt"
-	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -31,24 +33,51 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// copyHeaders copies the task's headers, keeping their casing, except the
-// reserved ones.
-func copyHeaders(h http.Header, from map[string]string, reserved func(string) bool) {
+// header is one request header under its exact name.
+type header struct{ k, v string }
+
+// headerList collects a request's own headers (the task's, the queue's
+// overrides, credentials) under their exact names: a name set again in
+// any casing replaces the first.
+type headerList []header
+
+// copy adds the task's headers, in name order, except the reserved ones.
+func (h *headerList) copy(from map[string]string, reserved func(string) bool) {
+	start := len(*h)
 	for k, v := range from {
 		if !reserved(k) {
-			setExact(h, k, v)
+			h.set(k, v)
 		}
 	}
+	slices.SortFunc((*h)[start:], func(a, b header) int { return strings.Compare(a.k, b.k) })
 }
 
-// setExact sets k to v under exactly that casing, replacing any variant.
-func setExact(h http.Header, k, v string) {
-	for old := range h {
-		if old != k && strings.EqualFold(old, k) {
-			delete(h, old)
+func (h *headerList) set(k, v string) {
+	for i := range *h {
+		if strings.EqualFold((*h)[i].k, k) {
+			(*h)[i] = header{k, v}
+			return
 		}
 	}
-	h[k] = []string{v}
+	*h = append(*h, header{k, v})
+}
+
+// write adds the headers to req, and Accept-Encoding: gzip unless the task
+// chose its own, as real Cloud Tasks requests carry it (spec 5.2). The
+// body's framing is the client's: a task's Transfer-Encoding or Trailer is
+// dropped, as net/http's client drops them.
+func (h headerList) write(req *fasthttp.Request) {
+	gzip := true
+	for _, x := range h {
+		if strings.EqualFold(x.k, "Transfer-Encoding") || strings.EqualFold(x.k, "Trailer") {
+			continue
+		}
+		req.Header.Add(x.k, x.v)
+		gzip = gzip && !strings.EqualFold(x.k, "Accept-Encoding")
+	}
+	if gzip {
+		req.Header.Add("Accept-Encoding", "gzip")
+	}
 }
 
 // taskHeaderNames are the names addTaskHeaders sets, joined to their
@@ -77,12 +106,13 @@ var (
 // addTaskHeaders adds QueueName, TaskName, TaskRetryCount,
 // TaskExecutionCount, TaskETA and, on retries, TaskPreviousResponse and
 // TaskRetryReason under names' prefix (spec 5.2).
-func addTaskHeaders(h http.Header, names *taskHeaderNames, a *Attempt, appEngine bool) {
-	h[names.queueName] = []string{a.QueueID}
-	h[names.taskName] = []string{a.TaskID}
-	h[names.retryCount] = []string{strconv.Itoa(int(a.RetryCount))}
-	h[names.executionCount] = []string{strconv.Itoa(int(a.ExecutionCount))}
-	h[names.eta] = []string{etaValue(a.Task.GetScheduleTime())}
+func addTaskHeaders(req *fasthttp.Request, names *taskHeaderNames, a *Attempt, appEngine bool) {
+	h := &req.Header
+	h.Add(names.queueName, a.QueueID)
+	h.Add(names.taskName, a.TaskID)
+	h.Add(names.retryCount, strconv.Itoa(int(a.RetryCount)))
+	h.Add(names.executionCount, strconv.Itoa(int(a.ExecutionCount)))
+	h.Add(names.eta, etaValue(a.Task.GetScheduleTime()))
 	if a.RetryCount == 0 {
 		return
 	}
@@ -94,8 +124,8 @@ func addTaskHeaders(h http.Header, names *taskHeaderNames, a *Attempt, appEngine
 			prev, reason = 0, "Instance Unavailable"
 		}
 	}
-	h[names.previousResponse] = []string{strconv.Itoa(prev)}
-	h[names.retryReason] = []string{reason}
+	h.Add(names.previousResponse, strconv.Itoa(prev))
+	h.Add(names.retryReason, reason)
 }
 
 // etaValue formats the schedule time as seconds.microseconds
@@ -112,4 +142,19 @@ func etaValue(ts *timestamppb.Timestamp) string {
 	b = strconv.AppendInt(b, 1e6+int64(us), 10)
 	b[len(b)-7] = '.'
 	return string(b)
+}
+
+// del removes the headers named any of names, in any casing.
+func del(req *fasthttp.Request, names ...string) {
+	var found []string
+	for k := range req.Header.All() {
+		for _, n := range names {
+			if strings.EqualFold(string(k), n) {
+				found = append(found, string(k))
+			}
+		}
+	}
+	for _, k := range found {
+		req.Header.Del(k)
+	}
 }

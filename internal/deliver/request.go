@@ -1,7 +1,6 @@
 package deliver
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -9,8 +8,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"github.com/valyala/fasthttp"
 )
 
 const (
@@ -19,92 +20,100 @@ const (
 	defaultOAuthScope  = "https://www.googleapis.com/auth/cloud-platform"
 )
 
-// build returns the attempt's request and whether it targets App Engine.
-func (d *Deliverer) build(ctx context.Context, a *Attempt) (*http.Request, bool, error) {
+// build fills req with the attempt's request and reports whether it
+// targets App Engine.
+func (d *Deliverer) build(ctx context.Context, a *Attempt, req *fasthttp.Request, deadline time.Time) (bool, error) {
+	// Headers go out as set, names in their exact casing, and only those
+	// set: fasthttp adds none of its own (no default Content-Type) except
+	// the body's Content-Length.
+	req.Header.DisableNormalizing()
+	req.Header.DisableSpecialHeader()
 	if ae := a.Task.GetAppEngineHttpRequest(); ae != nil {
-		req, err := d.buildAppEngine(ctx, a, ae)
-		return req, true, err
+		return true, d.buildAppEngine(a, ae, req)
 	}
-	req, err := d.buildHTTP(ctx, a, a.Task.GetHttpRequest())
-	return req, false, err
+	return false, d.buildHTTP(ctx, a, a.Task.GetHttpRequest(), req, deadline)
 }
 
-func (d *Deliverer) buildHTTP(ctx context.Context, a *Attempt, hr *cloudtaskspb.HttpRequest) (*http.Request, error) {
+func (d *Deliverer) buildHTTP(ctx context.Context, a *Attempt, hr *cloudtaskspb.HttpRequest, req *fasthttp.Request, deadline time.Time) error {
 	qt := a.Queue.GetHttpTarget()
 	u, err := url.Parse(hr.GetUrl())
 	if err != nil {
-		return nil, fmt.Errorf("task URL: %w", err)
+		return fmt.Errorf("task URL: %w", err)
 	}
 	if o := qt.GetUriOverride(); o != nil {
 		overrideURI(u, o)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("task URL %q: not an http or https URL", u)
 	}
 	method := hr.GetHttpMethod()
 	if m := qt.GetHttpMethod(); m != cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED {
 		method = m
 	}
-	var body []byte
 	if method == cloudtaskspb.HttpMethod_POST || method == cloudtaskspb.HttpMethod_PUT ||
 		method == cloudtaskspb.HttpMethod_PATCH || method == cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED {
-		body = hr.GetBody()
+		req.SetBodyRaw(hr.GetBody())
 	}
 	target := u.String()
-	req, err := http.NewRequestWithContext(ctx, methodName(method), target, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("building request: %w", err)
-	}
-	h := req.Header
-	copyHeaders(h, hr.GetHeaders(), reservedHTTP)
+	req.SetRequestURI(target)
+	req.Header.SetMethod(methodName(method))
+	h := headerList{{"Host", u.Host}}
+	h.copy(hr.GetHeaders(), reservedHTTP)
 	for _, o := range qt.GetHeaderOverrides() {
 		if k := o.GetHeader().GetKey(); !reservedHTTP(k) {
-			setExact(h, k, o.GetHeader().GetValue())
+			h.set(k, o.GetHeader().GetValue())
 		}
 	}
-	setExact(h, "User-Agent", userAgentHTTP)
-	addTaskHeaders(h, cloudTasksHeaders, a, false)
-	auth, err := d.authorization(ctx, a.Task, qt, target)
+	auth, err := d.authorization(ctx, a.Task, qt, target, deadline)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if auth != "" {
 		// It overrides any Authorization among the task's headers.
-		setExact(h, "Authorization", auth)
+		h.set("Authorization", auth)
 	}
-	return req, nil
+	h.set("User-Agent", userAgentHTTP)
+	h.write(req)
+	addTaskHeaders(req, cloudTasksHeaders, a, false)
+	return nil
 }
 
-func (d *Deliverer) buildAppEngine(ctx context.Context, a *Attempt, ae *cloudtaskspb.AppEngineHttpRequest) (*http.Request, error) {
+func (d *Deliverer) buildAppEngine(a *Attempt, ae *cloudtaskspb.AppEngineHttpRequest, req *fasthttp.Request) error {
 	rel := ae.GetRelativeUri()
 	if rel == "" {
 		rel = "/"
 	}
+	target := "http://" + d.cfg.AppEngineHost + rel
+	if _, err := url.Parse(target); err != nil {
+		return fmt.Errorf("building App Engine request: %w", err)
+	}
 	method := ae.GetHttpMethod()
-	var body []byte
 	if method == cloudtaskspb.HttpMethod_POST || method == cloudtaskspb.HttpMethod_PUT ||
 		method == cloudtaskspb.HttpMethod_HTTP_METHOD_UNSPECIFIED {
-		body = ae.GetBody()
+		req.SetBodyRaw(ae.GetBody())
 	}
-	req, err := http.NewRequestWithContext(ctx, methodName(method), "http://"+d.cfg.AppEngineHost+rel, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("building App Engine request: %w", err)
-	}
+	req.SetRequestURI(target)
+	req.Header.SetMethod(methodName(method))
 	routing := ae.GetAppEngineRouting()
 	if o := a.Queue.GetAppEngineRoutingOverride(); o != nil {
 		routing = o
 	}
-	if host := routing.GetHost(); host != "" {
-		req.Host = host
+	host := d.cfg.AppEngineHost
+	if routing.GetHost() != "" {
+		host = routing.GetHost()
 	}
-	h := req.Header
-	copyHeaders(h, ae.GetHeaders(), reservedAppEngine)
+	h := headerList{{"Host", host}}
+	h.copy(ae.GetHeaders(), reservedAppEngine)
 	ua := userAgentAppEngine
 	for k, v := range ae.GetHeaders() {
 		if strings.EqualFold(k, "User-Agent") && v != "" && !strings.Contains(v, "AppEngine-Google") {
 			ua = v + " " + userAgentAppEngine
 		}
 	}
-	setExact(h, "User-Agent", ua)
-	addTaskHeaders(h, appEngineHeaders, a, true)
-	return req, nil
+	h.set("User-Agent", ua)
+	h.write(req)
+	addTaskHeaders(req, appEngineHeaders, a, true)
+	return nil
 }
 
 // overrideURI applies a queue's uri_override to u (spec 3.7).
@@ -145,7 +154,7 @@ func overrideURI(u *url.URL, o *cloudtaskspb.UriOverride) {
 
 // authorization returns the Authorization value from the queue's token
 // settings, else the task's; "" for none.
-func (d *Deliverer) authorization(ctx context.Context, t *cloudtaskspb.Task, qt *cloudtaskspb.HttpTarget, target string) (string, error) {
+func (d *Deliverer) authorization(ctx context.Context, t *cloudtaskspb.Task, qt *cloudtaskspb.HttpTarget, target string, deadline time.Time) (string, error) {
 	oidc, oauth := t.GetHttpRequest().GetOidcToken(), t.GetHttpRequest().GetOauthToken()
 	if qt.GetOidcToken() != nil || qt.GetOauthToken() != nil {
 		oidc, oauth = qt.GetOidcToken(), qt.GetOauthToken()
@@ -166,6 +175,8 @@ func (d *Deliverer) authorization(ctx context.Context, t *cloudtaskspb.Task, qt 
 		if scope == "" {
 			scope = defaultOAuthScope
 		}
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
 		tok, err = d.cfg.Tokens.AccessToken(ctx, oauth.GetServiceAccountEmail(), scope)
 	}
 	if err != nil {

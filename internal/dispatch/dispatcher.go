@@ -156,6 +156,7 @@ func (d *Dispatcher) Stop() {
 	}
 	cancel()
 	d.pool.stop()
+	d.cfg.Deliver.Close() // ends the attempts in flight
 	if d.cluster != nil {
 		<-d.nodeDone // it reports every queue lost, stopping their schedulers
 	}
@@ -163,7 +164,6 @@ func (d *Dispatcher) Stop() {
 	d.attempts.Wait()
 	close(d.done)
 	<-d.completed
-	d.cfg.Deliver.CloseIdle()
 }
 
 // Changed makes the queue's scheduler re-read the queue and its due tasks

@@ -21,7 +21,13 @@ import (
 	"github.com/opentasks/opentasks/internal/store/storetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// fasthttp's sweepers of idle connections sleep out their period (up to
+// 10 seconds) after the last connection closes.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"))
+}
 
 const loc = "projects/p/locations/us-central1"
 
