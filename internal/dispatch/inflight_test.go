@@ -23,14 +23,30 @@ import (
 // instant are exact and every attempt's dispatch_time tells when the
 // scheduler let it go.
 func TestThrottle(t *testing.T) {
+	type dispatches struct {
+		at time.Duration
+		n  int
+	}
+	// At 10/s with a burst of 10 and "slow" taking one token, 9 go at t0.
+	// Throttled, the rate is 5/s: 5 tokens by t0+1s (10 if it had not
+	// dropped). It recovers to 10/s by t0+5s: the bucket refills to its 10
+	// by t0+6s, and half a second later holds 5 (3 at the rate of t0+1s).
+	halved := []dispatches{{0, 9}, {time.Second, 5}, {6 * time.Second, 10}, {6500 * time.Millisecond, 5}}
+	kept := []dispatches{{0, 9}, {time.Second, 10}, {2 * time.Second, 10}}
 	for _, c := range []struct {
 		name       string
+		appEngine  bool
 		status     int
 		retryAfter string
 		wantDue    time.Duration
+		want       []dispatches
 	}{
-		{"503 with Retry-After", 503, "30", 30 * time.Second},
-		{"429 without Retry-After", 429, "", 200 * time.Millisecond}, // twice the 100ms backoff
+		{"503 with Retry-After", false, 503, "30", 30 * time.Second, halved},
+		{"429 without Retry-After", false, 429, "", 200 * time.Millisecond, halved}, // twice the 100ms backoff
+		{"App Engine 503", true, 503, "30", 30 * time.Second, halved},
+		// App Engine's 429 is the app's answer, not congestion (spec 5.2):
+		// the usual backoff, and the rate stays.
+		{"App Engine 429", true, 429, "", 100 * time.Millisecond, kept},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, storetest.NewClock(t0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -44,26 +60,23 @@ func TestThrottle(t *testing.T) {
 			q := h.queue("throttle", func(q *cloudtaskspb.Queue) {
 				q.RateLimits.MaxDispatchesPerSecond, q.RateLimits.MaxBurstSize = 10, 10
 			})
-			h.task(q, "slow", t0, nil)
+			h.task(q, "slow", t0, func(tk *cloudtaskspb.Task) {
+				if c.appEngine {
+					tk.MessageType = &cloudtaskspb.Task_AppEngineHttpRequest{AppEngineHttpRequest: &cloudtaskspb.AppEngineHttpRequest{
+						HttpMethod: cloudtaskspb.HttpMethod_POST, RelativeUri: "/slow",
+					}}
+				}
+			})
 			o := h.outcome()
-			if o.Result.Status != c.status || !o.Task.GetScheduleTime().AsTime().Equal(t0.Add(c.wantDue)) {
-				t.Fatalf("throttled attempt: status %d, next schedule_time %v; want %d and %v",
-					o.Result.Status, o.Task.GetScheduleTime().AsTime(), c.status, t0.Add(c.wantDue))
+			if o.Result.Status != c.status || o.Result.AppEngine != c.appEngine || !o.Task.GetScheduleTime().AsTime().Equal(t0.Add(c.wantDue)) {
+				t.Fatalf("throttled attempt: status %d (App Engine %v), next schedule_time %v; want %d and %v",
+					o.Result.Status, o.Result.AppEngine, o.Task.GetScheduleTime().AsTime(), c.status, t0.Add(c.wantDue))
 			}
 			for i := range 29 {
 				h.task(q, fmt.Sprintf("a%02d", i), t0, nil)
 			}
-			// At 10/s with a burst of 10 and "slow" taking one token, 9
-			// go at t0. Then the rate is 5/s: 5 tokens by t0+1s (10 if
-			// it had not dropped). It recovers to 10/s by t0+5s: the
-			// bucket refills to its 10 by t0+6s, and half a second later
-			// holds 5 (3 at the rate of t0+1s).
-			want := []struct {
-				at time.Duration
-				n  int
-			}{{0, 9}, {time.Second, 5}, {6 * time.Second, 10}, {6500 * time.Millisecond, 5}}
 			got := map[time.Duration]int{}
-			for _, w := range want {
+			for _, w := range c.want {
 				h.clock.Advance(t0.Add(w.at).Sub(h.now()))
 				h.d.Changed(q.Name)
 				for range w.n {
@@ -71,9 +84,9 @@ func TestThrottle(t *testing.T) {
 					got[o.Task.GetLastAttempt().GetDispatchTime().AsTime().Sub(t0)]++
 				}
 			}
-			for _, w := range want {
+			for _, w := range c.want {
 				if got[w.at] != w.n {
-					t.Fatalf("dispatches by time since t0: %v; want %v", got, want)
+					t.Fatalf("dispatches by time since t0: %v; want %v", got, c.want)
 				}
 			}
 		})
