@@ -38,7 +38,10 @@ type runner struct {
 
 	mu       sync.Mutex
 	inflight map[string]struct{} // tasks this scheduler is delivering
-	earliest time.Time           // earliest due time written by completions since the last look
+	// atCap: the last step found max_concurrent_dispatches in flight, so
+	// the next attempt to finish pokes (else freed slots go by the line).
+	atCap    bool
+	earliest time.Time // earliest due time written by completions since the last look
 }
 
 func newRunner(d *Dispatcher, queue string) *runner {
@@ -169,6 +172,7 @@ func (r *runner) step(ctx context.Context) (time.Duration, error) {
 	now := r.d.now()
 	r.mu.Lock()
 	free := r.maxConcurrent() - len(r.inflight)
+	r.atCap = free <= 0
 	if !r.earliest.IsZero() {
 		if r.next.IsZero() || r.earliest.Before(r.next) {
 			r.next = r.earliest
@@ -204,6 +208,7 @@ func (r *runner) step(ctx context.Context) (time.Duration, error) {
 		// Wait for the next token.
 		return max(time.Duration((1-tokens)/float64(r.lim.Limit())*float64(time.Second)), 100*time.Microsecond), nil
 	}
+	wanted := n
 	if n = r.d.slots.take(r, n); n == 0 {
 		r.inLine = true
 		return -1, nil // poked when handed a slot
@@ -214,7 +219,15 @@ func (r *runner) step(ctx context.Context) (time.Duration, error) {
 	if len(r.buf) == 0 {
 		r.buf = nil
 	}
-	return 0, r.dispatch(ctx, now, batch)
+	if err := r.dispatch(ctx, now, batch); err != nil {
+		return 0, err
+	}
+	if n < wanted {
+		// In line for the rest: stepping again at once would find no slot.
+		r.inLine = true
+		return -1, nil
+	}
+	return 0, nil
 }
 
 func (r *runner) maxConcurrent() int {
@@ -282,9 +295,13 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 func (r *runner) finished(id string) {
 	r.mu.Lock()
 	delete(r.inflight, id)
+	poke := r.atCap
+	r.atCap = false
 	r.mu.Unlock()
 	r.d.slots.give(1)
-	r.signal(r.poke)
+	if poke {
+		r.signal(r.poke)
+	}
 }
 
 // rescheduled tells the scheduler that a task of its queue is due at due.
