@@ -23,9 +23,10 @@ type done struct {
 	res deliver.Result
 }
 
-// completer writes outcomes in batches: it takes one, drains whatever else
-// has arrived meanwhile and writes them all in one CompleteTasks call, so
-// the store sees one write for many attempts however fast they finish.
+// completer writes outcomes in batches: it takes one, waits out the
+// linger, takes whatever else has arrived and writes them all in one
+// CompleteTasks call, so the store sees one write for many attempts however
+// fast they finish.
 func (d *Dispatcher) completer() {
 	defer close(d.completed)
 	batch := make([]done, 0, maxCompletions)
@@ -34,7 +35,11 @@ func (d *Dispatcher) completer() {
 	defer linger.Stop()
 	for first := range d.done {
 		batch = append(batch[:0], first)
+		// Sleep through the linger, then take what came meanwhile (d.done
+		// holds it): waking for each outcome as it arrived cost a
+		// goroutine switch per delivered task.
 		linger.Reset(completionLinger)
+		<-linger.C
 	gather:
 		for len(batch) < maxCompletions {
 			select {
@@ -43,7 +48,7 @@ func (d *Dispatcher) completer() {
 					break gather
 				}
 				batch = append(batch, x)
-			case <-linger.C:
+			default:
 				break gather
 			}
 		}
