@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/opentasks/opentasks/internal/dispatch"
+	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/storetest"
 )
 
@@ -120,6 +122,31 @@ func TestRetention(t *testing.T) {
 	})
 	// Attempts at 0, 10, 20 and 30 days; the next would be at 40 > 31.
 	h.failUntilGone(q, "t", 4)
+}
+
+// TestRetentionWhilePaused: a task that waited out its 31 days in a paused
+// queue is deleted (its name tombstoned) when the queue resumes, not
+// delivered; a younger task of the queue is delivered.
+func TestRetentionWhilePaused(t *testing.T) {
+	arrived := make(chan string, 4)
+	h := newHarness(t, storetest.NewClock(t0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.URL.Path
+	}))
+	q := h.queue("paused", func(q *cloudtaskspb.Queue) { q.State = cloudtaskspb.Queue_PAUSED })
+	h.task(q, "old", t0, nil)
+	h.clock.Advance(31 * 24 * time.Hour)
+	h.task(q, "young", h.now(), nil)
+	h.setState(q, cloudtaskspb.Queue_RUNNING)
+	h.settle(q, cloudtaskspb.Queue_RUNNING)
+	if o := h.outcome(); o.TaskID != "young" || !o.Deleted {
+		t.Fatalf("outcome %+v, want young delivered", o)
+	}
+	if p := recv(t, arrived); p != "/young" || len(arrived) != 0 {
+		t.Fatalf("target got %s (and %d more), want /young only", p, len(arrived))
+	}
+	if _, err := h.st.GetTask(t.Context(), q.Name, "old"); !errors.Is(err, store.ErrTombstoned) {
+		t.Fatalf("GetTask(old) = %v, want it ended and its name tombstoned", err)
+	}
 }
 
 // TestConcurrencyCap: with max_concurrent_dispatches 2, no more than two

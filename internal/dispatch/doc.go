@@ -31,6 +31,10 @@
 // used up. A 429 or 503 doubles the task's delay, honours Retry-After and
 // halves the queue's effective rate, which recovers gradually (throttle).
 //
+// A task lives 31 days from its creation (spec 4.5): a retry that would
+// fall later ends it, and a task its scheduler reads past that age (one
+// that waited in a paused queue or a backlog) is deleted, not delivered.
+//
 // RunTask (Run) leases the task whatever its due time, so the scheduler
 // will not deliver it again at its old schedule_time, returns it as
 // dispatched and delivers it outside the queue's limits; a failure

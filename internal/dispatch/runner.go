@@ -238,7 +238,9 @@ func (r *runner) maxConcurrent() int {
 }
 
 // read fills the buffer with up to limit due tasks, skipping those this
-// scheduler is delivering (their lease may have run out).
+// scheduler is delivering (their lease may have run out). A task past its
+// retention is deleted instead (spec 4.5): one that waited out 31 days in
+// a paused queue, or in a backlog, is not delivered.
 func (r *runner) read(ctx context.Context, now time.Time, limit int) error {
 	due, next, err := r.d.st.DueTasks(ctx, r.queue, now, limit)
 	if err != nil {
@@ -246,11 +248,22 @@ func (r *runner) read(ctx context.Context, now time.Time, limit int) error {
 	}
 	r.mustRead = false
 	r.next = next
+	var expired []store.Completion
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, t := range due {
-		if _, busy := r.inflight[t.ID]; !busy {
+		switch _, busy := r.inflight[t.ID]; {
+		case busy:
+		case !now.Before(t.Created.Add(retention)):
+			expired = append(expired, store.Completion{Queue: t.Queue, ID: t.ID, Force: true, Delete: true,
+				TombstoneUntil: now.Add(r.d.cfg.TaskTombstone)})
+		default:
 			r.buf = append(r.buf, t)
+		}
+	}
+	r.mu.Unlock()
+	if len(expired) > 0 {
+		if _, err := r.d.st.CompleteTasks(ctx, expired); err != nil {
+			return err
 		}
 	}
 	return nil
