@@ -197,3 +197,24 @@ func TestStaleConnection(t *testing.T) {
 		received(t, closed)
 	}
 }
+
+// TestLargeHeaders: a task's headers may total up to 80 KB, and a target
+// may answer with large headers (cookies, policies); neither fails the
+// attempt.
+func TestLargeHeaders(t *testing.T) {
+	big := strings.Repeat("v", 60<<10)
+	got := make(chan int, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- len(r.Header.Get("X-Big"))
+		w.Header().Set("X-Answer", big)
+	}))
+	t.Cleanup(srv.Close)
+	d := newDeliverer(t, deliver.Config{})
+	task := httpTask(srv.URL+"/", func(hr *cloudtaskspb.HttpRequest) { hr.Headers["X-Big"] = big })
+	if res := d.Deliver(t.Context(), first(nil, task)); res.Status != 200 {
+		t.Fatalf("Deliver = %+v, want 200", res)
+	}
+	if n := received(t, got); n != len(big) {
+		t.Fatalf("target got X-Big of %d bytes, want %d", n, len(big))
+	}
+}

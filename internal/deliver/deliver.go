@@ -47,6 +47,10 @@ type Deliverer struct {
 	closed bool
 }
 
+// maxResponseHeader is the most response header an attempt reads; a
+// response with more fails the attempt.
+const maxResponseHeader = 64 << 10
+
 // maxConnsPerHost bounds sockets per target: a burst of many queues at once
 // waits for a connection instead of running out of files.
 const maxConnsPerHost = 256
@@ -70,8 +74,12 @@ func New(cfg Config) *Deliverer {
 		MaxIdleConnDuration: 90 * time.Second,
 		// Bodies are read only up to drainLimit.
 		StreamResponseBody: true,
-		RetryIfErr:         retryStale,
-		ConfigureClient:    d.configure,
+		// Response headers must fit in the read buffer, which is pooled
+		// per response, not kept per connection: room for large cookies
+		// and policies (net/http allowed 10 MB).
+		ReadBufferSize:  maxResponseHeader,
+		RetryIfErr:      retryStale,
+		ConfigureClient: d.configure,
 	}
 	return d
 }

@@ -25,9 +25,10 @@
 // net/http did for us is kept: keep-alive connections (at most 256 per
 // target), proxies from HTTP_PROXY/HTTPS_PROXY/NO_PROXY, redirects
 // followed with net/http's rules (deliver.go, follow), one retry on a
-// keep-alive connection the target closed while idle. Two differences
-// remain: HTTPS targets are spoken to in HTTP/1.1 only, and a bodiless
-// DELETE or OPTIONS carries Content-Length: 0. fasthttp has no contexts, so
+// keep-alive connection the target closed while idle. Three differences
+// remain: HTTPS targets are spoken to in HTTP/1.1 only, a bodiless DELETE
+// or OPTIONS carries Content-Length: 0, and response headers are read up
+// to 64 KB (net/http: 10 MB). fasthttp has no contexts, so
 // Close, which closes every connection, is how the dispatcher abandons
 // attempts in flight when it stops.
 package deliver
