@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 
@@ -100,101 +100,60 @@ func TestProxyFromEnvironment(t *testing.T) {
 // connectProxy is an HTTP proxy that tunnels every CONNECT to to, whatever
 // address it names, and reports the address named.
 func connectProxy(t *testing.T, to string) (string, <-chan string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	tunnels := make(chan string, 4)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	keep := func(c net.Conn) {
-		mu.Lock()
-		open = append(open, c)
-		mu.Unlock()
-	}
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			keep(c)
-			wg.Go(func() {
-				r, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil || r.Method != http.MethodConnect {
-					c.Close()
-					return
-				}
-				tunnels <- r.Host
-				up, err := net.Dial("tcp", to)
-				if err != nil {
-					c.Close()
-					return
-				}
-				keep(up)
-				fmt.Fprint(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-				wg.Go(func() { io.Copy(up, c); up.Close() })
-				io.Copy(c, up)
-				c.Close()
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range open {
+	s := newRawServer(t, func(s *rawServer, c net.Conn) {
+		r, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil || r.Method != http.MethodConnect {
 			c.Close()
+			return
 		}
-		mu.Unlock()
-		wg.Wait()
+		tunnels <- r.Host
+		up, err := net.Dial("tcp", to)
+		if err != nil {
+			c.Close()
+			return
+		}
+		s.keep(up)
+		fmt.Fprint(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		s.wg.Go(func() { io.Copy(up, c); up.Close() })
+		io.Copy(c, up)
+		c.Close()
 	})
-	return ln.Addr().String(), tunnels
+	return s.addr(), tunnels
 }
 
 // TestStaleConnection: a keep-alive connection the target has closed since
 // its last answer costs no failed attempt: the request goes again on a new
 // connection.
 func TestStaleConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	closed := make(chan struct{}, 4)
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
 	// Each connection gets one keep-alive answer, then the target closes
 	// it, as a target whose idle timeout is shorter than ours would.
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer func() {
-					c.Close()
-					closed <- struct{}{}
-				}()
-				r, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				io.Copy(io.Discard, r.Body)
-				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-			})
+	s := newRawServer(t, func(_ *rawServer, c net.Conn) {
+		defer func() {
+			c.Close()
+			closed <- struct{}{}
+		}()
+		r, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 	})
 	d := newDeliverer(t, deliver.Config{})
-	task := httpTask("http://"+ln.Addr().String()+"/", nil)
+	task := httpTask("http://"+s.addr()+"/", nil)
 	for i := range 3 {
 		if res := d.Deliver(t.Context(), first(nil, task)); res.Status != 200 {
 			t.Fatalf("attempt %d: Deliver = %+v, want 200", i, res)
 		}
-		received(t, closed)
+		// The target closes after answering: wait for it, so that the next
+		// attempt finds the connection stale.
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("attempt %d: the target did not close its connection", i)
+		}
 	}
 }
 

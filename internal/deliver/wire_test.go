@@ -49,39 +49,58 @@ func (r wireRequest) named(name string) []string {
 // the returned channel. It returns the target's host:port.
 func wireTarget(t *testing.T, status int) (string, <-chan wireRequest) {
 	t.Helper()
+	reqs := make(chan wireRequest, 16)
+	s := newRawServer(t, func(_ *rawServer, c net.Conn) { serveWire(c, status, reqs) })
+	return s.addr(), reqs
+}
+
+// rawServer serves each connection accepted on a loopback listener with
+// serve, on a goroutine of its own. At cleanup it closes the listener and
+// every connection accepted or kept, and waits for its goroutines (wg).
+type rawServer struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newRawServer(t *testing.T, serve func(s *rawServer, c net.Conn)) *rawServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := make(chan wireRequest, 16)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
+	s := &rawServer{ln: ln}
+	s.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { serveWire(c, status, reqs) })
+			s.keep(c)
+			s.wg.Go(func() { serve(s, c) })
 		}
 	})
 	t.Cleanup(func() {
 		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
+		s.mu.Lock()
+		for _, c := range s.conns {
 			c.Close()
 		}
-		mu.Unlock()
-		wg.Wait()
+		s.mu.Unlock()
+		s.wg.Wait()
 	})
-	return ln.Addr().String(), reqs
+	return s
 }
+
+// keep has c closed at cleanup.
+func (s *rawServer) keep(c net.Conn) {
+	s.mu.Lock()
+	s.conns = append(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *rawServer) addr() string { return s.ln.Addr().String() }
 
 func serveWire(c net.Conn, status int, reqs chan<- wireRequest) {
 	br := bufio.NewReader(c)
