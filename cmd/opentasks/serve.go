@@ -52,7 +52,7 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", postgres.DefaultLeaseTTL, "postgres: how long a node's hold on its queues lasts unless renewed; a dead node's queues move to the others after about this long")
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
-	fs.IntVar(&f.maxInFlight, "max-in-flight", 1024, "most attempts in flight at once across all queues (RunTask's excepted)")
+	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
@@ -146,8 +146,9 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		MaxInFlight:   f.maxInFlight,
 		Logger:        logger,
 		Deliver: deliver.New(deliver.Config{
-			AppEngineHost: f.appEngineHost,
-			Tokens:        oidc.Tokens{Signer: signer, OAuth: oauth},
+			AppEngineHost:   f.appEngineHost,
+			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
+			MaxConnsPerHost: f.maxInFlight,
 		}),
 	})
 	if err := disp.Start(ctx); err != nil {

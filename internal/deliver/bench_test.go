@@ -6,12 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 
+	"github.com/opentasks/opentasks/internal/cpubench"
 	"github.com/opentasks/opentasks/internal/deliver"
 )
 
@@ -52,19 +51,11 @@ func BenchmarkDeliver(b *testing.B) {
 
 func parallel(b *testing.B, op func()) {
 	b.SetParallelism(32) // 64 goroutines on 2 cores
-	cpu0 := cpuTime(b)
+	report := cpubench.Start(b, "cpu-µs/op")
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			op()
 		}
 	})
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-}
-
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	report()
 }

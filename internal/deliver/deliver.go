@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,12 @@ type Config struct {
 	AppEngineHost string
 	// Tokens fills Authorization headers; nil sends none.
 	Tokens Tokens
+	// MaxConnsPerHost bounds the connections to one target (host and
+	// port), so that a burst over many queues waits for a connection
+	// instead of running out of files; default 256. The dispatcher keeps
+	// no more attempts in flight than this (see dispatch.Config), since
+	// an attempt beyond it would only wait, at a cost in CPU.
+	MaxConnsPerHost int
 }
 
 // Deliverer sends attempts. It is safe for concurrent use.
@@ -51,10 +58,6 @@ type Deliverer struct {
 // response with more fails the attempt.
 const maxResponseHeader = 64 << 10
 
-// maxConnsPerHost bounds sockets per target: a burst of many queues at once
-// waits for a connection instead of running out of files.
-const maxConnsPerHost = 256
-
 // New returns a Deliverer.
 func New(cfg Config) *Deliverer {
 	d := &Deliverer{
@@ -67,7 +70,7 @@ func New(cfg Config) *Deliverer {
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
-		MaxConnsPerHost:               maxConnsPerHost,
+		MaxConnsPerHost:               cmp.Or(cfg.MaxConnsPerHost, 256),
 		// An attempt waits for a connection as long as its deadline allows
 		// (the longest dispatch_deadline is 30 minutes).
 		MaxConnWaitTimeout:  30 * time.Minute,

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opentasks/opentasks/internal/cpubench"
 	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/sqlite"
@@ -64,7 +64,7 @@ func BenchmarkDeliver(b *testing.B) {
 	done := make(chan struct{}, b.N)
 	d := dispatch.New(st, dispatch.Config{OnComplete: func(dispatch.Outcome) { done <- struct{}{} }})
 	b.ResetTimer()
-	cpu0 := cpuTime(b)
+	cpu := cpubench.Start(b, "cpu-µs/task")
 	start := time.Now()
 	if err := d.Start(ctx); err != nil {
 		b.Fatal(err)
@@ -73,18 +73,8 @@ func BenchmarkDeliver(b *testing.B) {
 		<-done
 	}
 	el := time.Since(start)
-	cpu := cpuTime(b) - cpu0
+	cpu()
 	b.StopTimer()
 	d.Stop()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "tasks/s")
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/task")
-}
-
-// cpuTime returns the user and system CPU time the process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -31,7 +31,8 @@ type Config struct {
 	// default 256.
 	Window int
 	// MaxInFlight bounds the attempts in flight across all queues
-	// (RunTask's excepted); default 1024.
+	// (RunTask's excepted); default 256, the deliverer's connections per
+	// target.
 	MaxInFlight int
 	// OnComplete, if set, is called with every attempt's outcome once it
 	// is durable (tests, metrics). It must not block.
@@ -86,7 +87,7 @@ func New(st store.Store, cfg Config) *Dispatcher {
 		cfg.Window = 256
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 1024
+		cfg.MaxInFlight = 256
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -28,7 +28,8 @@ type Config struct {
 	Callers  int      // concurrent CreateTask callers [64]
 	Queues   int      // queues for the delivery phase [64]
 	Tasks    int      // tasks for the create and delivery phases [100000]
-	// Ceiling is how long the loopback ceiling is measured [5s].
+	// Ceiling is how long the loopback ceiling is measured [5s]: half
+	// just before the deliveries, half just after.
 	Ceiling time.Duration
 	// LatenessRate and LatenessFor set the offered load of the lateness
 	// phase [1000/s for 10s].
@@ -152,8 +153,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Report, error) {
 		name string
 		fn   func(context.Context, *Report) error
 	}{
-		{"loopback ceiling", b.ceiling},
-		{"creates and end-to-end delivery", b.throughput},
+		{"creates, loopback ceiling and end-to-end delivery", b.throughput},
 		{"lateness", b.lateness},
 		{"rate accuracy", b.rateAccuracy},
 		{"memory", b.memory},
@@ -168,17 +168,17 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Report, error) {
 
 func (b *bench) client(i int) *cloudtasksapi.Client { return b.clients[i%len(b.clients)] }
 
-// ceiling hammers the target with a plain keep-alive client.
-func (b *bench) ceiling(ctx context.Context, r *Report) error {
+// ceiling hammers the target with a plain keep-alive client for d and
+// returns how many requests it answered.
+func (b *bench) ceiling(ctx context.Context, d time.Duration) (int64, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: b.cfg.Callers, MaxConnsPerHost: b.cfg.Callers}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	var n atomic.Int64
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.Ceiling)
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var wg sync.WaitGroup
 	var failed atomic.Value
-	start := time.Now()
 	for range b.cfg.Callers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -197,12 +197,11 @@ func (b *bench) ceiling(ctx context.Context, r *Report) error {
 		})
 	}
 	wg.Wait()
-	if err, ok := failed.Load().(error); ok {
-		return err
-	}
-	r.CeilingPerSec = float64(n.Load()) / time.Since(start).Seconds()
 	b.target.take("")
-	return nil
+	if err, ok := failed.Load().(error); ok {
+		return 0, err
+	}
+	return n.Load(), nil
 }
 
 // newQueue creates a queue, paused if asked, with the given rate.
@@ -235,7 +234,8 @@ func (b *bench) task(queue string, at time.Time) *cloudtaskspb.CreateTaskRequest
 }
 
 // throughput creates Tasks tasks over Queues paused queues with Callers
-// concurrent callers, then resumes the queues and times the deliveries.
+// concurrent callers, then resumes the queues and times the deliveries,
+// measuring the loopback ceiling just before and just after them.
 func (b *bench) throughput(ctx context.Context, r *Report) error {
 	queues := make([]string, b.cfg.Queues)
 	for i := range queues {
@@ -285,8 +285,18 @@ func (b *bench) throughput(ctx context.Context, r *Report) error {
 		}
 		waits[i] = b.target.await(shortName(q), n)
 	}
+	// The ceiling brackets the deliveries, so that both are measured on
+	// the machine as it is at the time: its speed drifts by more than
+	// the gap between them would otherwise be worth.
+	start = time.Now()
+	requests, err := b.ceiling(ctx, b.cfg.Ceiling/2)
+	if err != nil {
+		return err
+	}
+	ceilingFor := time.Since(start)
 	// All at once: resumed one by one while the first are delivering, the
 	// last queue would start a second after the first.
+	fmt.Fprintf(b.log, "bench: resuming %d queues\n", len(queues))
 	start = time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	for i, q := range queues {
@@ -304,6 +314,12 @@ func (b *bench) throughput(ctx context.Context, r *Report) error {
 	elapsed = time.Since(start)
 	r.DeliveredPerSec = float64(b.cfg.Tasks) / elapsed.Seconds()
 	fmt.Fprintf(b.log, "bench: %d deliveries in %v\n", b.cfg.Tasks, elapsed.Round(time.Millisecond))
+	start = time.Now()
+	after, err := b.ceiling(ctx, b.cfg.Ceiling-b.cfg.Ceiling/2)
+	if err != nil {
+		return err
+	}
+	r.CeilingPerSec = float64(requests+after) / (ceilingFor + time.Since(start)).Seconds()
 	for _, q := range queues {
 		b.target.take(shortName(q))
 		if err := b.client(0).DeleteQueue(ctx, &cloudtaskspb.DeleteQueueRequest{Name: q}); err != nil {

@@ -13,3 +13,11 @@ import (
 func BenchmarkCreateTask(b *testing.B) {
 	storetest.BenchmarkCreateTask(b, open(b, schemaURL(b)))
 }
+
+// BenchmarkDispatch: see storetest.BenchmarkDispatch.
+//
+//	OPENTASKS_TEST_POSTGRES=postgres://root@127.0.0.1:5432/test?sslmode=disable \
+//	  go test ./internal/store/postgres -run '^$' -bench Dispatch -benchtime 100000x
+func BenchmarkDispatch(b *testing.B) {
+	storetest.BenchmarkDispatch(b, open(b, schemaURL(b)))
+}

@@ -20,3 +20,15 @@ func BenchmarkCreateTask(b *testing.B) {
 	defer s.Close()
 	storetest.BenchmarkCreateTask(b, s)
 }
+
+// BenchmarkDispatch: see storetest.BenchmarkDispatch.
+//
+//	go test ./internal/store/sqlite -run '^$' -bench Dispatch -benchtime 100000x
+func BenchmarkDispatch(b *testing.B) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchmarkDispatch(b, s)
+}
