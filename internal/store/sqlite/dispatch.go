@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -60,27 +61,38 @@ func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit
 			}
 			rows = append(rows, r)
 		}
-		// Stored due times; leased rows among them are skipped, so read
-		// past them.
-		st, err := s.w.prepare(tx, `SELECT id, due, created, exec_count, data FROM tasks
-			WHERE queue_id = ? AND due <= ? ORDER BY due, id LIMIT ?`)
+		// Stored due times. The subquery reads only tasks_due, whose
+		// entries hold the key, so tasks in flight are skipped without
+		// reading their rows: a scheduler reads again as soon as it has
+		// dispatched what it read, when most of the tasks at the front of
+		// its queue are still in flight (two in three in the bench).
+		skip := make([]string, 0, len(leased))
+		for id := range leased {
+			skip = append(skip, id)
+		}
+		skipJSON, err := json.Marshal(skip)
 		if err != nil {
 			return err
 		}
-		res, err := st.Query(qid, micros(now), limit+len(leased)+1)
+		st, err := s.w.prepare(tx, `SELECT t.id, d.due, t.created, t.exec_count, t.data
+			FROM (SELECT id, due FROM tasks WHERE queue_id = ?1 AND due <= ?2
+				AND id NOT IN (SELECT value FROM json_each(?3)) ORDER BY due, id LIMIT ?4) AS d
+			JOIN tasks AS t ON t.queue_id = ?1 AND t.id = d.id
+			ORDER BY d.due, d.id`)
+		if err != nil {
+			return err
+		}
+		res, err := st.Query(qid, micros(now), skipJSON, limit+1)
 		if err != nil {
 			return err
 		}
 		defer res.Close()
-		for n := 0; n <= limit && res.Next(); {
+		for res.Next() {
 			var r dueRow
 			if err := res.Scan(&r.id, &r.due, &r.created, &r.exec, &r.data); err != nil {
 				return err
 			}
-			if _, ok := leased[r.id]; !ok {
-				rows = append(rows, r)
-				n++
-			}
+			rows = append(rows, r)
 		}
 		if err := errors.Join(res.Err(), res.Close()); err != nil {
 			return err
