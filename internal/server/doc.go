@@ -26,7 +26,10 @@
 //     which sends $alt=json;enum-encoding=int. That one is honoured: the
 //     response then carries enums as numbers (a second transcoder whose
 //     JSON codec uses enum numbers). Semicolons in the query are taken
-//     literally, as Google does, not refused as url.ParseQuery does.
+//     literally, as Google does, not refused as url.ParseQuery does. An
+//     updateMask's snake_case paths (rate_limits.max_burst_size) are
+//     turned into the camelCase of FieldMask's JSON form, which is all
+//     the transcoder parses; Google takes both.
 //   - Errors come out of vanguard as a Connect/google.rpc.Status body, or
 //     as plain text for requests it cannot route. They are rewritten into
 //     {"error": {"code": <HTTP>, "message", "status": "<CODE>", "details"}}

@@ -70,6 +70,11 @@ func (f *fakeAPI) CreateQueue(_ context.Context, req *cloudtaskspb.CreateQueueRe
 	return req.GetQueue(), nil
 }
 
+func (f *fakeAPI) UpdateQueue(_ context.Context, req *cloudtaskspb.UpdateQueueRequest) (*cloudtaskspb.Queue, error) {
+	f.record(req)
+	return req.GetQueue(), nil
+}
+
 func (f *fakeAPI) DeleteQueue(_ context.Context, req *cloudtaskspb.DeleteQueueRequest) (*emptypb.Empty, error) {
 	f.record(req)
 	return &emptypb.Empty{}, nil

@@ -37,6 +37,25 @@ var systemParams = []string{
 	"oauth_token", "quotaUser", "callback", "uploadType", "upload_protocol",
 }
 
+// maskParams are the query parameters that carry a FieldMask.
+var maskParams = []string{"updateMask", "update_mask"}
+
+// camelPaths turns the snake_case segments of a FieldMask's paths
+// ("rate_limits.max_dispatches_per_second") into the camelCase of its
+// JSON form, which Google accepts too and the transcoder requires.
+func camelPaths(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '_' && i+1 < len(v) && 'a' <= v[i+1] && v[i+1] <= 'z' {
+			b.WriteByte(v[i+1] - 'a' + 'A')
+			i++
+			continue
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}
+
 // rest serves Google's REST surface: the transcoder does the mapping, rest
 // does what Google's front end does around it (see doc.go).
 type rest struct {
@@ -94,6 +113,11 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	enumNumbers := wantsEnumNumbers(query)
 	for _, p := range systemParams {
 		query.Del(p)
+	}
+	for _, p := range maskParams {
+		for i, v := range query[p] {
+			query[p][i] = camelPaths(v)
+		}
 	}
 
 	if queue, taskID, ok := bufferTarget(r); ok {

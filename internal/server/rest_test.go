@@ -13,6 +13,7 @@ import (
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/opentasks/opentasks/internal/server"
 )
@@ -40,6 +41,14 @@ func TestREST(t *testing.T) {
 		{name: "camelCase query with enum number", method: "GET", path: q + "/tasks?pageSize=6&responseView=2",
 			wantCode: 200, wantBody: `"view":"FULL"`,
 			wantReq: &cloudtaskspb.ListTasksRequest{Parent: q[4:], PageSize: 6, ResponseView: cloudtaskspb.Task_FULL}},
+		{name: "update mask in camelCase", method: "PATCH", path: q + "?updateMask=rateLimits.maxDispatchesPerSecond,retryConfig",
+			contentType: "application/json", body: `{"rateLimits":{"maxDispatchesPerSecond":7}}`, wantCode: 200,
+			wantReq: &cloudtaskspb.UpdateQueueRequest{Queue: &cloudtaskspb.Queue{Name: q[4:], RateLimits: &cloudtaskspb.RateLimits{MaxDispatchesPerSecond: 7}},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"rate_limits.max_dispatches_per_second", "retry_config"}}}},
+		{name: "update mask in snake_case", method: "PATCH", path: q + "?update_mask=rate_limits.max_dispatches_per_second,retry_config,httpTarget.uri_override",
+			contentType: "application/json", body: `{"rateLimits":{"maxDispatchesPerSecond":7}}`, wantCode: 200,
+			wantReq: &cloudtaskspb.UpdateQueueRequest{Queue: &cloudtaskspb.Queue{Name: q[4:], RateLimits: &cloudtaskspb.RateLimits{MaxDispatchesPerSecond: 7}},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"rate_limits.max_dispatches_per_second", "retry_config", "http_target.uri_override"}}}},
 		{name: "unknown query parameter", method: "GET", path: q + "?bogus=1", wantCode: 400, wantStatus: "INVALID_ARGUMENT", wantBody: `Unknown name \"bogus\"`},
 		{name: "bad query escape", method: "GET", path: q + "?pageSize=%zz", wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "bad query value", method: "GET", path: q + "/tasks?pageSize=many", wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
