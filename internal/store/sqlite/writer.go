@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/groupcommit"
@@ -39,6 +40,10 @@ type writer struct {
 	prepared   map[string]*sql.Stmt
 	unprepared []string
 	stmts      map[string]*sql.Stmt
+	// dirty: a batch has committed since the checkpointer last looked;
+	// finish: it asks the writer to complete its checkpoint (see
+	// Store.checkpoint).
+	dirty, finish atomic.Bool
 }
 
 // maxPrepared bounds the statements kept on the connection; multi-row
@@ -208,6 +213,12 @@ func (w *writer) tx(reads, writes []op) ([]error, error) {
 	if err := tx.Commit(); err != nil {
 		clear(w.queueIDs)
 		return nil, fmt.Errorf("committing: %w", err)
+	}
+	w.dirty.Store(true)
+	if w.finish.Swap(false) {
+		// Outside the transaction, which has ended; a failure leaves the
+		// WAL to grow until the next one.
+		w.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
 	}
 	return errs, nil
 }
