@@ -100,8 +100,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		o(s)
 	}
 	s.w = newWriter(write)
-	go s.sweep()
-	go s.checkpoint()
+	go s.every(sweepEvery, s.swept, s.sweep)
+	go s.every(checkpointEvery, s.checkpointed, s.checkpoint)
 	return s, nil
 }
 
@@ -134,30 +134,35 @@ const finishAt = 4000
 // a checkpoint has copied all of it, so when it has grown past finishAt,
 // the writer copies the rest (a few pages) between two batches.
 func (s *Store) checkpoint() {
-	defer close(s.checkpointed)
-	t := time.NewTicker(checkpointEvery)
+	if !s.w.dirty.Swap(false) {
+		return
+	}
+	// A PASSIVE checkpoint never waits for the writer or readers; one that
+	// fails or falls short is taken up by the next. Before the writer is
+	// asked to finish, a second pass copies what was committed during the
+	// first, so that the writer's share is small.
+	for pass := 0; pass < 2; pass++ {
+		var busy, frames, copied int
+		if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil || frames < finishAt {
+			return
+		}
+		if pass == 1 {
+			s.w.finish.Store(true)
+		}
+	}
+}
+
+// every calls fn every d until the store closes, then closes done.
+func (s *Store) every(d time.Duration, done chan struct{}, fn func()) {
+	defer close(done)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-		}
-		if !s.w.dirty.Swap(false) {
-			continue
-		}
-		// A PASSIVE checkpoint never waits for the writer or readers; one
-		// that fails or falls short is taken up by the next. Before the
-		// writer is asked to finish, a second pass copies what was
-		// committed during the first, so that the writer's share is small.
-		for pass := 0; pass < 2; pass++ {
-			var busy, frames, copied int
-			if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil || frames < finishAt {
-				break
-			}
-			if pass == 1 {
-				s.w.finish.Store(true)
-			}
+			fn()
 		}
 	}
 }
@@ -167,30 +172,20 @@ func (s *Store) checkpoint() {
 const sweepEvery = time.Minute
 
 func (s *Store) sweep() {
-	defer close(s.swept)
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
+	// Small batches keep each commit short for the writers behind it.
 	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			// Small batches keep each commit short for the writers behind it.
-			for {
-				var n int64
-				err := s.w.do(context.Background(), func(tx *sql.Tx) error {
-					res, err := tx.Exec(`DELETE FROM tombstones WHERE name IN
-						(SELECT name FROM tombstones WHERE expires <= ? LIMIT 5000)`, micros(s.now()))
-					if err != nil {
-						return err
-					}
-					n, err = res.RowsAffected()
-					return err
-				})
-				if err != nil || n < 5000 {
-					break
-				}
+		var n int64
+		err := s.w.do(context.Background(), func(tx *sql.Tx) error {
+			res, err := tx.Exec(`DELETE FROM tombstones WHERE name IN
+				(SELECT name FROM tombstones WHERE expires <= ? LIMIT 5000)`, micros(s.now()))
+			if err != nil {
+				return err
 			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil || n < 5000 {
+			return
 		}
 	}
 }
