@@ -58,8 +58,12 @@ func (d *Dispatcher) attempt(ctx context.Context, r *runner, q *cloudtaskspb.Que
 		QueueID:        lastSegment(t.Queue),
 		TaskID:         t.ID,
 	})
+	// The slot is freed once the outcome is in the completer's hands: an
+	// attempt that freed it on the target's answer let the next ones start
+	// while outcomes piled up faster than the store took them, and one run
+	// held 20,000 finished attempts (goroutines and leases) in memory.
 	if r != nil {
-		r.finished(t.ID)
+		defer r.finished(t.ID)
 	}
 	if ctx.Err() != nil {
 		return // stopping: the lease brings the task back

@@ -37,9 +37,12 @@ func (d *Dispatcher) completer() {
 		batch = append(batch[:0], first)
 		// Sleep through the linger, then take what came meanwhile (d.done
 		// holds it): waking for each outcome as it arrived cost a
-		// goroutine switch per delivered task.
-		linger.Reset(completionLinger)
-		<-linger.C
+		// goroutine switch per delivered task. With a batch already
+		// waiting, the linger would only slow the store's pace.
+		if len(d.done) < maxCompletions {
+			linger.Reset(completionLinger)
+			<-linger.C
+		}
 	gather:
 		for len(batch) < maxCompletions {
 			select {
