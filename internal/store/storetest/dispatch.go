@@ -237,11 +237,15 @@ func testCompleteTasks(t *testing.T, s store.Store, _ *Clock) {
 		{Queue: q.Name, ID: "stale", Lease: until.Add(time.Second), Delete: true, TombstoneUntil: tomb},
 		{Queue: q.Name, ID: "forced", Lease: until.Add(time.Second), Force: true, Delete: true, TombstoneUntil: tomb},
 		{Queue: q.Name, ID: "never-existed", Lease: until, Delete: true, TombstoneUntil: tomb},
+		// Forced, as a success is, beside the others of its queue.
+		{Queue: q.Name, ID: "never-existed-forced", Force: true, Delete: true, TombstoneUntil: tomb},
 	}
 	ok, err := s.CompleteTasks(ctx, cs)
-	if err != nil || fmt.Sprint(ok) != "[true true false true false]" {
-		t.Fatalf("CompleteTasks = %v, %v; want [true true false true false]", ok, err)
+	if err != nil || fmt.Sprint(ok) != "[true true false true false false]" {
+		t.Fatalf("CompleteTasks = %v, %v; want [true true false true false false]", ok, err)
 	}
+	_, err = s.GetTask(ctx, q.Name, "never-existed-forced")
+	wantErr(t, "GetTask of a task that never existed, completed", err, store.ErrNotFound)
 	for _, id := range []string{"ok", "forced"} {
 		_, err := s.GetTask(ctx, q.Name, id)
 		wantErr(t, "GetTask of completed "+id, err, store.ErrTombstoned)
