@@ -2,14 +2,8 @@ package dispatch
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/sqlite"
@@ -35,25 +29,8 @@ func (c *fakeCluster) RunNode(ctx context.Context, on func(store.ClusterEvent)) 
 // RunNode.
 func TestClusterSchedulesOwnedQueuesOnly(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tasks.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	defer target.Close()
-	const q = "projects/p/locations/l/queues/q"
-	if err := st.CreateQueue(ctx, &cloudtaskspb.Queue{Name: q, State: cloudtaskspb.Queue_RUNNING}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CreateTask(ctx, &store.Task{Queue: q, ID: "t", Created: time.Now(), Task: &cloudtaskspb.Task{
-		Name:         q + "/tasks/t",
-		ScheduleTime: timestamppb.Now(),
-		MessageType:  &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: target.URL}},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-
+	st := newStore(t, "t")
+	const q = testQueue
 	fc := &fakeCluster{Store: st, on: make(chan func(store.ClusterEvent), 1)}
 	outcomes := make(chan Outcome, 1)
 	d := New(fc, Config{OnComplete: func(o Outcome) { outcomes <- o }})
