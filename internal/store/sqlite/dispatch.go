@@ -100,14 +100,17 @@ func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit
 		slices.SortFunc(rows, func(a, b dueRow) int {
 			return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.id, b.id))
 		})
-		if len(rows) > limit {
-			later(fromMicros(rows[limit].due)) // more are due: the caller looks again at once
-			rows = rows[:limit]
-		}
-		for _, r := range rows {
+		for _, r := range rows[:min(limit, len(rows))] {
 			if r.lease != nil {
 				s.leases.see(r.lease)
 			}
+		}
+		if len(rows) > limit {
+			// More are due: the caller looks again at once, and no task
+			// due later can come before.
+			later(fromMicros(rows[limit].due))
+			rows = rows[:limit]
+			return nil
 		}
 		var future sql.NullInt64
 		if err := s.w.queryRow(tx, `SELECT min(due) FROM tasks WHERE queue_id = ? AND due > ?`,
