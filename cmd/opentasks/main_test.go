@@ -35,6 +35,9 @@ func TestServeFlagsBeatEnvironment(t *testing.T) {
 	if _, err := parseServeFlags(nil, io.Discard, []string{"OPENTASKS_LEASE_TTL=0s"}); err == nil || !strings.Contains(err.Error(), "--lease-ttl") {
 		t.Fatalf("zero lease TTL: err = %v", err)
 	}
+	if _, err := parseServeFlags([]string{"--max-in-flight", "0"}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "--max-in-flight") {
+		t.Fatalf("no attempts in flight: err = %v", err)
+	}
 }
 
 func TestOpenStoreSchemes(t *testing.T) {

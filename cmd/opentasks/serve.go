@@ -70,6 +70,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	if f.leaseTTL < minLeaseTTL {
 		return nil, fmt.Errorf("--lease-ttl %v: must be at least %v", f.leaseTTL, minLeaseTTL)
 	}
+	if f.maxInFlight < 1 {
+		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
+	}
 	return f, nil
 }
 

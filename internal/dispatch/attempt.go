@@ -58,12 +58,16 @@ func (d *Dispatcher) attempt(ctx context.Context, r *runner, q *cloudtaskspb.Que
 		QueueID:        lastSegment(t.Queue),
 		TaskID:         t.ID,
 	})
-	// The slot is freed once the outcome is in the completer's hands: an
-	// attempt that freed it on the target's answer let the next ones start
-	// while outcomes piled up faster than the store took them, and one run
-	// held 20,000 finished attempts (goroutines and leases) in memory.
+	// The dispatcher's slot is freed once the outcome is in the
+	// completer's hands: an attempt that freed it on the target's answer
+	// let the next ones start while outcomes piled up faster than the
+	// store took them, and one run held 20,000 finished attempts
+	// (goroutines and leases) in memory. The task leaves the queue's
+	// attempts in flight before its outcome can be written, so that a
+	// read after the write does not take the task for one still running.
 	if r != nil {
-		defer r.finished(t.ID)
+		r.answered(t.ID)
+		defer d.slots.give(1)
 	}
 	if ctx.Err() != nil {
 		return // stopping: the lease brings the task back

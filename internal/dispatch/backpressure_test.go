@@ -54,8 +54,16 @@ func TestSlotHeldUntilOutcomeQueued(t *testing.T) {
 	r.mu.Lock()
 	inflight := fmt.Sprint(r.inflight)
 	r.mu.Unlock()
-	if inflight != "map[t1:{}]" {
-		t.Fatalf("in flight while t1's attempt waits to hand its outcome over: %s, want t1 alone (its slot held)", inflight)
+	d.slots.mu.Lock()
+	free := d.slots.free
+	d.slots.mu.Unlock()
+	t2, err := st.GetTask(ctx, testQueue, "t2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if free != 0 || inflight != "map[]" || t2.Task.GetDispatchCount() != 0 {
+		t.Fatalf("while t1's attempt waits to hand its outcome over: %d slots free, in flight %s, t2 dispatched %d times; want none free (t1's held), nothing in flight, t2 never dispatched",
+			free, inflight, t2.Task.GetDispatchCount())
 	}
 }
 

@@ -186,7 +186,7 @@ func (r *runner) step(ctx context.Context) (time.Duration, error) {
 	tokens := r.lim.TokensAt(now)
 	if len(r.buf) == 0 && (r.mustRead || (!r.next.IsZero() && !r.next.After(now))) {
 		if free <= 0 {
-			return -1, nil // a finished attempt pokes
+			return -1, nil // an answered attempt pokes
 		}
 		// Read about what can go out in the next 100ms, within the window.
 		want := min(r.d.cfg.Window, free, max(1, int(tokens)+int(float64(r.lim.Limit())/10)))
@@ -304,14 +304,15 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 	return nil
 }
 
-// finished frees t's slot in the queue and in the dispatcher.
-func (r *runner) finished(id string) {
+// answered frees the task's place among the queue's attempts in flight
+// once its target has answered (the dispatcher's slot is freed apart,
+// see Dispatcher.attempt).
+func (r *runner) answered(id string) {
 	r.mu.Lock()
 	delete(r.inflight, id)
 	poke := r.atCap
 	r.atCap = false
 	r.mu.Unlock()
-	r.d.slots.give(1)
 	if poke {
 		r.signal(r.poke)
 	}

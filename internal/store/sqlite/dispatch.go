@@ -82,7 +82,8 @@ func (s *Store) DueTasks(ctx context.Context, queue string, now time.Time, limit
 		if err != nil {
 			return err
 		}
-		res, err := st.Query(qid, micros(now), skipJSON, limit+1)
+		// As text: SQLite may read a blob as its binary JSON.
+		res, err := st.Query(qid, micros(now), string(skipJSON), limit+1)
 		if err != nil {
 			return err
 		}

@@ -143,7 +143,11 @@ func (s *Store) checkpoint() {
 	// first, so that the writer's share is small.
 	for pass := 0; pass < 2; pass++ {
 		var busy, frames, copied int
-		if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil || frames < finishAt {
+		if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			s.w.finish.Store(true) // the writer's connection may fare better
+			return
+		}
+		if frames < finishAt {
 			return
 		}
 		if pass == 1 {

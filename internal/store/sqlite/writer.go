@@ -180,6 +180,11 @@ func (w *writer) commit(batch []op) {
 			o.done <- errs[i]
 		}
 	}
+	if w.finish.Swap(false) {
+		// Between two batches, once this one is answered; a failure
+		// leaves the WAL to grow until the next one.
+		w.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	}
 }
 
 // tx answers reads, then runs writes and commits them.
@@ -215,11 +220,6 @@ func (w *writer) tx(reads, writes []op) ([]error, error) {
 		return nil, fmt.Errorf("committing: %w", err)
 	}
 	w.dirty.Store(true)
-	if w.finish.Swap(false) {
-		// Outside the transaction, which has ended; a failure leaves the
-		// WAL to grow until the next one.
-		w.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-	}
 	return errs, nil
 }
 
