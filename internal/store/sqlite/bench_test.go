@@ -12,23 +12,19 @@ import (
 // BenchmarkCreateTask: see storetest.BenchmarkCreateTask.
 //
 //	go test ./internal/store/sqlite -run '^$' -bench CreateTask -benchtime 100000x
-func BenchmarkCreateTask(b *testing.B) {
-	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	storetest.BenchmarkCreateTask(b, s)
-}
+func BenchmarkCreateTask(b *testing.B) { storetest.BenchmarkCreateTask(b, openBench(b)) }
 
 // BenchmarkDispatch: see storetest.BenchmarkDispatch.
 //
 //	go test ./internal/store/sqlite -run '^$' -bench Dispatch -benchtime 100000x
-func BenchmarkDispatch(b *testing.B) {
+func BenchmarkDispatch(b *testing.B) { storetest.BenchmarkDispatch(b, openBench(b)) }
+
+// openBench opens a fresh store, closed when the benchmark ends.
+func openBench(b *testing.B) *sqlite.Store {
 	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	storetest.BenchmarkDispatch(b, s)
+	b.Cleanup(func() { s.Close() })
+	return s
 }

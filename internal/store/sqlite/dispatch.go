@@ -157,7 +157,7 @@ type dueRow struct {
 }
 
 // rowsPerStatement bounds the rows of one multi-row statement (SQLite
-// allows 32766 parameters; deletes take 2 each, tombstones 2).
+// allows 32766 parameters; deletes take 1 per row, tombstones 2).
 const rowsPerStatement = 500
 
 // LeaseTasks keeps leases in memory (see leases). A task read at a
