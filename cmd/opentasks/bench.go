@@ -69,7 +69,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			defer p.stop()
 			cfg.Servers = append(cfg.Servers, p.addr)
 			if i == 0 {
-				cfg.RSS = p.rss
+				cfg.Memory = procMemory(p.cmd.Process.Pid)
 			}
 		}
 	}
@@ -121,17 +121,40 @@ func (n *node) stop() {
 	n.cmd.Wait()
 }
 
-// rss reads the process's resident set size from /proc.
-func (n *node) rss() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+// procMemory reads a process's resident memory from /proc (proc(5)).
+type procMemory int
+
+func (pid procMemory) Resident() (now, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	found := 0
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024, err
+		name, v, _ := strings.Cut(line, ":")
+		var to *int64
+		switch name {
+		case "VmRSS":
+			to = &now
+		case "VmHWM":
+			to = &peak
+		default:
+			continue
 		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/status: %s: %w", pid, name, err)
+		}
+		*to = kb * 1024
+		found++
 	}
-	return 0, errors.New("no VmRSS in /proc status")
+	if found != 2 {
+		return 0, 0, fmt.Errorf("/proc/%d/status: no VmRSS or VmHWM", pid)
+	}
+	return now, peak, nil
+}
+
+// ResetPeak sets the peak to the resident size now.
+func (pid procMemory) ResetPeak() error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }

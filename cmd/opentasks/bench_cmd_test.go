@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"testing"
 	"time"
@@ -45,5 +48,46 @@ func TestBenchCommand(t *testing.T) {
 	// so a busy machine does not fail the test.
 	if rate, _ := strconv.ParseFloat(m[1], 64); rate < 15 || rate > 25 {
 		t.Errorf("measured rate %.2f/s, want about 20/s", rate)
+	}
+}
+
+// TestProcMemory checks the reading of resident memory that the memory
+// phase reports: 64 MB touched raise both figures, and ResetPeak brings
+// the peak back down once they are given back.
+func TestProcMemory(t *testing.T) {
+	const mb = 1 << 20
+	m := procMemory(os.Getpid())
+	if err := m.ResetPeak(); err != nil {
+		t.Fatal(err)
+	}
+	now0, _, err := m.Resident()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64*mb)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1
+	}
+	now1, peak1, err := m.Resident()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now1 < now0+48*mb || peak1 < now1 {
+		t.Fatalf("after touching 64 MB: resident %d MB (was %d MB), peak %d MB", now1/mb, now0/mb, peak1/mb)
+	}
+	runtime.KeepAlive(buf) // and no further: FreeOSMemory gives it back
+	debug.FreeOSMemory()
+	now2, peak2, err := m.Resident()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak2 < peak1-4*mb || now2 > peak2-32*mb {
+		t.Fatalf("after giving 64 MB back: resident %d MB, peak %d MB (was %d MB)", now2/mb, peak2/mb, peak1/mb)
+	}
+	if err := m.ResetPeak(); err != nil {
+		t.Fatal(err)
+	}
+	if _, peak3, err := m.Resident(); err != nil || peak3 > peak2-32*mb {
+		t.Fatalf("after ResetPeak: peak %d MB (was %d MB), err %v", peak3/mb, peak2/mb, err)
 	}
 }

@@ -40,11 +40,19 @@ type Config struct {
 	Rate      float64
 	RateTasks int
 	// Pending, if positive, is how many future tasks the memory phase adds
-	// while RSS reports the server's resident bytes.
+	// while Memory watches the server's resident memory.
 	Pending int
-	RSS     func() (int64, error)
+	Memory  Memory
 	// Timeout bounds each phase that waits for deliveries [5m].
 	Timeout time.Duration
+}
+
+// Memory reads a server's resident memory.
+type Memory interface {
+	// Resident returns the resident bytes now and at their peak since the
+	// last ResetPeak.
+	Resident() (now, peak int64, err error)
+	ResetPeak() error
 }
 
 // DefaultConfig is the Config whose values Run uses for zero fields.
@@ -96,6 +104,9 @@ type Report struct {
 	RateMeasured    float64
 	PendingTasks    int
 	PendingRSSBytes int64 // resident memory the pending tasks added
+	// PendingPeakBytes is the highest the resident memory rose above its
+	// start while they were created.
+	PendingPeakBytes int64
 }
 
 // WriteTo prints the report as a table.
@@ -108,8 +119,9 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 	fmt.Fprintf(&b, "rate limit                   configured %.1f/s  measured %.2f/s  (%+.1f%%)\n",
 		r.RateConfigured, r.RateMeasured, 100*(r.RateMeasured-r.RateConfigured)/r.RateConfigured)
 	if r.PendingTasks > 0 {
-		fmt.Fprintf(&b, "memory for pending tasks     %d tasks add %.1f MB RSS (%.0f bytes each)\n",
-			r.PendingTasks, float64(r.PendingRSSBytes)/1e6, float64(r.PendingRSSBytes)/float64(r.PendingTasks))
+		fmt.Fprintf(&b, "memory for pending tasks     %d tasks add %.1f MB RSS (%.0f bytes each), peak %+.1f MB while created\n",
+			r.PendingTasks, float64(r.PendingRSSBytes)/1e6, float64(r.PendingRSSBytes)/float64(r.PendingTasks),
+			float64(r.PendingPeakBytes)/1e6)
 	}
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err
@@ -437,25 +449,29 @@ func (b *bench) rateAccuracy(ctx context.Context, r *Report) error {
 // memory adds Pending tasks scheduled a day ahead and reports how much
 // the server's resident memory grew.
 func (b *bench) memory(ctx context.Context, r *Report) error {
-	if b.cfg.Pending <= 0 || b.cfg.RSS == nil {
+	if b.cfg.Pending <= 0 || b.cfg.Memory == nil {
 		return nil
 	}
 	q, err := b.newQueue(ctx, "pending", 500, false)
 	if err != nil {
 		return err
 	}
-	before, err := b.cfg.RSS()
+	// The peak so far belongs to the earlier phases.
+	if err := b.cfg.Memory.ResetPeak(); err != nil {
+		return err
+	}
+	before, _, err := b.cfg.Memory.Resident()
 	if err != nil {
 		return err
 	}
 	if err := b.createAll(ctx, q, b.cfg.Pending, time.Now().Add(24*time.Hour)); err != nil {
 		return err
 	}
-	after, err := b.cfg.RSS()
+	after, peak, err := b.cfg.Memory.Resident()
 	if err != nil {
 		return err
 	}
-	r.PendingTasks, r.PendingRSSBytes = b.cfg.Pending, after-before
+	r.PendingTasks, r.PendingRSSBytes, r.PendingPeakBytes = b.cfg.Pending, after-before, peak-before
 	return b.client(0).DeleteQueue(ctx, &cloudtaskspb.DeleteQueueRequest{Name: q})
 }
 
