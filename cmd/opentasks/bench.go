@@ -129,16 +129,11 @@ func (pid procMemory) Resident() (now, peak int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	found := 0
+	fields := map[string]*int64{"VmRSS": &now, "VmHWM": &peak}
 	for _, line := range strings.Split(string(b), "\n") {
 		name, v, _ := strings.Cut(line, ":")
-		var to *int64
-		switch name {
-		case "VmRSS":
-			to = &now
-		case "VmHWM":
-			to = &peak
-		default:
+		to, ok := fields[name]
+		if !ok {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
@@ -146,10 +141,10 @@ func (pid procMemory) Resident() (now, peak int64, err error) {
 			return 0, 0, fmt.Errorf("/proc/%d/status: %s: %w", pid, name, err)
 		}
 		*to = kb * 1024
-		found++
+		delete(fields, name)
 	}
-	if found != 2 {
-		return 0, 0, fmt.Errorf("/proc/%d/status: no VmRSS or VmHWM", pid)
+	for name := range fields {
+		return 0, 0, fmt.Errorf("/proc/%d/status: no %s", pid, name)
 	}
 	return now, peak, nil
 }
