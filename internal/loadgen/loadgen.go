@@ -462,10 +462,9 @@ func (b *bench) memory(ctx context.Context, r *Report) error {
 		return err
 	}
 	// The peak so far belongs to the earlier phases.
-	r.PendingPeakKnown = true
-	if err := b.cfg.Memory.ResetPeak(); err != nil {
-		fmt.Fprintf(b.log, "bench: no peak memory: %v\n", err)
-		r.PendingPeakKnown = false
+	reset := b.cfg.Memory.ResetPeak()
+	if reset != nil {
+		fmt.Fprintf(b.log, "bench: no peak memory: %v\n", reset)
 	}
 	before, _, err := b.cfg.Memory.Resident()
 	if err != nil {
@@ -478,7 +477,8 @@ func (b *bench) memory(ctx context.Context, r *Report) error {
 	if err != nil {
 		return err
 	}
-	r.PendingTasks, r.PendingRSSBytes, r.PendingPeakBytes = b.cfg.Pending, after-before, peak-before
+	r.PendingTasks, r.PendingRSSBytes = b.cfg.Pending, after-before
+	r.PendingPeakBytes, r.PendingPeakKnown = peak-before, reset == nil
 	return b.client(0).DeleteQueue(ctx, &cloudtaskspb.DeleteQueueRequest{Name: q})
 }
 
