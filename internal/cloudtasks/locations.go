@@ -7,6 +7,8 @@ import (
 	"google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/opentasks/opentasks/internal/protofilter"
 )
 
 var _ location.LocationsServer = (*Service)(nil)
@@ -30,7 +32,7 @@ func (s *Service) ListLocations(ctx context.Context, req *location.ListLocations
 	if err != nil {
 		return nil, err
 	}
-	match, err := compileFilter((&location.Location{}).ProtoReflect().Descriptor(), req.GetFilter())
+	match, err := protofilter.Compile((&location.Location{}).ProtoReflect().Descriptor(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/opentasks/opentasks/internal/protopath"
 )
 
 // wantStatus fails t unless err has the code and message.
@@ -197,7 +199,7 @@ func TestQueueMask(t *testing.T) {
 		t.Fatalf("masks = %d, want output-only paths dropped", len(masks))
 	}
 	for _, m := range masks {
-		copyPath(cur, src, m)
+		protopath.Copy(cur, src, m)
 	}
 	want := &cloudtaskspb.Queue{
 		Name:        "projects/p/locations/l/queues/q",

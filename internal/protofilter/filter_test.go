@@ -1,4 +1,4 @@
-package cloudtasks
+package protofilter
 
 import (
 	"strings"
@@ -47,9 +47,9 @@ func TestFilter(t *testing.T) {
 	}
 	md := paused.ProtoReflect().Descriptor()
 	for _, c := range cases {
-		f, err := compileFilter(md, c.filter)
+		f, err := Compile(md, c.filter)
 		if err != nil {
-			t.Errorf("compileFilter(%q): %v", c.filter, err)
+			t.Errorf("Compile(%q): %v", c.filter, err)
 			continue
 		}
 		if got := f(paused.ProtoReflect()); got != c.paused {
@@ -68,9 +68,9 @@ func TestFilterErrors(t *testing.T) {
 		"retry_config.min_backoff > soon", "purge_time < yesterday", "rate_limits:PAUSED",
 		"name.x: 1", "NOT", "state == PAUSED",
 	} {
-		_, err := compileFilter((&cloudtaskspb.Queue{}).ProtoReflect().Descriptor(), text)
+		_, err := Compile((&cloudtaskspb.Queue{}).ProtoReflect().Descriptor(), text)
 		if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), "Invalid filter: ") {
-			t.Errorf("compileFilter(%q) = %v, want INVALID_ARGUMENT", text, err)
+			t.Errorf("Compile(%q) = %v, want INVALID_ARGUMENT", text, err)
 		}
 	}
 }
