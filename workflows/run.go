@@ -37,6 +37,9 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives sys.log entries, one JSON object per line; nil discards them.
 	Log io.Writer
+	// OnStep, when set, is called as each step starts (the Executions
+	// API's status.currentSteps); parallel branches call it concurrently.
+	OnStep func(routine, step string)
 }
 
 func realSleep(ctx context.Context, d time.Duration) error {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/opentasks/opentasks/internal/pagetoken"
 	"github.com/opentasks/opentasks/internal/protofilter"
 )
 
@@ -37,8 +38,8 @@ func (s *Service) ListLocations(ctx context.Context, req *location.ListLocations
 		return nil, err
 	}
 	now := s.now()
-	scope := tokenScope("ListLocations", req.GetName(), req.GetFilter())
-	after, err := decodePageToken(req.GetPageToken(), scope, now)
+	scope := pagetoken.Scope("ListLocations", req.GetName(), req.GetFilter())
+	after, err := pagetoken.Decode(req.GetPageToken(), scope, now)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func (s *Service) ListLocations(ctx context.Context, req *location.ListLocations
 			continue
 		}
 		if len(resp.Locations) == size {
-			resp.NextPageToken = encodePageToken(scope, resp.Locations[size-1].LocationId, now)
+			resp.NextPageToken = pagetoken.Encode(scope, resp.Locations[size-1].LocationId, now)
 			break
 		}
 		resp.Locations = append(resp.Locations, loc)

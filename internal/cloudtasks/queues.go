@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/opentasks/opentasks/internal/pagetoken"
 	"github.com/opentasks/opentasks/internal/protofilter"
 	"github.com/opentasks/opentasks/internal/protopath"
 	"github.com/opentasks/opentasks/internal/store"
@@ -32,8 +33,8 @@ func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRe
 		return nil, err
 	}
 	now := s.now()
-	scope := tokenScope("ListQueues", parent, req.GetFilter())
-	after, err := decodePageToken(req.GetPageToken(), scope, now)
+	scope := pagetoken.Scope("ListQueues", parent, req.GetFilter())
+	after, err := pagetoken.Decode(req.GetPageToken(), scope, now)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +52,7 @@ func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRe
 				continue
 			}
 			if len(resp.Queues) == size {
-				resp.NextPageToken = encodePageToken(scope, resp.Queues[size-1].Name, now)
+				resp.NextPageToken = pagetoken.Encode(scope, resp.Queues[size-1].Name, now)
 				return resp, nil
 			}
 			resp.Queues = append(resp.Queues, q)

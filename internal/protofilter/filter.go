@@ -301,7 +301,11 @@ func compileRestriction(fds []protoreflect.FieldDescriptor, op, value string) (F
 		case "google.protobuf.Timestamp":
 			t, err := time.Parse(time.RFC3339Nano, value)
 			if err != nil {
-				return nil, errFilter("%q is not an RFC 3339 timestamp", value)
+				// A bare date, as the Executions API's examples use
+				// (startTime>"2023-08-01"), is its midnight UTC.
+				if t, err = time.Parse(time.DateOnly, value); err != nil {
+					return nil, errFilter("%q is not an RFC 3339 timestamp", value)
+				}
 			}
 			cmpTo = func(v protoreflect.Value) int { return compareTime(v.Message(), t) }
 		default:
