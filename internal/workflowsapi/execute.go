@@ -121,4 +121,3 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	w.log.Info("sys.log", "execution", w.execution, "entry", string(bytes.TrimSpace(p)))
 	return len(p), nil
 }
-
