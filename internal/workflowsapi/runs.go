@@ -28,6 +28,7 @@ type runs struct {
 // run is one execution in progress.
 type run struct {
 	cancel context.CancelCauseFunc
+	done   chan struct{} // closed once the run's end is stored
 	mu     sync.Mutex
 	step   *executionspb.Execution_Status_Step // the step last started
 }
@@ -50,7 +51,7 @@ func (rs *runs) launch(name string, fn func(ctx context.Context, r *run)) bool {
 		return false
 	}
 	ctx, cancel := context.WithCancelCause(rs.ctx)
-	r := &run{cancel: cancel}
+	r := &run{cancel: cancel, done: make(chan struct{})}
 	rs.byName[name] = r
 	rs.wg.Add(1)
 	go func() {
@@ -60,6 +61,7 @@ func (rs *runs) launch(name string, fn func(ctx context.Context, r *run)) bool {
 		rs.mu.Lock()
 		delete(rs.byName, name)
 		rs.mu.Unlock()
+		close(r.done)
 	}()
 	return true
 }

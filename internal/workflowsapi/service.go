@@ -157,3 +157,15 @@ func (s *Service) sweep(ctx context.Context) {
 		s.log.Error("deleting old executions", "err", err)
 	}
 }
+
+// Finished returns a channel that is closed once the named execution,
+// if this process runs it, has ended and its end is stored; closed
+// already when it does not run here. Tests and benchmarks wait on it.
+func (s *Service) Finished(name string) <-chan struct{} {
+	if r := s.runs.get(name); r != nil {
+		return r.done
+	}
+	done := make(chan struct{})
+	close(done)
+	return done
+}
