@@ -165,8 +165,13 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
 	})
-	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, st, logger)
+	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
+		return err
+	}
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer stopWorkflows()
@@ -174,10 +179,6 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
 		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts...)...)
 
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
 	err = server.Serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")

@@ -30,15 +30,16 @@ func (f *workflowsFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.leaseTTL, "workflows-lease-ttl", 30*time.Second, "postgres: an execution whose node died ends FAILED (interrupted) about this long after")
 }
 
-// startWorkflows starts the Workflows and Executions APIs on st; serve
-// them with the returned options, and call stop before closing st.
-func startWorkflows(ctx context.Context, f *serveFlags, st store.Store, logger *slog.Logger) (opts []server.Option, stop func(), err error) {
+// startWorkflows starts the Workflows and Executions APIs on st for the
+// server listening on addr; serve them with the returned options, and call
+// stop before closing st.
+func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.Store, logger *slog.Logger) (opts []server.Option, stop func(), err error) {
 	ws, ok := st.(store.WorkflowStore)
 	if !ok {
 		return nil, nil, fmt.Errorf("the store %s cannot hold workflows", f.store)
 	}
 	svc := workflowsapi.New(ws, st, workflowsapi.Config{
-		Endpoint:  "http://" + dialable(f.addr),
+		Endpoint:  "http://" + dialable(addr),
 		MaxActive: f.wf.maxActive,
 		Retention: f.wf.retention,
 		LeaseTTL:  f.wf.leaseTTL,
