@@ -279,5 +279,3 @@ func seed(t *testing.T) string {
 }
 
 func transports() []string { return []string{"grpc", "rest"} }
-
-
