@@ -214,7 +214,12 @@ func (c *checker) tmpl(t tmpl, stepName string) error {
 		if x == nil {
 			return nil
 		}
-		for _, e := range x.vals {
+		for i, e := range x.vals {
+			if k := x.keyExpr[i]; k != nil {
+				if err := c.expr(k.e, stepName, k.line); err != nil {
+					return err
+				}
+			}
 			if err := c.tmpl(e, stepName); err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"regexp"
@@ -34,7 +35,7 @@ func Load(src []byte) (*Workflow, error) {
 		return nil, err
 	}
 	b := &builder{}
-	wf := &Workflow{routines: map[string]*routine{}}
+	wf := &Workflow{routines: map[string]*routine{}, digest: sha256.Sum256(src)}
 	switch doc.kind {
 	case listNode:
 		// Workflows gives a bare step list no parameters; binding the
@@ -541,8 +542,17 @@ func (b *builder) value(n *node) (tmpl, error) {
 		}
 		return l, nil
 	case mapNode:
-		m := &mapT{keys: n.keys}
-		for _, e := range n.vals {
+		// A key written as ${...} is computed when the map is built, as the
+		// maps syntax page documents ({"${dynamicKey}": "myValue"}).
+		m := &mapT{keys: n.keys, keyExpr: make([]*exprT, len(n.keys))}
+		for i, e := range n.vals {
+			if src, isExpr := exprSource(n.keys[i]); isExpr {
+				k, err := ParseExpression(src)
+				if err != nil {
+					return nil, &LoadError{Line: e.line, Msg: fmt.Sprintf("invalid expression in map key ${%s}: %v", src, err)}
+				}
+				m.keyExpr[i] = &exprT{e: k, line: e.line}
+			}
 			t, err := b.value(e)
 			if err != nil {
 				return nil, err

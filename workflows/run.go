@@ -27,8 +27,13 @@ const (
 type Config struct {
 	// Endpoint is the Cloud Tasks base URL used by googleapis.cloudtasks.* connectors.
 	Endpoint string
-	// Env feeds sys.get_env.
+	// Env feeds sys.get_env: a deployment's user-defined variables
+	// (userEnvVars) and, for a local run, whatever else the caller wants
+	// visible. The built-in GOOGLE_CLOUD_* names come from Identity, whose
+	// non-empty fields win over Env.
 	Env map[string]string
+	// Identity names the execution for the built-in variables.
+	Identity Identity
 	// HTTPClient sends http.* and connector requests.
 	HTTPClient *http.Client
 	// Now is the clock behind sys.now and time functions.
@@ -37,6 +42,62 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives sys.log entries, one JSON object per line; nil discards them.
 	Log io.Writer
+}
+
+// DefaultLocation is GOOGLE_CLOUD_LOCATION when Identity gives none.
+const DefaultLocation = "us-central1"
+
+// Identity is what the built-in environment variables report. Run fills
+// Location, WorkflowID, RevisionID and ExecutionID when empty, so that
+// every execution has them, as on Cloud Workflows.
+type Identity struct {
+	ProjectID      string // GOOGLE_CLOUD_PROJECT_ID
+	ProjectNumber  string // GOOGLE_CLOUD_PROJECT_NUMBER
+	Location       string // GOOGLE_CLOUD_LOCATION; default DefaultLocation
+	WorkflowID     string // GOOGLE_CLOUD_WORKFLOW_ID; default "workflow"
+	RevisionID     string // GOOGLE_CLOUD_WORKFLOW_REVISION_ID; default derived from the source
+	ExecutionID    string // GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID; default a new UUID
+	ServiceAccount string // GOOGLE_CLOUD_SERVICE_ACCOUNT_NAME
+}
+
+// withDefaults fills the fields every execution has.
+func (id Identity) withDefaults(w *Workflow) Identity {
+	if id.Location == "" {
+		id.Location = DefaultLocation
+	}
+	if id.WorkflowID == "" {
+		id.WorkflowID = "workflow"
+	}
+	if id.RevisionID == "" {
+		id.RevisionID = w.RevisionID()
+	}
+	if id.ExecutionID == "" {
+		id.ExecutionID = newUUID()
+	}
+	return id
+}
+
+// environment merges Env with the built-in variables.
+func (cfg *Config) environment() map[string]string {
+	env := make(map[string]string, len(cfg.Env)+7)
+	for k, v := range cfg.Env {
+		env[k] = v
+	}
+	id := cfg.Identity
+	for k, v := range map[string]string{
+		"GOOGLE_CLOUD_PROJECT_ID":            id.ProjectID,
+		"GOOGLE_CLOUD_PROJECT_NUMBER":        id.ProjectNumber,
+		"GOOGLE_CLOUD_LOCATION":              id.Location,
+		"GOOGLE_CLOUD_WORKFLOW_ID":           id.WorkflowID,
+		"GOOGLE_CLOUD_WORKFLOW_REVISION_ID":  id.RevisionID,
+		"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID": id.ExecutionID,
+		"GOOGLE_CLOUD_SERVICE_ACCOUNT_NAME":  id.ServiceAccount,
+	} {
+		if v != "" {
+			env[k] = v
+		}
+	}
+	return env
 }
 
 func realSleep(ctx context.Context, d time.Duration) error {
@@ -53,6 +114,7 @@ func realSleep(ctx context.Context, d time.Duration) error {
 type execution struct {
 	wf    *Workflow
 	cfg   Config
+	env   map[string]string // sys.get_env's view: Env plus the built-ins
 	steps atomic.Int64
 	logMu sync.Mutex
 }
@@ -72,7 +134,8 @@ func (w *Workflow) Run(ctx context.Context, arg any, cfg Config) (any, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = realSleep
 	}
-	ex := &execution{wf: w, cfg: cfg}
+	cfg.Identity = cfg.Identity.withDefaults(w)
+	ex := &execution{wf: w, cfg: cfg, env: cfg.environment()}
 	main := w.routines["main"]
 	var args []any
 	if len(main.params) == 1 {
@@ -208,6 +271,17 @@ func (f *frame) eval(ctx context.Context, sc *scope, t tmpl) (any, error) {
 		}
 		out := make(map[string]any, len(x.keys))
 		for i, k := range x.keys {
+			if ke := x.keyExpr[i]; ke != nil {
+				kv, err := ke.e.eval(ctx, env{f, sc})
+				if err != nil {
+					return nil, err
+				}
+				s, ok := kv.(string)
+				if !ok {
+					return nil, typeErrorf("a map key must be a string, got %s from ${%s}", typeName(kv), ke.e.src)
+				}
+				k = s
+			}
 			v, err := f.eval(ctx, sc, x.vals[i])
 			if err != nil {
 				return nil, err

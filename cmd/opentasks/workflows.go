@@ -6,16 +6,27 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/opentasks/opentasks/workflows"
 )
 
 const workflowsUsage = `usage: opentasks workflows run FILE [--data JSON] [--endpoint URL] [--env KEY=VALUE ...]
+       [--project ID] [--location L] [--workflow-id ID] [--revision-id ID] [--execution-id ID]
 
-Runs a Google Cloud Workflows definition (YAML or JSON) locally. The result is
-printed as JSON on stdout; an error is printed as JSON on stderr followed by
-the step, routine and line where it was raised, with exit status 1.
+Runs a Google Cloud Workflows definition (YAML or JSON) locally; FILE "-" reads
+it from standard input. The result is printed as JSON on stdout; an error is
+printed as JSON on stderr followed by the step, routine and line where it was
+raised, with exit status 1.
+
+The built-in variables GOOGLE_CLOUD_PROJECT_ID, GOOGLE_CLOUD_LOCATION,
+GOOGLE_CLOUD_WORKFLOW_ID, GOOGLE_CLOUD_WORKFLOW_REVISION_ID and
+GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID come from the flags above; by default the
+project and location are read from the environment (location us-central1 when
+unset), the workflow ID is FILE's base name, the revision ID is derived from the
+source and the execution ID is a new UUID.
 `
 
 // envFlags collects repeated --env KEY=VALUE flags.
@@ -35,6 +46,11 @@ func (e envFlags) Set(s string) error {
 // runWorkflows implements `opentasks workflows ...`; args follow "workflows".
 // The process environment (environ) and --env feed sys.get_env.
 func runWorkflows(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+	return runWorkflowsIO(ctx, args, os.Stdin, stdout, stderr, environ)
+}
+
+// runWorkflowsIO is runWorkflows with standard input given, for FILE "-".
+func runWorkflowsIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
 	if len(args) == 0 || args[0] != "run" {
 		fmt.Fprint(stderr, workflowsUsage)
 		return 2
@@ -51,6 +67,12 @@ func runWorkflows(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	data := fs.String("data", "", "execution argument as JSON")
 	endpoint := fs.String("endpoint", workflows.DefaultEndpoint, "Cloud Tasks endpoint for connectors")
 	fs.Var(env, "env", "KEY=VALUE for sys.get_env (repeatable)")
+	var id workflows.Identity
+	fs.StringVar(&id.ProjectID, "project", "", "GOOGLE_CLOUD_PROJECT_ID (default: from the environment)")
+	fs.StringVar(&id.Location, "location", "", "GOOGLE_CLOUD_LOCATION (default: from the environment, else "+workflows.DefaultLocation+")")
+	fs.StringVar(&id.WorkflowID, "workflow-id", "", "GOOGLE_CLOUD_WORKFLOW_ID (default: FILE's base name)")
+	fs.StringVar(&id.RevisionID, "revision-id", "", "GOOGLE_CLOUD_WORKFLOW_REVISION_ID (default: derived from the source)")
+	fs.StringVar(&id.ExecutionID, "execution-id", "", "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID (default: a new UUID)")
 	// Flags may come before or after FILE.
 	var files []string
 	rest := args[1:]
@@ -76,12 +98,23 @@ func runWorkflows(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			return 2
 		}
 	}
-	wf, err := workflows.LoadFile(files[0])
+	src, err := readSource(files[0], stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "opentasks: %v\n", err)
+		return 1
+	}
+	wf, err := workflows.Load(src)
 	if err != nil {
 		fmt.Fprintf(stderr, "opentasks: %s: %v\n", files[0], err)
 		return 1
 	}
-	result, err := wf.Run(ctx, arg, workflows.Config{Endpoint: *endpoint, Env: env, Log: stderr})
+	if id.WorkflowID == "" {
+		id.WorkflowID = workflowIDFromFile(files[0])
+	}
+	if id.Location == "" {
+		id.Location = env["GOOGLE_CLOUD_LOCATION"]
+	}
+	result, err := wf.Run(ctx, arg, workflows.Config{Endpoint: *endpoint, Env: env, Identity: id, Log: stderr})
 	var werr *workflows.Error
 	switch {
 	case errors.As(err, &werr):
@@ -102,4 +135,34 @@ func runWorkflows(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	fmt.Fprintf(stdout, "%s\n", out)
 	return 0
+}
+
+// readSource reads the definition from FILE, or from stdin for "-".
+func readSource(file string, stdin io.Reader) ([]byte, error) {
+	if file == "-" {
+		src, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("reading the workflow from standard input: %w", err)
+		}
+		return src, nil
+	}
+	return os.ReadFile(file)
+}
+
+// workflowIDFromFile names a local run after its file (flow.yaml → flow),
+// kept to the characters a workflow ID allows; "workflow" when nothing is
+// left (and for standard input).
+func workflowIDFromFile(file string) string {
+	base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	id := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
+			return r
+		}
+		return '-'
+	}, base)
+	id = strings.TrimLeft(id, "-_0123456789")
+	if file == "-" || id == "" {
+		return "workflow"
+	}
+	return id
 }

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -78,5 +79,49 @@ func TestWorkflowsUsageErrors(t *testing.T) {
 		if code := runWorkflows(context.Background(), tc.args, &strings.Builder{}, &stderr, nil); code != tc.code || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.want)
 		}
+	}
+}
+
+// TestWorkflowsRunStdinAndIdentity: FILE "-" reads the definition from
+// standard input, the built-in variables have local defaults (the public
+// samples read GOOGLE_CLOUD_LOCATION), and flags set them.
+func TestWorkflowsRunStdinAndIdentity(t *testing.T) {
+	src := `
+- done:
+    return:
+      - ${sys.get_env("GOOGLE_CLOUD_LOCATION")}
+      - ${sys.get_env("GOOGLE_CLOUD_WORKFLOW_ID")}
+      - ${sys.get_env("GOOGLE_CLOUD_WORKFLOW_REVISION_ID")}
+      - ${sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID")}
+      - ${sys.get_env("GOOGLE_CLOUD_PROJECT_ID")}
+`
+	run := func(args []string, environ []string) string {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		if code := runWorkflowsIO(context.Background(), args, strings.NewReader(src), &stdout, &stderr, environ); code != 0 {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, stderr.String())
+		}
+		return strings.TrimSpace(stdout.String())
+	}
+	got := run([]string{"run", "-"}, nil)
+	if !regexp.MustCompile(`^\["us-central1","workflow","\d{6}-[0-9a-f]{3}","[0-9a-f-]{36}",null\]$`).MatchString(got) {
+		t.Errorf("defaults from stdin = %s", got)
+	}
+	got = run([]string{"run", "-", "--project", "p", "--location", "europe-west1", "--workflow-id", "w",
+		"--revision-id", "000002-abc", "--execution-id", "e1"}, nil)
+	if want := `["europe-west1","w","000002-abc","e1","p"]`; got != want {
+		t.Errorf("with flags = %s, want %s", got, want)
+	}
+	got = run([]string{"run", "-"}, []string{"GOOGLE_CLOUD_LOCATION=asia-east1", "GOOGLE_CLOUD_PROJECT_ID=envp"})
+	if !strings.HasPrefix(got, `["asia-east1",`) || !strings.HasSuffix(got, `"envp"]`) {
+		t.Errorf("from the environment = %s", got)
+	}
+	file := writeFile(t, "my flow.v2.yaml", src)
+	var stdout, stderr strings.Builder
+	if code := runWorkflowsIO(context.Background(), []string{"run", file}, strings.NewReader(""), &stdout, &stderr, nil); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), `"my-flow-v2"`) {
+		t.Errorf("workflow ID from the file name: %s", stdout.String())
 	}
 }
