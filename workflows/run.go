@@ -42,6 +42,10 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives sys.log entries, one JSON object per line; nil discards them.
 	Log io.Writer
+	// Mocks, if set, answers calls instead of the world (see Mocks). Load
+	// the workflow WithMocks too, so that it accepts connectors only the
+	// mocks know.
+	Mocks *Mocks
 }
 
 // DefaultLocation is GOOGLE_CLOUD_LOCATION when Identity gives none.
@@ -115,6 +119,7 @@ type execution struct {
 	wf    *Workflow
 	cfg   Config
 	env   map[string]string // sys.get_env's view: Env plus the built-ins
+	mocks *mockRun          // nil without mocks
 	steps atomic.Int64
 	logMu sync.Mutex
 }
@@ -135,7 +140,7 @@ func (w *Workflow) Run(ctx context.Context, arg any, cfg Config) (any, error) {
 		cfg.Sleep = realSleep
 	}
 	cfg.Identity = cfg.Identity.withDefaults(w)
-	ex := &execution{wf: w, cfg: cfg, env: cfg.environment()}
+	ex := &execution{wf: w, cfg: cfg, env: cfg.environment(), mocks: newMockRun(cfg.Mocks)}
 	main := w.routines["main"]
 	var args []any
 	if len(main.params) == 1 {
@@ -227,6 +232,15 @@ func (e env) callFunc(ctx context.Context, name string, args []any) (any, error)
 	if fn, ok := library[name]; ok {
 		if len(args) > len(fn.params) {
 			return nil, typeErrorf("%s takes at most %d arguments, got %d", name, len(fn.params), len(args))
+		}
+		if e.f.ex.mocks != nil {
+			named := make(map[string]any, len(args))
+			for i, a := range args {
+				named[fn.params[i]] = a
+			}
+			if result, handled, err := e.f.ex.answerMock(ctx, name, named, ""); handled {
+				return result, err
+			}
 		}
 		return fn.call(ctx, e, name, args)
 	}

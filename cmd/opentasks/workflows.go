@@ -15,6 +15,7 @@ import (
 
 const workflowsUsage = `usage: opentasks workflows run FILE [--data JSON] [--endpoint URL] [--env KEY=VALUE ...]
        [--project ID] [--location L] [--workflow-id ID] [--revision-id ID] [--execution-id ID]
+       [--mocks FILE]
 
 Runs a Google Cloud Workflows definition (YAML or JSON) locally; FILE "-" reads
 it from standard input. The result is printed as JSON on stdout; an error is
@@ -27,6 +28,9 @@ GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID come from the flags above; by default the
 project and location are read from the environment (location us-central1 when
 unset), the workflow ID is FILE's base name, the revision ID is derived from the
 source and the execution ID is a new UUID.
+
+--mocks FILE answers calls from a YAML list of rules instead of the world, and
+lets the workflow use connectors OpenTasks does not have (docs/workflows-mocks.md).
 `
 
 // envFlags collects repeated --env KEY=VALUE flags.
@@ -67,6 +71,7 @@ func runWorkflowsIO(ctx context.Context, args []string, stdin io.Reader, stdout,
 	data := fs.String("data", "", "execution argument as JSON")
 	endpoint := fs.String("endpoint", workflows.DefaultEndpoint, "Cloud Tasks endpoint for connectors")
 	fs.Var(env, "env", "KEY=VALUE for sys.get_env (repeatable)")
+	mocksFile := fs.String("mocks", "", "YAML file of mock rules that answer calls (docs/workflows-mocks.md)")
 	var id workflows.Identity
 	fs.StringVar(&id.ProjectID, "project", "", "GOOGLE_CLOUD_PROJECT_ID (default: from the environment)")
 	fs.StringVar(&id.Location, "location", "", "GOOGLE_CLOUD_LOCATION (default: from the environment, else "+workflows.DefaultLocation+")")
@@ -103,7 +108,16 @@ func runWorkflowsIO(ctx context.Context, args []string, stdin io.Reader, stdout,
 		fmt.Fprintf(stderr, "opentasks: %v\n", err)
 		return 1
 	}
-	wf, err := workflows.Load(src)
+	var mocks *workflows.Mocks
+	var loadOpts []workflows.LoadOption
+	if *mocksFile != "" {
+		if mocks, err = workflows.LoadMocksFile(*mocksFile); err != nil {
+			fmt.Fprintf(stderr, "opentasks: --mocks: %v\n", err)
+			return 2
+		}
+		loadOpts = append(loadOpts, workflows.WithMocks(mocks))
+	}
+	wf, err := workflows.Load(src, loadOpts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "opentasks: %s: %v\n", files[0], err)
 		return 1
@@ -114,7 +128,7 @@ func runWorkflowsIO(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if id.Location == "" {
 		id.Location = env["GOOGLE_CLOUD_LOCATION"]
 	}
-	result, err := wf.Run(ctx, arg, workflows.Config{Endpoint: *endpoint, Env: env, Identity: id, Log: stderr})
+	result, err := wf.Run(ctx, arg, workflows.Config{Endpoint: *endpoint, Env: env, Identity: id, Log: stderr, Mocks: mocks})
 	var werr *workflows.Error
 	switch {
 	case errors.As(err, &werr):

@@ -125,3 +125,38 @@ func TestWorkflowsRunStdinAndIdentity(t *testing.T) {
 		t.Errorf("workflow ID from the file name: %s", stdout.String())
 	}
 }
+
+// TestWorkflowsRunMocks: --mocks answers a connector the runner does not
+// have; an unmatched call fails with the call on stderr.
+func TestWorkflowsRunMocks(t *testing.T) {
+	flow := writeFile(t, "flow.yaml", `
+- q:
+    call: googleapis.bigquery.v2.jobs.query
+    args:
+      projectId: ${sys.get_env("GOOGLE_CLOUD_PROJECT_ID")}
+      body: {query: "SELECT 1"}
+    result: r
+- done:
+    return: ${r.rows}
+`)
+	mocks := writeFile(t, "mocks.yaml", "- call: googleapis.bigquery.v2.jobs.query\n  args: {projectId: p}\n  result: {rows: [1]}\n")
+	var stdout, stderr strings.Builder
+	if code := runWorkflows(context.Background(), []string{"run", flow, "--mocks", mocks, "--project", "p"}, &stdout, &stderr, nil); code != 0 || stdout.String() != "[1]\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := runWorkflows(context.Background(), []string{"run", flow, "--mocks", mocks, "--project", "other"}, &stdout, &stderr, nil); code != 1 ||
+		!strings.Contains(stderr.String(), `no mock matches the call googleapis.bigquery.v2.jobs.query with args {"body":{"query":"SELECT 1"},"projectId":"other"}`) {
+		t.Errorf("unmatched: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := runWorkflows(context.Background(), []string{"run", flow}, &stdout, &stderr, nil); code != 1 || !strings.Contains(stderr.String(), "unknown or unsupported connector") {
+		t.Errorf("without mocks: exit %d, stderr %q", code, stderr.String())
+	}
+	bad := writeFile(t, "bad.yaml", "- call: x\n")
+	stderr.Reset()
+	if code := runWorkflows(context.Background(), []string{"run", flow, "--mocks", bad}, &stdout, &stderr, nil); code != 2 || !strings.Contains(stderr.String(), "exactly one of") {
+		t.Errorf("bad mocks: exit %d, stderr %q", code, stderr.String())
+	}
+}
