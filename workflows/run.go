@@ -42,6 +42,9 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives sys.log entries, one JSON object per line; nil discards them.
 	Log io.Writer
+	// Callbacks serves events.create_callback_endpoint and
+	// events.await_callback; without it they raise a ValueError.
+	Callbacks Callbacks
 	// Mocks, if set, answers calls instead of the world (see Mocks). Load
 	// the workflow WithMocks too, so that it accepts connectors only the
 	// mocks know.
@@ -141,12 +144,25 @@ func (w *Workflow) Run(ctx context.Context, arg any, cfg Config) (any, error) {
 	}
 	cfg.Identity = cfg.Identity.withDefaults(w)
 	ex := &execution{wf: w, cfg: cfg, env: cfg.environment(), mocks: newMockRun(cfg.Mocks)}
+	if cfg.Callbacks != nil {
+		defer cfg.Callbacks.Release(ex.name())
+	}
 	main := w.routines["main"]
 	var args []any
 	if len(main.params) == 1 {
 		args = []any{arg}
 	}
 	return ex.callRoutine(ctx, main, args, nil, 0, 0)
+}
+
+// name is the execution's resource name, as callbacks know it.
+func (ex *execution) name() string {
+	id := ex.cfg.Identity
+	project := id.ProjectID
+	if project == "" {
+		project = "-" // the API's "any project"
+	}
+	return "projects/" + project + "/locations/" + id.Location + "/workflows/" + id.WorkflowID + "/executions/" + id.ExecutionID
 }
 
 // frame is one invocation of a routine.

@@ -6,16 +6,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/opentasks/opentasks/workflows"
 )
 
 const workflowsUsage = `usage: opentasks workflows run FILE [--data JSON] [--endpoint URL] [--env KEY=VALUE ...]
        [--project ID] [--location L] [--workflow-id ID] [--revision-id ID] [--execution-id ID]
-       [--mocks FILE]
+       [--mocks FILE] [--callback-addr HOST:PORT]
 
 Runs a Google Cloud Workflows definition (YAML or JSON) locally; FILE "-" reads
 it from standard input. The result is printed as JSON on stdout; an error is
@@ -31,6 +34,10 @@ source and the execution ID is a new UUID.
 
 --mocks FILE answers calls from a YAML list of rules instead of the world, and
 lets the workflow use connectors OpenTasks does not have (docs/workflows-mocks.md).
+
+Callback endpoints (events.create_callback_endpoint) are served during the run at
+http://HOST:PORT/callbacks/... on --callback-addr (default 127.0.0.1:0, a free port;
+the workflow sees the URL, and sys.log can print it).
 `
 
 // envFlags collects repeated --env KEY=VALUE flags.
@@ -71,6 +78,7 @@ func runWorkflowsIO(ctx context.Context, args []string, stdin io.Reader, stdout,
 	data := fs.String("data", "", "execution argument as JSON")
 	endpoint := fs.String("endpoint", workflows.DefaultEndpoint, "Cloud Tasks endpoint for connectors")
 	fs.Var(env, "env", "KEY=VALUE for sys.get_env (repeatable)")
+	callbackAddr := fs.String("callback-addr", "127.0.0.1:0", "address that serves callback endpoints during the run")
 	mocksFile := fs.String("mocks", "", "YAML file of mock rules that answer calls (docs/workflows-mocks.md)")
 	var id workflows.Identity
 	fs.StringVar(&id.ProjectID, "project", "", "GOOGLE_CLOUD_PROJECT_ID (default: from the environment)")
@@ -128,7 +136,13 @@ func runWorkflowsIO(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if id.Location == "" {
 		id.Location = env["GOOGLE_CLOUD_LOCATION"]
 	}
-	result, err := wf.Run(ctx, arg, workflows.Config{Endpoint: *endpoint, Env: env, Identity: id, Log: stderr, Mocks: mocks})
+	callbacks, stopCallbacks, err := serveCallbacks(*callbackAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "opentasks: --callback-addr: %v\n", err)
+		return 2
+	}
+	defer stopCallbacks()
+	result, err := wf.Run(ctx, arg, workflows.Config{Endpoint: *endpoint, Env: env, Identity: id, Log: stderr, Mocks: mocks, Callbacks: callbacks})
 	var werr *workflows.Error
 	switch {
 	case errors.As(err, &werr):
@@ -179,4 +193,26 @@ func workflowIDFromFile(file string) string {
 		return "workflow"
 	}
 	return id
+}
+
+// serveCallbacks serves an in-memory callback registry on addr for the
+// length of a run, so that a standalone run can receive callbacks.
+func serveCallbacks(addr string) (*workflows.MemoryCallbacks, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	callbacks := workflows.NewMemoryCallbacks("http://" + ln.Addr().String())
+	mux := http.NewServeMux()
+	mux.Handle("/callbacks/", callbacks)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // returns when closed below
+	}()
+	return callbacks, func() {
+		_ = srv.Close()
+		<-done
+	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -158,5 +159,73 @@ func TestWorkflowsRunMocks(t *testing.T) {
 	stderr.Reset()
 	if code := runWorkflows(context.Background(), []string{"run", flow, "--mocks", bad}, &stdout, &stderr, nil); code != 2 || !strings.Contains(stderr.String(), "exactly one of") {
 		t.Errorf("bad mocks: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// logLines is a concurrency-safe writer that hands each line to a channel.
+type logLines struct {
+	mu    sync.Mutex
+	buf   strings.Builder
+	lines chan string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		l.buf.WriteString(line)
+		if strings.HasSuffix(line, "\n") {
+			l.lines <- l.buf.String()
+			l.buf.Reset()
+		}
+	}
+	return len(p), nil
+}
+
+// TestWorkflowsRunCallback: a standalone run serves its callback endpoint
+// on --callback-addr and resumes when a request arrives there.
+func TestWorkflowsRunCallback(t *testing.T) {
+	src := `
+- create:
+    call: events.create_callback_endpoint
+    result: cb
+- show:
+    call: sys.log
+    args: {text: "${cb.url}"}
+- wait:
+    call: events.await_callback
+    args: {callback: "${cb}", timeout: 60}
+    result: req
+- done:
+    return: ${req.http_request.body.answer}
+`
+	stderr := &logLines{lines: make(chan string, 4)}
+	var stdout strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- runWorkflowsIO(context.Background(), []string{"run", "-", "--callback-addr", "127.0.0.1:0", "--project", "p"},
+			strings.NewReader(src), &stdout, stderr, nil)
+	}()
+	var url string
+	select {
+	case line := <-stderr.lines:
+		m := regexp.MustCompile(`"text":"(http://127\.0\.0\.1:\d+/callbacks/projects/p/locations/us-central1/workflows/workflow/executions/[^"]+)"`).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("log line %q has no callback URL", line)
+		}
+		url = m[1]
+	case code := <-done:
+		t.Fatalf("run ended first: exit %d", code)
+	}
+	resp, err := http.Post(url, "application/json", strings.NewReader(`{"answer": 42}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %v %v", url, resp, err)
+	}
+	if code := <-done; code != 0 || stdout.String() != "42\n" {
+		t.Errorf("exit %d, stdout %q", code, stdout.String())
+	}
+	// The listener is closed with the run.
+	if _, err := http.Post(url, "application/json", strings.NewReader(`{}`)); err == nil {
+		t.Errorf("callback listener still up after the run")
 	}
 }
