@@ -25,6 +25,9 @@ const (
 // the whole call, retries included.
 func (ex *execution) callConnector(ctx context.Context, name string, args map[string]any) (any, error) {
 	m := connectorMethods()[name]
+	if m == nil {
+		return nil, &UnmatchedCallError{Call: name, Args: args}
+	}
 	timeout, err := connectorTimeout(name, args["connector_params"])
 	if err != nil {
 		return nil, err
@@ -77,6 +80,23 @@ func (ex *execution) connectorOnce(parent, ctx context.Context, m *connectorMeth
 		return map[string]any{}, nil // google.protobuf.Empty
 	}
 	return resp.body, nil
+}
+
+// callURL is the URL a call would reach, for mocks' url patterns: the url
+// argument of http.*, the REST URL of a known connector, else "".
+func (ex *execution) callURL(name string, args map[string]any) string {
+	if m := connectorMethods()[name]; m != nil {
+		target, _, err := m.request(ex.cfg.Endpoint, args)
+		if err == nil {
+			return target
+		}
+		return ""
+	}
+	if strings.HasPrefix(name, "http.") {
+		u, _ := args["url"].(string)
+		return u
+	}
+	return ""
 }
 
 func connectorTimeout(name string, params any) (time.Duration, error) {
