@@ -80,6 +80,9 @@ func (f *frame) runStep(ctx context.Context, sc *scope, st *step) (outcome, erro
 	if f.ex.steps.Add(1) > maxStepsPerRun {
 		return outcome{}, f.locate(errorf(tagResourceLimit, "more than %d steps executed", maxStepsPerRun), st)
 	}
+	if f.ex.cfg.OnStep != nil {
+		f.ex.cfg.OnStep(f.routine.name, st.name)
+	}
 	out, err := f.execStep(ctx, sc, st)
 	return out, f.locate(err, st)
 }

@@ -43,6 +43,9 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives sys.log entries, one JSON object per line; nil discards them.
 	Log io.Writer
+	// OnStep, when set, is called as each step starts (the Executions
+	// API's status.currentSteps); parallel branches call it concurrently.
+	OnStep func(routine, step string)
 	// Callbacks serves events.create_callback_endpoint and
 	// events.await_callback; without it they raise a ValueError.
 	Callbacks Callbacks

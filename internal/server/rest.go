@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // mixinRules are the HTTP rules of the Locations and Operations mixins as
@@ -64,21 +65,42 @@ type rest struct {
 	ints  http.Handler // transcoder answering enums as numbers
 }
 
-func newREST(gs *grpc.Server, api API) (*rest, error) {
-	names, err := newTranscoder(gs, false)
+// mergeRules folds rules for the same method into one rule whose
+// additional bindings are the later ones, as the transcoder wants one rule
+// a method.
+func mergeRules(rules []*annotations.HttpRule) []*annotations.HttpRule {
+	var out []*annotations.HttpRule
+	bySelector := map[string]*annotations.HttpRule{}
+	for _, r := range rules {
+		first, ok := bySelector[r.GetSelector()]
+		if !ok {
+			first = proto.Clone(r).(*annotations.HttpRule)
+			bySelector[r.GetSelector()] = first
+			out = append(out, first)
+			continue
+		}
+		extra := proto.Clone(r).(*annotations.HttpRule)
+		extra.Selector = ""
+		first.AdditionalBindings = append(first.AdditionalBindings, extra)
+	}
+	return out
+}
+
+func newREST(gs *grpc.Server, api API, rules []*annotations.HttpRule) (*rest, error) {
+	names, err := newTranscoder(gs, rules, false)
 	if err != nil {
 		return nil, err
 	}
-	ints, err := newTranscoder(gs, true)
+	ints, err := newTranscoder(gs, rules, true)
 	if err != nil {
 		return nil, err
 	}
 	return &rest{api: api, names: names, ints: ints}, nil
 }
 
-func newTranscoder(gs *grpc.Server, enumNumbers bool) (*vanguard.Transcoder, error) {
+func newTranscoder(gs *grpc.Server, rules []*annotations.HttpRule, enumNumbers bool) (*vanguard.Transcoder, error) {
 	t, err := vanguardgrpc.NewTranscoder(gs,
-		vanguard.WithRules(mixinRules...),
+		vanguard.WithRules(rules...),
 		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
 			return &vanguard.JSONCodec{
 				// Google omits zero values and rejects unknown fields.
