@@ -25,7 +25,8 @@ const (
 // Config is what a run may use from the outside world. The zero value is
 // usable: real clock, real sleeps, default endpoint, empty environment.
 type Config struct {
-	// Endpoint is the Cloud Tasks base URL used by googleapis.cloudtasks.* connectors.
+	// Endpoint is the base URL of the googleapis.cloudtasks.* and
+	// googleapis.workflowexecutions.* connectors (OpenTasks serves both).
 	Endpoint string
 	// Env feeds sys.get_env: a deployment's user-defined variables
 	// (userEnvVars) and, for a local run, whatever else the caller wants
