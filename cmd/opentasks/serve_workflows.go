@@ -15,6 +15,7 @@ import (
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/workflowsapi"
+	"github.com/opentasks/opentasks/workflows"
 )
 
 // workflowsFlags configure the Workflows and Executions APIs of serve.
@@ -22,11 +23,13 @@ type workflowsFlags struct {
 	maxActive int
 	retention time.Duration
 	leaseTTL  time.Duration
+	mocks     string
 }
 
 func (f *workflowsFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxActive, "workflows-max-active", 1000, "most ACTIVE executions of one workflow; CreateExecution past it is RESOURCE_EXHAUSTED")
 	fs.DurationVar(&f.retention, "workflows-retention", 30*24*time.Hour, "how long a finished workflow execution is kept")
+	fs.StringVar(&f.mocks, "workflows-mocks", "", "`FILE` of mock rules (docs/workflows-mocks.md) answering the calls of every deployed workflow, for tests without a cloud project")
 	fs.DurationVar(&f.leaseTTL, "workflows-lease-ttl", 30*time.Second, "postgres: an execution whose node died ends FAILED (interrupted) about this long after")
 }
 
@@ -38,7 +41,14 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 	if !ok {
 		return nil, nil, fmt.Errorf("the store %s cannot hold workflows", f.store)
 	}
+	var mocks *workflows.Mocks
+	if f.wf.mocks != "" {
+		if mocks, err = workflows.LoadMocksFile(f.wf.mocks); err != nil {
+			return nil, nil, fmt.Errorf("--workflows-mocks: %w", err)
+		}
+	}
 	svc := workflowsapi.New(ws, st, workflowsapi.Config{
+		Mocks:     mocks,
 		Endpoint:  "http://" + dialable(addr),
 		MaxActive: f.wf.maxActive,
 		Retention: f.wf.retention,
@@ -53,6 +63,8 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
 		server.WithRESTRules(workflowsapi.MixinRules()...),
+		server.WithHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
+		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
 	}, svc.Stop, nil
 }
 

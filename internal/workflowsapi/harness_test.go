@@ -104,7 +104,9 @@ func start(t *testing.T, st fullStore, cfg workflowsapi.Config) *env {
 	h := server.New(ctapi.New(st, ctapi.Config{Dispatcher: d}),
 		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
-		server.WithRESTRules(workflowsapi.MixinRules()...))
+		server.WithRESTRules(workflowsapi.MixinRules()...),
+		server.WithHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
+		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()))
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(ctx, ln, h, 5*time.Second) }()
 	e := &env{base: base, svc: svc, st: st, wf: map[string]*workflows.Client{}, ex: map[string]execAPI{}}

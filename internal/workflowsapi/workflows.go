@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -76,7 +75,7 @@ func revisionOrdinal(id string) int {
 
 // validateWorkflow checks a workflow's settings and compiles its source,
 // so that a bad definition is refused at deploy with the step and line.
-func validateWorkflow(w *workflowspb.Workflow) error {
+func validateWorkflow(w *workflowspb.Workflow, opts ...workflows.LoadOption) error {
 	src := w.GetSourceContents()
 	switch {
 	case src == "":
@@ -111,7 +110,7 @@ func validateWorkflow(w *workflowspb.Workflow) error {
 	if _, ok := workflowspb.ExecutionHistoryLevel_name[int32(w.GetExecutionHistoryLevel())]; !ok {
 		return invalid("Invalid execution_history_level %d.", w.GetExecutionHistoryLevel())
 	}
-	if _, err := workflows.Load([]byte(src)); err != nil {
+	if _, err := workflows.Load([]byte(src), opts...); err != nil {
 		// Cloud Workflows: "failed to build: error in step step2: ..."
 		return invalid("failed to build: %v", err)
 	}
@@ -139,7 +138,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, req *workflowspb.CreateWor
 	}
 	in := proto.Clone(req.GetWorkflow()).(*workflowspb.Workflow)
 	clearOutputOnly(in)
-	if err := validateWorkflow(in); err != nil {
+	if err := validateWorkflow(in, s.loadOptions()...); err != nil {
 		return nil, err
 	}
 	name := parent + "/workflows/" + id
@@ -194,7 +193,7 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 			fds, _ := protopath.Resolve(in.ProtoReflect().Descriptor(), p)
 			protopath.Copy(next, in, fds)
 		}
-		if invalidErr = validateWorkflow(next); invalidErr != nil {
+		if invalidErr = validateWorkflow(next, s.loadOptions()...); invalidErr != nil {
 			return nil, false, invalidErr
 		}
 		next.UpdateTime = now
@@ -380,7 +379,7 @@ func (s *Service) program(w *workflowspb.Workflow) (*workflows.Workflow, error) 
 	if p, ok := s.programs.Load(key); ok {
 		return p.(*workflows.Workflow), nil
 	}
-	p, err := workflows.Load([]byte(w.GetSourceContents()))
+	p, err := workflows.Load([]byte(w.GetSourceContents()), s.loadOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -397,17 +396,10 @@ func (s *Service) forget(name string) {
 	}
 }
 
-// env is what sys.get_env reads in an execution: the workflow's
-// variables, then the built-in ones (spec section 4).
-func env(w *workflowspb.Workflow, wn workflowName, executionID string) map[string]string {
-	e := maps.Clone(w.GetUserEnvVars())
-	if e == nil {
-		e = map[string]string{}
+// identity is what an execution's built-in variables report.
+func identity(w *workflowspb.Workflow, wn workflowName, executionID string) workflows.Identity {
+	return workflows.Identity{
+		ProjectID: wn.project, Location: wn.location, WorkflowID: wn.id,
+		RevisionID: w.GetRevisionId(), ExecutionID: executionID,
 	}
-	e["GOOGLE_CLOUD_PROJECT_ID"] = wn.project
-	e["GOOGLE_CLOUD_LOCATION"] = wn.location
-	e["GOOGLE_CLOUD_WORKFLOW_ID"] = wn.id
-	e["GOOGLE_CLOUD_WORKFLOW_REVISION_ID"] = w.GetRevisionId()
-	e["GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID"] = executionID
-	return e
 }
