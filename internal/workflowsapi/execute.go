@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/workflows"
 )
 
@@ -54,7 +55,7 @@ func (s *Service) execute(ctx context.Context, r *run, e *executionspb.Execution
 		cur.Result = string(out)
 		return cur, nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // not deleted with its workflow
 		// The lease runs out and the sweep ends it as interrupted.
 		s.log.Error("storing the end of an execution", "execution", e.GetName(), "err", err)
 	}

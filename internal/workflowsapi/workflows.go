@@ -183,7 +183,6 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 		}
 	}
 	now := timestamppb.New(s.now())
-	var invalidErr error
 	out, err := s.st.UpdateWorkflow(ctx, name, func(cur *workflowspb.Workflow) (*workflowspb.Workflow, bool, error) {
 		if cur == nil {
 			return nil, false, notFound("Workflow", name)
@@ -193,8 +192,8 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 			fds, _ := protopath.Resolve(in.ProtoReflect().Descriptor(), p)
 			protopath.Copy(next, in, fds)
 		}
-		if invalidErr = validateWorkflow(next, s.loadOptions()...); invalidErr != nil {
-			return nil, false, invalidErr
+		if err := validateWorkflow(next, s.loadOptions()...); err != nil {
+			return nil, false, err
 		}
 		next.UpdateTime = now
 		newRev := false
