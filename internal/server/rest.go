@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -78,7 +79,7 @@ func newREST(gs *grpc.Server, api API) (*rest, error) {
 
 func newTranscoder(gs *grpc.Server, enumNumbers bool) (*vanguard.Transcoder, error) {
 	t, err := vanguardgrpc.NewTranscoder(gs,
-		vanguard.WithRules(mixinRules...),
+		vanguard.WithRules(slices.Concat(mixinRules, clientRules)...),
 		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
 			return &vanguard.JSONCodec{
 				// Google omits zero values and rejects unknown fields.
@@ -125,6 +126,15 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	firebase, isFirebase := firebaseQueue(r)
+	if isFirebase {
+		var st *status.Status
+		if body, st = s.firebaseBody(r, firebase, body); st != nil {
+			writeError(w, st)
+			return
+		}
+	}
+
 	// The transcoder sees a plain JSON REST call: no system parameters, one
 	// JSON content type (it refuses "application/json; charset=UTF-8"), and
 	// none of the headers that would make it take the call for Connect.
@@ -144,9 +154,18 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reached := new(atomic.Bool)
 	r2 = r2.WithContext(context.WithValue(r2.Context(), reachedKey{}, reached))
-	ew := &errorWriter{ResponseWriter: w, r: r, reached: reached}
+	out := w
+	var rec *recorder
+	if isFirebase {
+		rec = newRecorder()
+		out = rec
+	}
+	ew := &errorWriter{ResponseWriter: out, r: r, reached: reached}
 	t.ServeHTTP(ew, r2)
 	ew.finish()
+	if isFirebase {
+		firebaseAnswer(w, rec)
+	}
 }
 
 // wantsEnumNumbers reports whether the caller asked for
