@@ -374,7 +374,9 @@ func (s *Service) ListWorkflowRevisions(ctx context.Context, req *workflowspb.Li
 // program returns the loaded definition of a workflow revision, loading
 // it once.
 func (s *Service) program(w *workflowspb.Workflow) (*workflows.Workflow, error) {
-	key := w.GetName() + "@" + w.GetRevisionId()
+	// The revision's birth too: a workflow deleted and created again
+	// numbers its revisions from 1 anew.
+	key := fmt.Sprintf("%s@%s@%d", w.GetName(), w.GetRevisionId(), w.GetRevisionCreateTime().AsTime().UnixNano())
 	if p, ok := s.programs.Load(key); ok {
 		return p.(*workflows.Workflow), nil
 	}
