@@ -22,11 +22,13 @@ type workflowsFlags struct {
 	maxActive int
 	retention time.Duration
 	leaseTTL  time.Duration
+	mocks     string
 }
 
 func (f *workflowsFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxActive, "workflows-max-active", 1000, "most ACTIVE executions of one workflow; CreateExecution past it is RESOURCE_EXHAUSTED")
 	fs.DurationVar(&f.retention, "workflows-retention", 30*24*time.Hour, "how long a finished workflow execution is kept")
+	fs.StringVar(&f.mocks, "workflows-mocks", "", "YAML file of mock rules that answer the calls of every execution (docs/workflows-mocks.md)")
 	fs.DurationVar(&f.leaseTTL, "workflows-lease-ttl", 30*time.Second, "postgres: an execution whose node died ends FAILED (interrupted) about this long after")
 }
 
@@ -38,22 +40,28 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 	if !ok {
 		return nil, nil, fmt.Errorf("the store %s cannot hold workflows", f.store)
 	}
+	runner, err := newWorkflowsRunner(f.wf.mocks, "http://"+dialable(addr))
+	if err != nil {
+		return nil, nil, err
+	}
 	svc := workflowsapi.New(ws, st, workflowsapi.Config{
-		Endpoint:  "http://" + dialable(addr),
-		MaxActive: f.wf.maxActive,
-		Retention: f.wf.retention,
-		LeaseTTL:  f.wf.leaseTTL,
-		SoleOwner: strings.HasPrefix(f.store, "sqlite:"),
-		Logger:    logger,
+		Workflows:   runner.configure,
+		LoadOptions: runner.loadOptions(),
+		Endpoint:    "http://" + dialable(addr),
+		MaxActive:   f.wf.maxActive,
+		Retention:   f.wf.retention,
+		LeaseTTL:    f.wf.leaseTTL,
+		SoleOwner:   strings.HasPrefix(f.store, "sqlite:"),
+		Logger:      logger,
 	})
 	if err := svc.Start(ctx); err != nil {
 		return nil, nil, err
 	}
-	return []server.Option{
+	return append(runner.serverOptions(),
 		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
 		server.WithRESTRules(workflowsapi.MixinRules()...),
-	}, svc.Stop, nil
+	), svc.Stop, nil
 }
 
 // dialable turns a listen address into one this process can dial: an

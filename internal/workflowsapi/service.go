@@ -51,6 +51,8 @@ type Config struct {
 	// Workflows adjusts each execution's runner configuration after the
 	// service has filled it in (callbacks, mocks); optional.
 	Workflows func(e *executionspb.Execution, cfg *workflows.Config)
+	// LoadOptions apply to every definition loaded (workflows.WithMocks).
+	LoadOptions []workflows.LoadOption
 }
 
 // Service implements the Workflows and Executions APIs on a store.

@@ -76,7 +76,7 @@ func revisionOrdinal(id string) int {
 
 // validateWorkflow checks a workflow's settings and compiles its source,
 // so that a bad definition is refused at deploy with the step and line.
-func validateWorkflow(w *workflowspb.Workflow) error {
+func validateWorkflow(w *workflowspb.Workflow, opts ...workflows.LoadOption) error {
 	src := w.GetSourceContents()
 	switch {
 	case src == "":
@@ -111,7 +111,7 @@ func validateWorkflow(w *workflowspb.Workflow) error {
 	if _, ok := workflowspb.ExecutionHistoryLevel_name[int32(w.GetExecutionHistoryLevel())]; !ok {
 		return invalid("Invalid execution_history_level %d.", w.GetExecutionHistoryLevel())
 	}
-	if _, err := workflows.Load([]byte(src)); err != nil {
+	if _, err := workflows.Load([]byte(src), opts...); err != nil {
 		// Cloud Workflows: "failed to build: error in step step2: ..."
 		return invalid("failed to build: %v", err)
 	}
@@ -139,7 +139,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, req *workflowspb.CreateWor
 	}
 	in := proto.Clone(req.GetWorkflow()).(*workflowspb.Workflow)
 	clearOutputOnly(in)
-	if err := validateWorkflow(in); err != nil {
+	if err := validateWorkflow(in, s.cfg.LoadOptions...); err != nil {
 		return nil, err
 	}
 	name := parent + "/workflows/" + id
@@ -194,7 +194,7 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 			fds, _ := protopath.Resolve(in.ProtoReflect().Descriptor(), p)
 			protopath.Copy(next, in, fds)
 		}
-		if invalidErr = validateWorkflow(next); invalidErr != nil {
+		if invalidErr = validateWorkflow(next, s.cfg.LoadOptions...); invalidErr != nil {
 			return nil, false, invalidErr
 		}
 		next.UpdateTime = now
@@ -380,7 +380,7 @@ func (s *Service) program(w *workflowspb.Workflow) (*workflows.Workflow, error) 
 	if p, ok := s.programs.Load(key); ok {
 		return p.(*workflows.Workflow), nil
 	}
-	p, err := workflows.Load([]byte(w.GetSourceContents()))
+	p, err := workflows.Load([]byte(w.GetSourceContents()), s.cfg.LoadOptions...)
 	if err != nil {
 		return nil, err
 	}
