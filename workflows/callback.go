@@ -75,10 +75,14 @@ func (m *MemoryCallbacks) Create(_ context.Context, execution, method string) (s
 	return m.base + "/callbacks/" + name, nil
 }
 
-// nameOf extracts the callback name from a URL or a request path.
+// nameOf extracts the callback name from a URL or a request path: ours
+// (/callbacks/NAME) or the Executions API's sendHttpCallback (/v1/NAME).
 func nameOf(s string) string {
 	if i := strings.Index(s, "/callbacks/projects/"); i >= 0 {
 		return s[i+len("/callbacks/"):]
+	}
+	if rest, ok := strings.CutPrefix(s, "/v1/"); ok && strings.HasPrefix(rest, "projects/") {
+		return rest
 	}
 	return ""
 }
@@ -156,6 +160,10 @@ func (m *MemoryCallbacks) List(execution string) []CallbackInfo {
 	slices.SortFunc(out, func(a, b CallbackInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
+
+// CallbackRESTPattern is the http.ServeMux pattern of the Executions API's
+// sendHttpCallback (/v1/NAME), which ServeHTTP also answers.
+const CallbackRESTPattern = "/v1/projects/{p}/locations/{l}/workflows/{w}/executions/{e}/callbacks/{c}"
 
 // ServeHTTP receives a callback request at /callbacks/NAME: 404 for an
 // unknown or released endpoint, 405 for another method than the one it

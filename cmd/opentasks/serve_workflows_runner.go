@@ -46,7 +46,11 @@ func (r *workflowsRunner) loadOptions() []workflows.LoadOption {
 	return []workflows.LoadOption{workflows.WithMocks(r.mocks)}
 }
 
-// serverOptions mount the callback endpoints on the port.
+// serverOptions mount the callback endpoints on the port, at the URLs
+// create_callback_endpoint returns and at sendHttpCallback's REST path.
 func (r *workflowsRunner) serverOptions() []server.Option {
-	return []server.Option{server.WithHandler("/callbacks/", r.callbacks)}
+	return []server.Option{
+		server.WithHandler("/callbacks/", r.callbacks),
+		server.WithHandler(workflows.CallbackRESTPattern, r.callbacks),
+	}
 }

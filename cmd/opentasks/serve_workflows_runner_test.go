@@ -76,8 +76,12 @@ main:
         call: events.await_callback
         args: {callback: "${cb}", timeout: 60}
         result: req
+    - waitAgain:
+        call: events.await_callback
+        args: {callback: "${cb}", timeout: 60}
+        result: req2
     - done:
-        return: ${[req.http_request.method, req.http_request.body.decision]}
+        return: ${[req.http_request.method, req.http_request.body.decision, req2.http_request.body.decision]}
 `
 	runnerMocks = `
 - call: googleapis.bigquery.v2.jobs.query
@@ -143,14 +147,20 @@ func TestServeWorkflowsRunner(t *testing.T) {
 	if want := "http://" + p.addr + "/callbacks/" + ex.GetName() + "/callbacks/"; !strings.HasPrefix(url, want) {
 		t.Fatalf("callback URL %s, want it under %s", url, want)
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(`{"decision": "approved"}`))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT %s: %v %v", url, resp, err)
+	// The first request goes to the URL the workflow got, the second the
+	// Executions API's way (sendHttpCallback's REST path).
+	rest := "http://" + p.addr + "/v1/" + strings.TrimPrefix(url, "http://"+p.addr+"/callbacks/")
+	for _, send := range []struct{ target, decision string }{{url, "approved"}, {rest, "filed"}} {
+		target, decision := send.target, send.decision
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, target, strings.NewReader(`{"decision": "`+decision+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT %s: %v %v", target, resp, err)
+		}
 	}
 	done = awaitExecution(t, ctx, ec, ex.GetName())
-	if done.GetState() != executionspb.Execution_SUCCEEDED || done.GetResult() != `["PUT","approved"]` {
+	if done.GetState() != executionspb.Execution_SUCCEEDED || done.GetResult() != `["PUT","approved","filed"]` {
 		t.Fatalf("waiter: %v result %s error %v", done.GetState(), done.GetResult(), done.GetError())
 	}
 }
