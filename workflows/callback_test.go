@@ -252,6 +252,14 @@ func TestMemoryCallbacksQueue(t *testing.T) {
 	if _, err := cbs.Await(cctx, exec, url); !errors.Is(err, context.Canceled) {
 		t.Errorf("await with a cancelled context: %v", err)
 	}
+	for i := 0; i < maxPendingPayloads; i++ {
+		if c := send("PUT", path, "fill"); c != http.StatusOK {
+			t.Fatalf("PUT %d: %d", i, c)
+		}
+	}
+	if c := send("PUT", path, "one too many"); c != http.StatusTooManyRequests {
+		t.Errorf("PUT past the pending bound: %d", c)
+	}
 	cbs.Release(exec)
 	if c := send("PUT", path, "late"); c != http.StatusNotFound || len(cbs.List(exec)) != 0 {
 		t.Errorf("after release: %d, %v", c, cbs.List(exec))
