@@ -15,6 +15,7 @@ import (
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/workflowsapi"
+	"github.com/opentasks/opentasks/workflows"
 )
 
 // workflowsFlags configure the Workflows and Executions APIs of serve.
@@ -28,7 +29,7 @@ type workflowsFlags struct {
 func (f *workflowsFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxActive, "workflows-max-active", 1000, "most ACTIVE executions of one workflow; CreateExecution past it is RESOURCE_EXHAUSTED")
 	fs.DurationVar(&f.retention, "workflows-retention", 30*24*time.Hour, "how long a finished workflow execution is kept")
-	fs.StringVar(&f.mocks, "workflows-mocks", "", "YAML file of mock rules that answer the calls of every execution (docs/workflows-mocks.md)")
+	fs.StringVar(&f.mocks, "workflows-mocks", "", "`FILE` of mock rules (docs/workflows-mocks.md) answering the calls of every deployed workflow, for tests without a cloud project")
 	fs.DurationVar(&f.leaseTTL, "workflows-lease-ttl", 30*time.Second, "postgres: an execution whose node died ends FAILED (interrupted) about this long after")
 }
 
@@ -40,28 +41,32 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 	if !ok {
 		return nil, nil, fmt.Errorf("the store %s cannot hold workflows", f.store)
 	}
-	runner, err := newWorkflowsRunner(f.wf.mocks, "http://"+dialable(addr))
-	if err != nil {
-		return nil, nil, err
+	var mocks *workflows.Mocks
+	if f.wf.mocks != "" {
+		if mocks, err = workflows.LoadMocksFile(f.wf.mocks); err != nil {
+			return nil, nil, fmt.Errorf("--workflows-mocks: %w", err)
+		}
 	}
 	svc := workflowsapi.New(ws, st, workflowsapi.Config{
-		Workflows:   runner.configure,
-		LoadOptions: runner.loadOptions(),
-		Endpoint:    "http://" + dialable(addr),
-		MaxActive:   f.wf.maxActive,
-		Retention:   f.wf.retention,
-		LeaseTTL:    f.wf.leaseTTL,
-		SoleOwner:   strings.HasPrefix(f.store, "sqlite:"),
-		Logger:      logger,
+		Mocks:     mocks,
+		Endpoint:  "http://" + dialable(addr),
+		MaxActive: f.wf.maxActive,
+		Retention: f.wf.retention,
+		LeaseTTL:  f.wf.leaseTTL,
+		SoleOwner: strings.HasPrefix(f.store, "sqlite:"),
+		Logger:    logger,
 	})
 	if err := svc.Start(ctx); err != nil {
 		return nil, nil, err
 	}
-	return append(runner.serverOptions(),
+	return []server.Option{
 		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
 		server.WithRESTRules(workflowsapi.MixinRules()...),
-	), svc.Stop, nil
+		server.WithHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
+		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
+		server.WithHandler(workflows.CallbackRESTPattern, svc.CallbacksHandler()),
+	}, svc.Stop, nil
 }
 
 // dialable turns a listen address into one this process can dial: an

@@ -158,6 +158,12 @@ func queueMask(paths []string) ([][]protoreflect.FieldDescriptor, error) {
 // UpdateQueue updates the fields named by the mask (all mutable fields
 // when it is empty), creating the queue if it does not exist.
 func (s *Service) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest) (*cloudtaskspb.Queue, error) {
+	return s.updateQueue(ctx, req, 0)
+}
+
+// updateQueue is UpdateQueue; a burst above zero replaces the
+// max_burst_size the rate implies (see DeclareQueue).
+func (s *Service) updateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest, burst int32) (*cloudtaskspb.Queue, error) {
 	in := req.GetQueue()
 	name := in.GetName()
 	if !validQueueName(name) {
@@ -185,6 +191,9 @@ func (s *Service) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueue
 		}
 		if err := normalizeQueue(next); err != nil {
 			return nil, err
+		}
+		if burst > 0 {
+			next.RateLimits.MaxBurstSize = burst
 		}
 		return next, nil
 	})

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 // mixinRules are the HTTP rules of the Locations and Operations mixins as
@@ -63,27 +62,6 @@ type rest struct {
 	api   API
 	names http.Handler // transcoder answering enums by name (the default)
 	ints  http.Handler // transcoder answering enums as numbers
-}
-
-// mergeRules folds rules for the same method into one rule whose
-// additional bindings are the later ones, as the transcoder wants one rule
-// a method.
-func mergeRules(rules []*annotations.HttpRule) []*annotations.HttpRule {
-	var out []*annotations.HttpRule
-	bySelector := map[string]*annotations.HttpRule{}
-	for _, r := range rules {
-		first, ok := bySelector[r.GetSelector()]
-		if !ok {
-			first = proto.Clone(r).(*annotations.HttpRule)
-			bySelector[r.GetSelector()] = first
-			out = append(out, first)
-			continue
-		}
-		extra := proto.Clone(r).(*annotations.HttpRule)
-		extra.Selector = ""
-		first.AdditionalBindings = append(first.AdditionalBindings, extra)
-	}
-	return out
 }
 
 func newREST(gs *grpc.Server, api API, rules []*annotations.HttpRule) (*rest, error) {
@@ -147,6 +125,15 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	firebase, isFirebase := firebaseQueue(r)
+	if isFirebase {
+		var st *status.Status
+		if body, st = s.firebaseBody(r, firebase, body); st != nil {
+			writeError(w, st)
+			return
+		}
+	}
+
 	// The transcoder sees a plain JSON REST call: no system parameters, one
 	// JSON content type (it refuses "application/json; charset=UTF-8"), and
 	// none of the headers that would make it take the call for Connect.
@@ -166,9 +153,18 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reached := new(atomic.Bool)
 	r2 = r2.WithContext(context.WithValue(r2.Context(), reachedKey{}, reached))
-	ew := &errorWriter{ResponseWriter: w, r: r, reached: reached}
+	out := w
+	var rec *recorder
+	if isFirebase {
+		rec = newRecorder()
+		out = rec
+	}
+	ew := &errorWriter{ResponseWriter: out, r: r, reached: reached}
 	t.ServeHTTP(ew, r2)
 	ew.finish()
+	if isFirebase {
+		firebaseAnswer(w, rec)
+	}
 }
 
 // wantsEnumNumbers reports whether the caller asked for

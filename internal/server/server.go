@@ -73,8 +73,7 @@ func WithService(desc *grpc.ServiceDesc, impl any) Option {
 }
 
 // WithRESTRules adds REST bindings that no descriptor carries: those a
-// service config declares for the Locations and Operations mixins. A rule
-// for a method that already has one becomes an additional binding.
+// service config declares for the Locations and Operations mixins.
 func WithRESTRules(rules ...*annotations.HttpRule) Option {
 	return func(c *config) { c.rules = append(c.rules, rules...) }
 }
@@ -91,7 +90,7 @@ func New(api API, opts ...Option) http.Handler {
 	for _, sv := range cfg.services {
 		gs.RegisterService(sv.desc, sv.impl)
 	}
-	rest, err := newREST(gs, api, mergeRules(append(slices.Clone(mixinRules), cfg.rules...)))
+	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules))
 	if err != nil {
 		// The transcoder is built from compiled-in descriptors and rules:
 		// failing here is a bug in this package, not a runtime condition.

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/workflows"
 )
 
@@ -20,18 +21,15 @@ import (
 const msgInterrupted = "Execution interrupted: the OpenTasks server running it stopped before it finished. It was not resumed; run it again."
 
 // execute runs one execution and stores how it ended.
-func (s *Service) execute(ctx context.Context, r *run, e *executionspb.Execution, prog *workflows.Workflow, arg any, env map[string]string) {
-	cfg := workflows.Config{
-		Endpoint:   s.cfg.Endpoint,
-		Env:        env,
-		HTTPClient: s.cfg.HTTPClient,
-		Now:        s.now,
-		Log:        &logWriter{log: s.log, execution: e.GetName()},
-		OnStep:     r.onStep,
-	}
-	if s.cfg.Workflows != nil {
-		s.cfg.Workflows(e, &cfg)
-	}
+// cfg brings the execution's variables and identity.
+func (s *Service) execute(ctx context.Context, r *run, e *executionspb.Execution, prog *workflows.Workflow, arg any, cfg workflows.Config) {
+	cfg.Endpoint = s.cfg.Endpoint
+	cfg.HTTPClient = s.cfg.HTTPClient
+	cfg.Now = s.now
+	cfg.Log = &logWriter{log: s.log, execution: e.GetName()}
+	cfg.OnStep = r.onStep
+	cfg.Callbacks = s.callbacks
+	cfg.Mocks = s.cfg.Mocks
 	result, runErr := prog.Run(ctx, arg, cfg)
 	cause := context.Cause(ctx)
 	_, err := s.st.UpdateExecution(context.WithoutCancel(ctx), e.GetName(), func(cur *executionspb.Execution) (*executionspb.Execution, error) {
@@ -57,7 +55,7 @@ func (s *Service) execute(ctx context.Context, r *run, e *executionspb.Execution
 		cur.Result = string(out)
 		return cur, nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // not deleted with its workflow
 		// The lease runs out and the sweep ends it as interrupted.
 		s.log.Error("storing the end of an execution", "execution", e.GetName(), "err", err)
 	}

@@ -101,8 +101,8 @@ func (s *Service) CreateExecution(ctx context.Context, req *executionspb.CreateE
 		return nil, internal("creating execution", err)
 	}
 	started := proto.Clone(e).(*executionspb.Execution)
-	envVars := env(w, wn, id)
-	if !s.runs.launch(e.Name, func(ctx context.Context, r *run) { s.execute(ctx, r, started, prog, arg, envVars) }) {
+	runCfg := workflows.Config{Env: w.GetUserEnvVars(), Identity: identity(w, wn, id)}
+	if !s.runs.launch(e.Name, func(ctx context.Context, r *run) { s.execute(ctx, r, started, prog, arg, runCfg) }) {
 		// Stopping: end it as an interrupted one would be.
 		if _, err := s.st.UpdateExecution(ctx, e.Name, func(cur *executionspb.Execution) (*executionspb.Execution, error) {
 			return s.interrupted(cur), nil

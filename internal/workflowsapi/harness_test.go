@@ -84,7 +84,7 @@ type env struct {
 	stop func() // stops the server (and the service); idempotent
 }
 
-func start(t *testing.T, st fullStore, cfg workflowsapi.Config) *env {
+func start(t testing.TB, st fullStore, cfg workflowsapi.Config) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -104,7 +104,9 @@ func start(t *testing.T, st fullStore, cfg workflowsapi.Config) *env {
 	h := server.New(ctapi.New(st, ctapi.Config{Dispatcher: d}),
 		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
-		server.WithRESTRules(workflowsapi.MixinRules()...))
+		server.WithRESTRules(workflowsapi.MixinRules()...),
+		server.WithHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
+		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()))
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(ctx, ln, h, 5*time.Second) }()
 	e := &env{base: base, svc: svc, st: st, wf: map[string]*workflows.Client{}, ex: map[string]execAPI{}}
@@ -156,7 +158,7 @@ func start(t *testing.T, st fullStore, cfg workflowsapi.Config) *env {
 
 // deploy creates workflow id from source through transport's client and
 // waits for its operation.
-func (e *env) deploy(t *testing.T, transport, id, source string, envVars map[string]string) *workflowspb.Workflow {
+func (e *env) deploy(t testing.TB, transport, id, source string, envVars map[string]string) *workflowspb.Workflow {
 	t.Helper()
 	ctx := context.Background()
 	op, err := e.wf[transport].CreateWorkflow(ctx, &workflowspb.CreateWorkflowRequest{
@@ -175,7 +177,7 @@ func (e *env) deploy(t *testing.T, transport, id, source string, envVars map[str
 
 // execute starts an execution of workflow id with argument (JSON) and
 // waits for it to end.
-func (e *env) execute(t *testing.T, transport, id, argument string) *executionspb.Execution {
+func (e *env) execute(t testing.TB, transport, id, argument string) *executionspb.Execution {
 	t.Helper()
 	ctx := context.Background()
 	started, err := e.ex[transport].CreateExecution(ctx, &executionspb.CreateExecutionRequest{
@@ -191,7 +193,7 @@ func (e *env) execute(t *testing.T, transport, id, argument string) *executionsp
 }
 
 // await waits for the execution to end and reads it.
-func (e *env) await(t *testing.T, transport, name string) *executionspb.Execution {
+func (e *env) await(t testing.TB, transport, name string) *executionspb.Execution {
 	t.Helper()
 	select {
 	case <-e.svc.Finished(name):
@@ -207,7 +209,7 @@ func (e *env) await(t *testing.T, transport, name string) *executionspb.Executio
 
 // createQueue creates a queue and a task in it for a target, scheduled an
 // hour ahead so that only RunTask runs it.
-func (e *env) createTask(t *testing.T, queueID, taskID, url string) string {
+func (e *env) createTask(t testing.TB, queueID, taskID, url string) string {
 	t.Helper()
 	ctx := context.Background()
 	q := loc + "/queues/" + queueID
@@ -237,7 +239,7 @@ type target struct {
 	hold chan struct{}
 }
 
-func newTarget(t *testing.T) *target {
+func newTarget(t testing.TB) *target {
 	t.Helper()
 	tg := &target{received: make(chan string, 64)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -257,7 +259,7 @@ func newTarget(t *testing.T) *target {
 	return tg
 }
 
-func (tg *target) next(t *testing.T) string {
+func (tg *target) next(t testing.TB) string {
 	t.Helper()
 	select {
 	case b := <-tg.received:
@@ -270,7 +272,7 @@ func (tg *target) next(t *testing.T) string {
 
 // seed is the README's RunTask workflow, the one the workflows package
 // tests end to end.
-func seed(t *testing.T) string {
+func seed(t testing.TB) string {
 	b, err := os.ReadFile("../../workflows/testdata/e2e/seed_run.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -48,11 +48,9 @@ type Config struct {
 	// Logger receives sys.log entries of executions and background errors;
 	// default discards.
 	Logger *slog.Logger
-	// Workflows adjusts each execution's runner configuration after the
-	// service has filled it in (callbacks, mocks); optional.
-	Workflows func(e *executionspb.Execution, cfg *workflows.Config)
-	// LoadOptions apply to every definition loaded (workflows.WithMocks).
-	LoadOptions []workflows.LoadOption
+	// Mocks, when set, answer the calls of every deployed workflow, which
+	// may then use connectors the runner does not know (--workflows-mocks).
+	Mocks *workflows.Mocks
 }
 
 // Service implements the Workflows and Executions APIs on a store.
@@ -66,6 +64,9 @@ type Service struct {
 	now  func() time.Time
 	log  *slog.Logger
 	runs *runs
+	// callbacks are the endpoints of events.create_callback_endpoint,
+	// served at /callbacks/ on the port (CallbacksHandler).
+	callbacks *workflows.MemoryCallbacks
 
 	// programs caches loaded definitions by workflow name and revision.
 	programs sync.Map // string -> *workflows.Workflow
@@ -95,7 +96,8 @@ func New(st store.WorkflowStore, rec Records, cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: st, rec: rec, cfg: cfg, now: cfg.Now, log: cfg.Logger, runs: newRuns()}
+	return &Service{st: st, rec: rec, cfg: cfg, now: cfg.Now, log: cfg.Logger, runs: newRuns(),
+		callbacks: workflows.NewMemoryCallbacks(cfg.Endpoint)}
 }
 
 // Start ends the executions that an earlier process left ACTIVE (all of
@@ -170,4 +172,21 @@ func (s *Service) Finished(name string) <-chan struct{} {
 	done := make(chan struct{})
 	close(done)
 	return done
+}
+
+// CallbacksRoute is where CallbacksHandler is served.
+const CallbacksRoute = "/callbacks/"
+
+// CallbacksHandler receives the HTTP requests that complete callbacks
+// (http://ADDR/callbacks/NAME). Endpoints live in this process's memory:
+// with several PostgreSQL nodes, a callback must reach the node running
+// its execution.
+func (s *Service) CallbacksHandler() http.Handler { return s.callbacks }
+
+// loadOptions are how definitions are loaded: with the server's mocks.
+func (s *Service) loadOptions() []workflows.LoadOption {
+	if s.cfg.Mocks == nil {
+		return nil
+	}
+	return []workflows.LoadOption{workflows.WithMocks(s.cfg.Mocks)}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -139,7 +138,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, req *workflowspb.CreateWor
 	}
 	in := proto.Clone(req.GetWorkflow()).(*workflowspb.Workflow)
 	clearOutputOnly(in)
-	if err := validateWorkflow(in, s.cfg.LoadOptions...); err != nil {
+	if err := validateWorkflow(in, s.loadOptions()...); err != nil {
 		return nil, err
 	}
 	name := parent + "/workflows/" + id
@@ -184,7 +183,6 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 		}
 	}
 	now := timestamppb.New(s.now())
-	var invalidErr error
 	out, err := s.st.UpdateWorkflow(ctx, name, func(cur *workflowspb.Workflow) (*workflowspb.Workflow, bool, error) {
 		if cur == nil {
 			return nil, false, notFound("Workflow", name)
@@ -194,8 +192,8 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 			fds, _ := protopath.Resolve(in.ProtoReflect().Descriptor(), p)
 			protopath.Copy(next, in, fds)
 		}
-		if invalidErr = validateWorkflow(next, s.cfg.LoadOptions...); invalidErr != nil {
-			return nil, false, invalidErr
+		if err := validateWorkflow(next, s.loadOptions()...); err != nil {
+			return nil, false, err
 		}
 		next.UpdateTime = now
 		newRev := false
@@ -380,7 +378,7 @@ func (s *Service) program(w *workflowspb.Workflow) (*workflows.Workflow, error) 
 	if p, ok := s.programs.Load(key); ok {
 		return p.(*workflows.Workflow), nil
 	}
-	p, err := workflows.Load([]byte(w.GetSourceContents()), s.cfg.LoadOptions...)
+	p, err := workflows.Load([]byte(w.GetSourceContents()), s.loadOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -397,17 +395,10 @@ func (s *Service) forget(name string) {
 	}
 }
 
-// env is what sys.get_env reads in an execution: the workflow's
-// variables, then the built-in ones (spec section 4).
-func env(w *workflowspb.Workflow, wn workflowName, executionID string) map[string]string {
-	e := maps.Clone(w.GetUserEnvVars())
-	if e == nil {
-		e = map[string]string{}
+// identity is what an execution's built-in variables report.
+func identity(w *workflowspb.Workflow, wn workflowName, executionID string) workflows.Identity {
+	return workflows.Identity{
+		ProjectID: wn.project, Location: wn.location, WorkflowID: wn.id,
+		RevisionID: w.GetRevisionId(), ExecutionID: executionID,
 	}
-	e["GOOGLE_CLOUD_PROJECT_ID"] = wn.project
-	e["GOOGLE_CLOUD_LOCATION"] = wn.location
-	e["GOOGLE_CLOUD_WORKFLOW_ID"] = wn.id
-	e["GOOGLE_CLOUD_WORKFLOW_REVISION_ID"] = w.GetRevisionId()
-	e["GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID"] = executionID
-	return e
 }
