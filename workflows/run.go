@@ -30,8 +30,8 @@ type Config struct {
 	Endpoint string
 	// Env feeds sys.get_env: a deployment's user-defined variables
 	// (userEnvVars) and, for a local run, whatever else the caller wants
-	// visible. The built-in GOOGLE_CLOUD_* names come from Identity, whose
-	// non-empty fields win over Env.
+	// visible. The built-in GOOGLE_CLOUD_* variables may be given here or
+	// in Identity, whose non-empty fields win.
 	Env map[string]string
 	// Identity names the execution for the built-in variables.
 	Identity Identity
