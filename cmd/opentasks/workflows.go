@@ -16,11 +16,18 @@ import (
 	"github.com/opentasks/opentasks/workflows"
 )
 
-const workflowsUsage = `usage: opentasks workflows run FILE [--data JSON] [--endpoint URL] [--env KEY=VALUE ...]
+const workflowsUsage = `usage: opentasks workflows deploy|describe|list|delete|execute|run NAME ... (on a server)
+       opentasks workflows executions list|describe|cancel ... (on a server)
+       opentasks workflows run FILE [--data JSON] [--endpoint URL] [--env KEY=VALUE ...]
        [--project ID] [--location L] [--workflow-id ID] [--revision-id ID] [--execution-id ID]
        [--mocks FILE] [--callback-addr HOST:PORT]
 
-Runs a Google Cloud Workflows definition (YAML or JSON) locally; FILE "-" reads
+The first forms speak the Workflows and Executions APIs of an OpenTasks server
+(--endpoint, --project, --location, --format as for queues); "run NAME" waits for
+the execution and prints it as gcloud workflows run does. "opentasks workflows
+deploy --help" and the like describe each.
+
+"run FILE" runs a Google Cloud Workflows definition (YAML or JSON) locally; FILE "-" reads
 it from standard input. The result is printed as JSON on stdout; an error is
 printed as JSON on stderr followed by the step, routine and line where it was
 raised, with exit status 1.
@@ -57,7 +64,7 @@ func (e envFlags) Set(s string) error {
 // runWorkflows implements `opentasks workflows ...`; args follow "workflows".
 // The process environment (environ) and --env feed sys.get_env.
 func runWorkflows(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
-	return runWorkflowsIO(ctx, args, os.Stdin, stdout, stderr, environ)
+	return routeWorkflows(ctx, args, os.Stdin, stdout, stderr, environ)
 }
 
 // runWorkflowsIO is runWorkflows with standard input given, for FILE "-".

@@ -28,7 +28,7 @@ type Config struct {
 	// connectors of executions reach Cloud Tasks and Executions there.
 	Endpoint string
 	// HTTPClient sends executions' http.* and connector requests; default
-	// a plain http.Client.
+	// one that keeps up to 256 idle connections a host.
 	HTTPClient *http.Client
 	// Now is the clock of timestamps and leases; default time.Now.
 	Now func() time.Time
@@ -79,7 +79,11 @@ func New(st store.WorkflowStore, rec Records, cfg Config) *Service {
 		cfg.Endpoint = workflows.DefaultEndpoint
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		// Executions call this same server (connectors) many at a time:
+		// keep their connections instead of the default two per host.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 256
+		cfg.HTTPClient = &http.Client{Transport: tr}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
