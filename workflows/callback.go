@@ -41,6 +41,11 @@ var callbackMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"
 // allows for variables.
 const maxCallbackBody = 512 << 10
 
+// maxPendingPayloads bounds the requests an endpoint keeps for awaits to
+// come, so that a sender cannot fill the memory of a server whose
+// workflow never awaits; past it a request gets 429.
+const maxPendingPayloads = 100
+
 // MemoryCallbacks keeps callback endpoints in memory and serves them over
 // HTTP at BASE/callbacks/NAME, where NAME is the callback's resource name
 // (projects/P/locations/L/workflows/W/executions/E/callbacks/ID). Requests
@@ -75,10 +80,14 @@ func (m *MemoryCallbacks) Create(_ context.Context, execution, method string) (s
 	return m.base + "/callbacks/" + name, nil
 }
 
-// nameOf extracts the callback name from a URL or a request path.
+// nameOf extracts the callback name from a URL or a request path: ours
+// (/callbacks/NAME) or the Executions API's sendHttpCallback (/v1/NAME).
 func nameOf(s string) string {
 	if i := strings.Index(s, "/callbacks/projects/"); i >= 0 {
 		return s[i+len("/callbacks/"):]
+	}
+	if rest, ok := strings.CutPrefix(s, "/v1/"); ok && strings.HasPrefix(rest, "projects/") {
+		return rest
 	}
 	return ""
 }
@@ -157,10 +166,15 @@ func (m *MemoryCallbacks) List(execution string) []CallbackInfo {
 	return out
 }
 
+// CallbackRESTPattern is the http.ServeMux pattern of the Executions API's
+// sendHttpCallback (/v1/NAME), which ServeHTTP also answers.
+const CallbackRESTPattern = "/v1/projects/{p}/locations/{l}/workflows/{w}/executions/{e}/callbacks/{c}"
+
 // ServeHTTP receives a callback request at /callbacks/NAME: 404 for an
 // unknown or released endpoint, 405 for another method than the one it
-// was created with, 413 for a body over 512 KB, else an empty 200 and the
-// request is handed to the oldest await (or kept for the next one).
+// was created with, 413 for a body over 512 KB, 429 when 100 requests
+// already wait for awaits, else an empty 200 and the request is handed to
+// the oldest await (or kept for the next one).
 func (m *MemoryCallbacks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := nameOf(r.URL.Path)
 	m.mu.Lock()
@@ -196,6 +210,10 @@ func (m *MemoryCallbacks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ch := ep.waiters[0]
 		ep.waiters = ep.waiters[1:]
 		ch <- req
+	case len(ep.payloads) >= maxPendingPayloads:
+		m.mu.Unlock()
+		writeCallbackError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "this callback already holds the most requests not yet awaited")
+		return
 	default:
 		ep.payloads = append(ep.payloads, req)
 	}

@@ -221,7 +221,8 @@ func TestMemoryCallbacksQueue(t *testing.T) {
 	if c := send("PUT", path, "first"); c != http.StatusOK {
 		t.Fatalf("first PUT: %d", c)
 	}
-	if c := send("PUT", path, "second"); c != http.StatusOK {
+	// The second comes the Executions API's way (sendHttpCallback's path).
+	if c := send("PUT", "/v1/"+strings.TrimPrefix(path, "/callbacks/"), "second"); c != http.StatusOK {
 		t.Fatalf("second PUT: %d", c)
 	}
 	if c := send("POST", path, "x"); c != http.StatusMethodNotAllowed {
@@ -250,6 +251,14 @@ func TestMemoryCallbacksQueue(t *testing.T) {
 	cancel()
 	if _, err := cbs.Await(cctx, exec, url); !errors.Is(err, context.Canceled) {
 		t.Errorf("await with a cancelled context: %v", err)
+	}
+	for i := 0; i < maxPendingPayloads; i++ {
+		if c := send("PUT", path, "fill"); c != http.StatusOK {
+			t.Fatalf("PUT %d: %d", i, c)
+		}
+	}
+	if c := send("PUT", path, "one too many"); c != http.StatusTooManyRequests {
+		t.Errorf("PUT past the pending bound: %d", c)
 	}
 	cbs.Release(exec)
 	if c := send("PUT", path, "late"); c != http.StatusNotFound || len(cbs.List(exec)) != 0 {

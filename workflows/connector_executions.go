@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+
+	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
 )
 
 // The Workflow Executions connectors (googleapis.workflowexecutions.v1.
@@ -32,7 +35,8 @@ var runArgs = map[string]bool{
 
 // runRequest builds the CreateExecution request the run helper sends:
 // the argument JSON-encoded, the caller's project and location unless
-// given, and disableConcurrencyQuotaOverflowBuffering set as run does.
+// given, and disableConcurrencyQuotaOverflowBuffering set as run does
+// when the API has that field.
 func (ex *execution) runRequest(args map[string]any) (string, []byte, error) {
 	for k := range args {
 		if !runArgs[k] {
@@ -68,7 +72,10 @@ func (ex *execution) runRequest(args map[string]any) (string, []byte, error) {
 			return "", nil, valueErrorf("%s: %s must be a non-empty ID (the caller's project is used when GOOGLE_CLOUD_PROJECT_ID is set)", executionsRun, key)
 		}
 	}
-	body := map[string]any{"disableConcurrencyQuotaOverflowBuffering": true}
+	body := map[string]any{}
+	if sendsNoBuffering() {
+		body["disableConcurrencyQuotaOverflowBuffering"] = true
+	}
 	if a, present := args["argument"]; present {
 		enc, err := EncodeJSON(a)
 		if err != nil {
@@ -91,6 +98,15 @@ func (ex *execution) runRequest(args map[string]any) (string, []byte, error) {
 		"/locations/" + url.PathEscape(location) + "/workflows/" + url.PathEscape(workflow) + "/executions"
 	return target, data, nil
 }
+
+// sendsNoBuffering reports whether the Execution resource of the
+// descriptors has disableConcurrencyQuotaOverflowBuffering, which run sets
+// per its reference page: the field is newer than some API versions, and
+// a REST server that knows only older ones rejects unknown fields.
+var sendsNoBuffering = sync.OnceValue(func() bool {
+	msg := (&executionspb.Execution{}).ProtoReflect().Descriptor()
+	return msg.Fields().ByJSONName("disableConcurrencyQuotaOverflowBuffering") != nil
+})
 
 // awaitExecution polls the Execution created until it ends; a successful
 // one is returned, any other end raises OperationError.

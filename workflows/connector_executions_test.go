@@ -113,7 +113,7 @@ func TestExecutionsRun(t *testing.T) {
 	if strings.Join(f.requests, "\n") != strings.Join(want, "\n") {
 		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(f.requests, "\n"), strings.Join(want, "\n"))
 	}
-	if b := f.bodies[0]; b["argument"] != `{"n":1}` || b["disableConcurrencyQuotaOverflowBuffering"] != true {
+	if b := f.bodies[0]; b["argument"] != `{"n":1}` || (b["disableConcurrencyQuotaOverflowBuffering"] == true) != sendsNoBuffering() {
 		t.Errorf("request body = %v", b)
 	}
 	if s := canon(t, clock.seconds()); s != "[1.0,1.25]" {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -70,5 +71,34 @@ func TestBuiltinEnvIdentity(t *testing.T) {
 	want := `{"execution":"e-1","location":"europe-west1","project":"p1","revision":"000007-a4d","user":"hello","workflow":"wf1"}`
 	if got := canon(t, out); got != want {
 		t.Errorf("env = %s, want %s", got, want)
+	}
+}
+
+// TestBuiltinEnvFromEnv: a caller may give the built-in variables in Env
+// instead of Identity; they are kept, and name the execution too (its
+// callback URLs).
+func TestBuiltinEnvFromEnv(t *testing.T) {
+	wf, err := Load([]byte(`
+- cb:
+    call: events.create_callback_endpoint
+    result: cb
+- done:
+    return: ${[sys.get_env("GOOGLE_CLOUD_WORKFLOW_ID"), sys.get_env("GOOGLE_CLOUD_LOCATION"), sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID"), cb.url]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := wf.Run(context.Background(), nil, Config{
+		Callbacks: NewMemoryCallbacks("http://h"),
+		Env: map[string]string{"GOOGLE_CLOUD_PROJECT_ID": "p", "GOOGLE_CLOUD_LOCATION": "asia-east1",
+			"GOOGLE_CLOUD_WORKFLOW_ID": "w9", "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID": "x1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.([]any)
+	if got[0] != "w9" || got[1] != "asia-east1" || got[2] != "x1" ||
+		!strings.HasPrefix(got[3].(string), "http://h/callbacks/projects/p/locations/asia-east1/workflows/w9/executions/x1/callbacks/") {
+		t.Errorf("got %v", got)
 	}
 }

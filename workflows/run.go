@@ -30,8 +30,8 @@ type Config struct {
 	Endpoint string
 	// Env feeds sys.get_env: a deployment's user-defined variables
 	// (userEnvVars) and, for a local run, whatever else the caller wants
-	// visible. The built-in GOOGLE_CLOUD_* names come from Identity, whose
-	// non-empty fields win over Env.
+	// visible. The built-in GOOGLE_CLOUD_* variables may be given here or
+	// in Identity, whose non-empty fields win.
 	Env map[string]string
 	// Identity names the execution for the built-in variables.
 	Identity Identity
@@ -58,9 +58,11 @@ type Config struct {
 // DefaultLocation is GOOGLE_CLOUD_LOCATION when Identity gives none.
 const DefaultLocation = "us-central1"
 
-// Identity is what the built-in environment variables report. Run fills
-// Location, WorkflowID, RevisionID and ExecutionID when empty, so that
-// every execution has them, as on Cloud Workflows.
+// Identity is what the built-in environment variables report. A field
+// left empty is taken from Env's variable of the same name, so that a
+// caller may give either; Run then fills Location, WorkflowID, RevisionID
+// and ExecutionID if still empty, so that every execution has them, as on
+// Cloud Workflows.
 type Identity struct {
 	ProjectID      string // GOOGLE_CLOUD_PROJECT_ID
 	ProjectNumber  string // GOOGLE_CLOUD_PROJECT_NUMBER
@@ -71,19 +73,35 @@ type Identity struct {
 	ServiceAccount string // GOOGLE_CLOUD_SERVICE_ACCOUNT_NAME
 }
 
-// withDefaults fills the fields every execution has.
-func (id Identity) withDefaults(w *Workflow) Identity {
-	if id.Location == "" {
-		id.Location = DefaultLocation
+// fields pairs each field with its variable name.
+func (id *Identity) fields() map[string]*string {
+	return map[string]*string{
+		"GOOGLE_CLOUD_PROJECT_ID":            &id.ProjectID,
+		"GOOGLE_CLOUD_PROJECT_NUMBER":        &id.ProjectNumber,
+		"GOOGLE_CLOUD_LOCATION":              &id.Location,
+		"GOOGLE_CLOUD_WORKFLOW_ID":           &id.WorkflowID,
+		"GOOGLE_CLOUD_WORKFLOW_REVISION_ID":  &id.RevisionID,
+		"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID": &id.ExecutionID,
+		"GOOGLE_CLOUD_SERVICE_ACCOUNT_NAME":  &id.ServiceAccount,
 	}
-	if id.WorkflowID == "" {
-		id.WorkflowID = "workflow"
+}
+
+// complete fills empty fields from env, then the defaults.
+func (id Identity) complete(w *Workflow, env map[string]string) Identity {
+	for name, field := range id.fields() {
+		if *field == "" {
+			*field = env[name]
+		}
 	}
-	if id.RevisionID == "" {
-		id.RevisionID = w.RevisionID()
-	}
-	if id.ExecutionID == "" {
-		id.ExecutionID = newUUID()
+	for field, def := range map[*string]func() string{
+		&id.Location:    func() string { return DefaultLocation },
+		&id.WorkflowID:  func() string { return "workflow" },
+		&id.RevisionID:  w.RevisionID,
+		&id.ExecutionID: newUUID,
+	} {
+		if *field == "" {
+			*field = def()
+		}
 	}
 	return id
 }
@@ -94,18 +112,9 @@ func (cfg *Config) environment() map[string]string {
 	for k, v := range cfg.Env {
 		env[k] = v
 	}
-	id := cfg.Identity
-	for k, v := range map[string]string{
-		"GOOGLE_CLOUD_PROJECT_ID":            id.ProjectID,
-		"GOOGLE_CLOUD_PROJECT_NUMBER":        id.ProjectNumber,
-		"GOOGLE_CLOUD_LOCATION":              id.Location,
-		"GOOGLE_CLOUD_WORKFLOW_ID":           id.WorkflowID,
-		"GOOGLE_CLOUD_WORKFLOW_REVISION_ID":  id.RevisionID,
-		"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID": id.ExecutionID,
-		"GOOGLE_CLOUD_SERVICE_ACCOUNT_NAME":  id.ServiceAccount,
-	} {
-		if v != "" {
-			env[k] = v
+	for name, field := range cfg.Identity.fields() {
+		if *field != "" {
+			env[name] = *field
 		}
 	}
 	return env
@@ -146,7 +155,7 @@ func (w *Workflow) Run(ctx context.Context, arg any, cfg Config) (any, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = realSleep
 	}
-	cfg.Identity = cfg.Identity.withDefaults(w)
+	cfg.Identity = cfg.Identity.complete(w, cfg.Env)
 	ex := &execution{wf: w, cfg: cfg, env: cfg.environment(), mocks: newMockRun(cfg.Mocks)}
 	if cfg.Callbacks != nil {
 		defer cfg.Callbacks.Release(ex.name())

@@ -65,7 +65,7 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 		server.WithRESTRules(workflowsapi.MixinRules()...),
 		server.WithHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
 		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
-		server.WithHandler(workflowsapi.SendCallbackRoute, svc.SendCallbackHandler()),
+		server.WithHandler(workflows.CallbackRESTPattern, svc.CallbacksHandler()),
 		server.WithHandler(workflowsapi.ListCallbacksRoute, svc.ListCallbacksHandler()),
 	}, svc.Stop, nil
 }

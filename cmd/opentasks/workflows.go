@@ -209,7 +209,7 @@ func serveCallbacks(addr string) (*workflows.MemoryCallbacks, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	callbacks := workflows.NewMemoryCallbacks("http://" + ln.Addr().String())
+	callbacks := workflows.NewMemoryCallbacks("http://" + dialable(ln.Addr().String()))
 	mux := http.NewServeMux()
 	mux.Handle("/callbacks/", callbacks)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

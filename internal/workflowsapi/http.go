@@ -53,25 +53,10 @@ func (s *Service) CreateExecutionHandler() http.Handler {
 	})
 }
 
-// Callback routes of the Executions REST surface (not in the released
-// proto): SendHttpCallback at the path Google's callback URLs have, and
-// ListCallbacks.
-const (
-	SendCallbackRoute  = "/v1/projects/{project}/locations/{location}/workflows/{workflow}/executions/{execution}/callbacks/{callback}"
-	ListCallbacksRoute = "GET /v1/projects/{project}/locations/{location}/workflows/{workflow}/executions/{execution}/callbacks"
-)
-
-// SendCallbackHandler completes a callback addressed by its resource name
-// under /v1, as callers that build Google's URL from the execution name
-// do; it answers as the /callbacks/ URLs do.
-func (s *Service) SendCallbackHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = CallbacksRoute + strings.TrimPrefix(r.URL.Path, "/v1/")
-		r2.URL.RawPath = ""
-		s.callbacks.ServeHTTP(w, r2)
-	})
-}
+// ListCallbacksRoute is the Executions API's ListCallbacks (not in the
+// released proto); the callbacks themselves are completed at
+// workflows.CallbackRESTPattern and CallbacksRoute.
+const ListCallbacksRoute = "GET /v1/projects/{project}/locations/{location}/workflows/{workflow}/executions/{execution}/callbacks"
 
 // ListCallbacksHandler lists an execution's live callback endpoints:
 // {"callbacks": [{name, method, availablePayloads, waiters}]}, by name, all
