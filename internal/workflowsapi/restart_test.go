@@ -8,6 +8,8 @@ import (
 
 	"cloud.google.com/go/workflows/apiv1/workflowspb"
 	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/opentasks/opentasks/internal/workflowsapi"
@@ -137,5 +139,64 @@ func TestTwoNodes(t *testing.T) {
 	got, err := st.GetExecution(ctx, ex.GetName())
 	if err != nil || got.GetState() != executionspb.Execution_CANCELLED {
 		t.Fatalf("execution = %v, %v; want CANCELLED", got, err)
+	}
+}
+
+// TestBounds: past MaxActive a new execution is RESOURCE_EXHAUSTED (what
+// makes a Cloud Tasks task retry); finished executions older than
+// Retention are deleted, the others kept.
+func TestBounds(t *testing.T) {
+	st := openSQLite(t, t.TempDir())
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	tg := newTarget(t)
+	tg.hold = make(chan struct{})
+	svc := workflowsapi.New(st, st, workflowsapi.Config{MaxActive: 1})
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	op, err := svc.CreateWorkflow(ctx, &workflowspb.CreateWorkflowRequest{Parent: loc, WorkflowId: "one",
+		Workflow: &workflowspb.Workflow{SourceCode: &workflowspb.Workflow_SourceContents{
+			SourceContents: "- wait:\n    call: http.get\n    args:\n      url: " + tg.url + "\n"}}})
+	if err != nil || op.GetError() != nil {
+		t.Fatal(err, op.GetError())
+	}
+	first, err := svc.CreateExecution(ctx, &executionspb.CreateExecutionRequest{Parent: loc + "/workflows/one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.next(t)
+	if _, err := svc.CreateExecution(ctx, &executionspb.CreateExecutionRequest{Parent: loc + "/workflows/one"}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a second active execution with MaxActive 1: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	close(tg.hold)
+	<-svc.Finished(first.GetName())
+	second, err := svc.CreateExecution(ctx, &executionspb.CreateExecutionRequest{Parent: loc + "/workflows/one"})
+	if err != nil {
+		t.Fatalf("once the first has ended: %v", err)
+	}
+	<-svc.Finished(second.GetName())
+	svc.Stop()
+
+	// A day later, with a retention of a day and a bit: the first, ended
+	// before the second, is gone at the next start.
+	end := func(name string) time.Time {
+		e, err := st.GetExecution(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.GetEndTime().AsTime()
+	}
+	cut := end(first.GetName()).Add(end(second.GetName()).Sub(end(first.GetName())) / 2)
+	later := workflowsapi.New(st, st, workflowsapi.Config{Retention: 24 * time.Hour, Now: func() time.Time { return cut.Add(24 * time.Hour) }})
+	if err := later.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	later.Stop()
+	if _, err := st.GetExecution(ctx, first.GetName()); err == nil {
+		t.Error("the execution past retention is still there")
+	}
+	if _, err := st.GetExecution(ctx, second.GetName()); err != nil {
+		t.Errorf("the execution within retention: %v", err)
 	}
 }

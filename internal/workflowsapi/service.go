@@ -106,7 +106,8 @@ func New(st store.WorkflowStore, rec Records, cfg Config) *Service {
 }
 
 // Start ends the executions that an earlier process left ACTIVE (all of
-// them with Config.SoleOwner, else those whose lease ran out), then renews
+// them with Config.SoleOwner, else those whose lease ran out) and deletes
+// those past retention, then renews
 // the leases of this process's executions, ends those of dead processes
 // and deletes expired ones in the background until Stop.
 func (s *Service) Start(ctx context.Context) error {
@@ -116,6 +117,9 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	if _, err := s.st.FailExpiredExecutions(ctx, before, s.interrupted); err != nil {
 		return fmt.Errorf("ending interrupted executions: %w", err)
+	}
+	if err := s.deleteOld(ctx); err != nil {
+		return err
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.runs.start(bg, cancel)
@@ -163,9 +167,17 @@ func (s *Service) sweep(ctx context.Context) {
 	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil {
 		s.log.Error("ending interrupted executions", "err", err)
 	}
-	if _, err := s.st.DeleteExecutionsEndedBefore(ctx, now.Add(-s.cfg.Retention)); err != nil {
+	if err := s.deleteOld(ctx); err != nil {
 		s.log.Error("deleting old executions", "err", err)
 	}
+}
+
+// deleteOld deletes the executions that ended longer ago than Retention.
+func (s *Service) deleteOld(ctx context.Context) error {
+	if _, err := s.st.DeleteExecutionsEndedBefore(ctx, s.now().Add(-s.cfg.Retention)); err != nil {
+		return fmt.Errorf("deleting old executions: %w", err)
+	}
+	return nil
 }
 
 // Finished returns a channel that is closed once the named execution,
