@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/workflowsapi"
 )
 
@@ -61,7 +62,7 @@ func TestDeadProcessLeases(t *testing.T) {
 				t.Fatal(err)
 			}
 			left := &executionspb.Execution{Name: wf + "/executions/left", State: executionspb.Execution_ACTIVE, StartTime: timestamppb.New(t0)}
-			if err := st.CreateExecution(ctx, left, 0, t0.Add(time.Minute)); err != nil {
+			if err := st.CreateExecution(ctx, left, store.ExecutionLimits{}, t0.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			startAt := func(now time.Time, sole bool, name string) *executionspb.Execution {
@@ -87,7 +88,7 @@ func TestDeadProcessLeases(t *testing.T) {
 
 			// A sole owner knows every ACTIVE execution it finds is orphaned.
 			orphan := &executionspb.Execution{Name: wf + "/executions/orphan", State: executionspb.Execution_ACTIVE, StartTime: timestamppb.New(t0)}
-			if err := st.CreateExecution(ctx, orphan, 0, t0.Add(time.Hour)); err != nil {
+			if err := st.CreateExecution(ctx, orphan, store.ExecutionLimits{}, t0.Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			wantInterrupted(t, startAt(t0.Add(time.Second), true, orphan.GetName()))
@@ -198,5 +199,49 @@ func TestBounds(t *testing.T) {
 	}
 	if _, err := st.GetExecution(ctx, second.GetName()); err != nil {
 		t.Errorf("the execution within retention: %v", err)
+	}
+}
+
+// TestQueue: past MaxActive new executions are QUEUED (no start time),
+// past MaxQueued refused; a queued one can be cancelled; when the active
+// one ends, the oldest queued one starts and runs.
+func TestQueue(t *testing.T) {
+	e := start(t, openSQLite(t, t.TempDir()), workflowsapi.Config{MaxActive: 1, MaxQueued: 2})
+	ctx := context.Background()
+	tg := newTarget(t)
+	tg.hold = make(chan struct{})
+	e.deploy(t, "grpc", "one", "- wait:\n    call: http.get\n    args:\n      url: "+tg.url+"\n- done:\n    return: ok\n", nil)
+	create := func() (*executionspb.Execution, error) {
+		return e.ex["grpc"].CreateExecution(ctx, &executionspb.CreateExecutionRequest{Parent: loc + "/workflows/one"})
+	}
+	first, err := create()
+	if err != nil || first.GetState() != executionspb.Execution_ACTIVE {
+		t.Fatalf("first = %v, %v", first, err)
+	}
+	tg.next(t)
+	var queued []*executionspb.Execution
+	for range 2 {
+		q, err := create()
+		if err != nil || q.GetState() != executionspb.Execution_QUEUED || q.GetStartTime() != nil {
+			t.Fatalf("past MaxActive: %v, %v; want QUEUED without a start time", q, err)
+		}
+		queued = append(queued, q)
+	}
+	if _, err := create(); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("past MaxQueued: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if c, err := e.ex["rest"].CancelExecution(ctx, &executionspb.CancelExecutionRequest{Name: queued[1].GetName()}); err != nil || c.GetState() != executionspb.Execution_CANCELLED {
+		t.Fatalf("cancel of a queued execution: %v, %v", c, err)
+	}
+	close(tg.hold)
+	if got := e.await(t, "grpc", first.GetName()); got.GetState() != executionspb.Execution_SUCCEEDED {
+		t.Fatalf("first = %v", got)
+	}
+	got := e.await(t, "grpc", queued[0].GetName())
+	if got.GetState() != executionspb.Execution_SUCCEEDED || got.GetStartTime() == nil || got.GetResult() != `"ok"` {
+		t.Fatalf("the queued one after the first ended: %v, want SUCCEEDED", got)
+	}
+	if got, _ := e.ex["grpc"].GetExecution(ctx, &executionspb.GetExecutionRequest{Name: queued[1].GetName()}); got.GetState() != executionspb.Execution_CANCELLED {
+		t.Errorf("the cancelled queued one became %v", got.GetState())
 	}
 }

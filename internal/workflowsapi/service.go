@@ -33,9 +33,13 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock of timestamps and leases; default time.Now.
 	Now func() time.Time
-	// MaxActive bounds the ACTIVE executions of one workflow; past it
-	// CreateExecution fails with RESOURCE_EXHAUSTED. Default 1000.
+	// MaxActive bounds the ACTIVE executions of one workflow; past it new
+	// ones are QUEUED. Default 1000.
 	MaxActive int
+	// MaxQueued bounds the QUEUED executions of one workflow, which wait
+	// for an ACTIVE one to end and start oldest first; past it
+	// CreateExecution fails with RESOURCE_EXHAUSTED. 0 queues none.
+	MaxQueued int
 	// Retention is how long a finished execution is kept; default 30 days.
 	Retention time.Duration
 	// LeaseTTL is how long an execution's lease lasts unless renewed; an
@@ -123,6 +127,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.runs.start(bg, cancel)
+	s.startAllQueued(bg)
 	go s.housekeep(bg)
 	return nil
 }
@@ -169,6 +174,19 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 	if err := s.deleteOld(ctx); err != nil {
 		s.log.Error("deleting old executions", "err", err)
+	}
+	s.startAllQueued(ctx)
+}
+
+// startAllQueued starts the queued executions that have room: those left
+// by a process that died, or whose room was made on another node.
+func (s *Service) startAllQueued(ctx context.Context) {
+	wfs, err := s.st.QueuedWorkflows(ctx)
+	if err != nil {
+		s.log.Error("listing queued executions", "err", err)
+	}
+	for _, wf := range wfs {
+		s.startQueued(ctx, wf)
 	}
 }
 
