@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/googleapis/gax-go/v2/apierror"
+	"google.golang.org/api/googleapi"
 )
 
 func TestParseInterspersed(t *testing.T) {
@@ -71,5 +74,22 @@ func TestBadFlagsExit2(t *testing.T) {
 		if code := Queues().Run(context.Background(), env, args); code != ExitUsage || !strings.HasPrefix(stderr.String(), "ERROR: (opentasks.queues.") {
 			t.Errorf("%v: exit %d, %q", args, code, stderr.String())
 		}
+	}
+}
+
+// TestExitDetails: an API error's details follow its line as YAML.
+func TestExitDetails(t *testing.T) {
+	body := `{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"task.name"}]}]}}`
+	ae, ok := apierror.FromError(&googleapi.Error{Code: 400, Message: "bad", Body: body})
+	if !ok {
+		t.Fatal("not an API error")
+	}
+	var stderr strings.Builder
+	if code := Exit(&stderr, "opentasks.tasks.create-http-task", ae); code != ExitError {
+		t.Fatalf("exit %d", code)
+	}
+	want := "ERROR: (opentasks.tasks.create-http-task) INVALID_ARGUMENT: bad\n- \"@type\": type.googleapis.com/google.rpc.BadRequest\n  fieldViolations:\n  - field: task.name\n"
+	if stderr.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", stderr.String(), want)
 	}
 }

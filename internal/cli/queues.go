@@ -299,7 +299,7 @@ func (f *queueFields) create(ctx context.Context, c *Call, args []string) error 
 			return err
 		}
 		Status(c, "Created queue [%s].", shortQueue(q.Name))
-		return PrintResult(c, q)
+		return PrintResult(c, q, queueColumns)
 	})(ctx, c, args)
 }
 
@@ -321,7 +321,7 @@ func (f *queueFields) update(ctx context.Context, c *Call, args []string) error 
 			return err
 		}
 		Status(c, "Updated queue [%s].", queueID(q.Name))
-		return PrintResult(c, q)
+		return PrintResult(c, q, queueColumns)
 	})(ctx, c, args)
 }
 
@@ -440,7 +440,7 @@ func queueState(verb string) func(context.Context, *Call, []string) error {
 		past := map[string]string{"pause": "Paused", "resume": "Resumed", "purge": "Purged", "delete": "Deleted"}[verb]
 		Status(c, "%s queue [%s].", past, queueID(name))
 		if q != nil {
-			return PrintResult(c, q)
+			return PrintResult(c, q, queueColumns)
 		}
 		return nil
 	})

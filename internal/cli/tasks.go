@@ -210,7 +210,7 @@ func createTask(ctx context.Context, c *Call, queue string, task *cloudtaskspb.T
 			return err
 		}
 		Status(c, "Created task [%s].", t.Name)
-		return PrintResult(c, t)
+		return PrintResult(c, t, taskColumns)
 	})
 }
 
