@@ -116,6 +116,14 @@ func TestCLIQueues(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &items); err != nil || len(items) != 1 || parseQueue(t, string(items[0])).Name != q.Name {
 		t.Errorf("list --format json --limit 1: %v\n%s", err, out)
 	}
+	out, _ = cliOK(t, ep, "queues", "list", "--sort-by", "~name", "--uri")
+	if out != ep+"/v2/projects/p/locations/us-central1/queues/q2\n"+ep+"/v2/projects/p/locations/us-central1/queues/q1\n" {
+		t.Errorf("list --sort-by ~name --uri:\n%s", out)
+	}
+	out, _ = cliOK(t, ep, "queues", "list", "--sort-by", "~rateLimits.maxDispatchesPerSecond", "--limit", "1", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &items); err != nil || len(items) != 1 || parseQueue(t, string(items[0])).Name != "projects/p/locations/us-central1/queues/q2" {
+		t.Errorf("list --sort-by ~rate --limit 1: %v\n%s", err, out)
+	}
 	if _, errOut := cliOK(t, ep, "queues", "list", "--location", "europe-west1"); errOut != "Listed 0 items.\n" {
 		t.Errorf("empty list stderr %q", errOut)
 	}

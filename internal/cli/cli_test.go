@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"github.com/googleapis/gax-go/v2/apierror"
 	"google.golang.org/api/googleapi"
 )
@@ -91,5 +92,24 @@ func TestExitDetails(t *testing.T) {
 	want := "ERROR: (opentasks.tasks.create-http-task) INVALID_ARGUMENT: bad\n- \"@type\": type.googleapis.com/google.rpc.BadRequest\n  fieldViolations:\n  - field: task.name\n"
 	if stderr.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", stderr.String(), want)
+	}
+}
+
+// TestSortBy: numbers sort as numbers, a missing field first, ~ reverses,
+// later keys break ties.
+func TestSortBy(t *testing.T) {
+	q := func(name string, rate float64, state cloudtaskspb.Queue_State) *cloudtaskspb.Queue {
+		return &cloudtaskspb.Queue{Name: name, State: state, RateLimits: &cloudtaskspb.RateLimits{MaxDispatchesPerSecond: rate}}
+	}
+	items := []*cloudtaskspb.Queue{q("a", 100, 1), q("b", 9, 2), q("c", 0, 1), q("d", 9, 1)}
+	if err := sortBy(items, []string{"rateLimits.maxDispatchesPerSecond", "~name"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, it.Name)
+	}
+	if want := []string{"c", "d", "b", "a"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

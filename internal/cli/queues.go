@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -11,7 +10,6 @@ import (
 
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
-	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
 
@@ -25,7 +23,7 @@ func Queues() *Group {
 			{Name: "create", Args: "QUEUE", Summary: "Create a queue.", Flags: fields.register(false), Run: fields.create},
 			{Name: "update", Args: "QUEUE", Summary: "Update a queue's settings (only those given).", Flags: fields.register(true), Run: fields.update},
 			{Name: "describe", Args: "QUEUE", Summary: "Show a queue.", Run: onQueue(describeQueue)},
-			{Name: "list", Summary: "List the queues of a location.", Flags: registerList, Run: listQueues},
+			{Name: "list", Summary: "List the queues of a location.", Flags: registerList(true), Run: listQueues},
 			{Name: "pause", Args: "QUEUE", Summary: "Pause a queue's dispatch.", Run: queueState("pause")},
 			{Name: "resume", Args: "QUEUE", Summary: "Resume a paused queue.", Run: queueState("resume")},
 			{Name: "purge", Args: "QUEUE", Summary: "Delete all of a queue's tasks.", Run: queueState("purge")},
@@ -358,59 +356,17 @@ func describeQueue(ctx context.Context, c *Call, client *cloudtasks.Client, name
 	return PrintOne(c, q, queueColumns())
 }
 
-// listFlags are gcloud's list flags.
-type listFlags struct {
-	limit, pageSize int
-	filter          string
-}
-
-// registerList adds --limit, --page-size and --filter; the values live in
-// the Call's flag set and are read back with listOptions.
-func registerList(fs *flag.FlagSet) {
-	fs.Int("limit", 0, "most items to list (0: all)")
-	fs.Int("page-size", 100, "items fetched per request")
-	fs.String("filter", "", "server-side filter (Cloud Tasks' filter syntax, e.g. state: PAUSED)")
-}
-
-func listOptions(fs *flag.FlagSet) listFlags {
-	get := func(name string) string { return fs.Lookup(name).Value.String() }
-	limit, _ := strconv.Atoi(get("limit"))
-	size, _ := strconv.Atoi(get("page-size"))
-	lf := listFlags{limit: limit, pageSize: size}
-	if f := fs.Lookup("filter"); f != nil {
-		lf.filter = f.Value.String()
-	}
-	return lf
-}
-
-// collect drains an iterator's next function up to limit items (0: all).
-func collect[T any](next func() (T, error), limit int) ([]T, error) {
-	var out []T
-	for limit <= 0 || len(out) < limit {
-		v, err := next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
 func listQueues(ctx context.Context, c *Call, args []string) error {
 	if len(args) > 0 {
 		return Usagef("unrecognized arguments: %s", strings.Join(args, " "))
 	}
 	return c.WithClient(ctx, func(client *cloudtasks.Client) error {
-		lf := listOptions(c.Flags)
-		it := client.ListQueues(ctx, &cloudtaskspb.ListQueuesRequest{Parent: c.LocationName(), Filter: lf.filter, PageSize: int32(lf.pageSize)})
-		qs, err := collect(it.Next, lf.limit)
+		lf, err := listOptions(c.Flags)
 		if err != nil {
 			return err
 		}
-		return PrintList(c, qs, queueColumns())
+		it := client.ListQueues(ctx, &cloudtaskspb.ListQueuesRequest{Parent: c.LocationName(), Filter: lf.filter, PageSize: int32(lf.pageSize)})
+		return listAll(c, lf, it.Next, queueColumns())
 	})
 }
 

@@ -62,8 +62,7 @@ func registerTaskRef(withView bool) func(fs *flag.FlagSet) {
 
 func registerTaskList(fs *flag.FlagSet) {
 	registerQueueFlag(fs, true)
-	fs.Int("limit", 0, "most items to list (0: all)")
-	fs.Int("page-size", 100, "items fetched per request")
+	registerList(false)(fs)
 }
 
 // requiredQueue is --queue as a full name, or a usage error.
@@ -311,12 +310,11 @@ func listTasks(ctx context.Context, c *Call, args []string) error {
 		return err
 	}
 	return c.WithClient(ctx, func(client *cloudtasks.Client) error {
-		lf := listOptions(c.Flags)
-		it := client.ListTasks(ctx, &cloudtaskspb.ListTasksRequest{Parent: queue, PageSize: int32(lf.pageSize)})
-		ts, err := collect(it.Next, lf.limit)
+		lf, err := listOptions(c.Flags)
 		if err != nil {
 			return err
 		}
-		return PrintList(c, ts, taskColumns())
+		it := client.ListTasks(ctx, &cloudtaskspb.ListTasksRequest{Parent: queue, PageSize: int32(lf.pageSize)})
+		return listAll(c, lf, it.Next, taskColumns())
 	})
 }
