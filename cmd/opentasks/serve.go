@@ -39,6 +39,7 @@ type serveFlags struct {
 	appEngineHost  string
 	oauthSource    string
 	maxInFlight    int
+	wf             workflowsFlags
 	queues         queueFlags
 }
 
@@ -54,6 +55,7 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
+	f.wf.register(fs)
 	f.queues.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	fs.Usage = func() {
@@ -171,14 +173,20 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err := f.queues.declare(ctx, svc, logger); err != nil {
 		return err
 	}
-	h := server.New(f.queues.api(svc), server.WithLogger(logger),
-		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
-
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopWorkflows()
+	h := server.New(f.queues.api(svc), append([]server.Option{server.WithLogger(logger),
+		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts...)...)
+
 	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
 	err = server.Serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")

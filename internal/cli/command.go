@@ -74,7 +74,7 @@ func (g *Group) Run(ctx context.Context, env Env, args []string) int {
 			cmd = c
 		}
 	}
-	path := "opentasks." + g.Name
+	path := "opentasks." + strings.ReplaceAll(g.Name, " ", ".")
 	if cmd == nil {
 		return Usage(env.Stderr, path, fmt.Errorf("Invalid choice: '%s'.", args[0]))
 	}

@@ -64,16 +64,9 @@ func listAll[M proto.Message](c *Call, lf listFlags, next func() (M, error), col
 	if len(lf.sortBy) > 0 {
 		limit = 0 // sort everything, then limit
 	}
-	var items []M
-	for limit <= 0 || len(items) < limit {
-		v, err := next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		items = append(items, v)
+	items, err := collect(next, limit)
+	if err != nil {
+		return err
 	}
 	if len(lf.sortBy) > 0 {
 		if err := sortBy(items, lf.sortBy); err != nil {
@@ -85,12 +78,38 @@ func listAll[M proto.Message](c *Call, lf listFlags, next func() (M, error), col
 	}
 	if lf.uri {
 		for _, m := range items {
-			name := m.ProtoReflect().Get(m.ProtoReflect().Descriptor().Fields().ByName("name")).String()
-			fmt.Fprintf(c.Stdout, "%s/v2/%s\n", strings.TrimSuffix(c.Endpoint, "/"), name)
+			fmt.Fprintln(c.Stdout, resourceURI(c.Endpoint, m))
 		}
 		return nil
 	}
 	return PrintList(c, items, cols)
+}
+
+// collect drains an iterator's next function up to limit items (0: all).
+func collect[T any](next func() (T, error), limit int) ([]T, error) {
+	var out []T
+	for limit <= 0 || len(out) < limit {
+		v, err := next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// resourceURI is a resource's REST URI: ENDPOINT/VERSION/NAME, the
+// version being the last component of the message's package
+// (google.cloud.tasks.v2.Queue: v2).
+func resourceURI(endpoint string, m proto.Message) string {
+	desc := m.ProtoReflect().Descriptor()
+	pkg := string(desc.ParentFile().Package())
+	version := pkg[strings.LastIndex(pkg, ".")+1:]
+	name := m.ProtoReflect().Get(desc.Fields().ByName("name")).String()
+	return strings.TrimSuffix(endpoint, "/") + "/" + version + "/" + name
 }
 
 // sortBy sorts resources by fields of their JSON form, as gcloud's

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -65,21 +64,21 @@ type rest struct {
 	ints  http.Handler // transcoder answering enums as numbers
 }
 
-func newREST(gs *grpc.Server, api API) (*rest, error) {
-	names, err := newTranscoder(gs, false)
+func newREST(gs *grpc.Server, api API, rules []*annotations.HttpRule) (*rest, error) {
+	names, err := newTranscoder(gs, rules, false)
 	if err != nil {
 		return nil, err
 	}
-	ints, err := newTranscoder(gs, true)
+	ints, err := newTranscoder(gs, rules, true)
 	if err != nil {
 		return nil, err
 	}
 	return &rest{api: api, names: names, ints: ints}, nil
 }
 
-func newTranscoder(gs *grpc.Server, enumNumbers bool) (*vanguard.Transcoder, error) {
+func newTranscoder(gs *grpc.Server, rules []*annotations.HttpRule, enumNumbers bool) (*vanguard.Transcoder, error) {
 	t, err := vanguardgrpc.NewTranscoder(gs,
-		vanguard.WithRules(slices.Concat(mixinRules, clientRules)...),
+		vanguard.WithRules(rules...),
 		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
 			return &vanguard.JSONCodec{
 				// Google omits zero values and rejects unknown fields.
