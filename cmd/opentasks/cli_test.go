@@ -260,6 +260,12 @@ func TestHealthcheckAndVersion(t *testing.T) {
 	if out, _ := cliOK(t, ep, "healthcheck"); out != "ok\n" {
 		t.Errorf("healthcheck stdout %q", out)
 	}
+	// In a container only OPENTASKS_ADDR is set, on every interface.
+	var stdout strings.Builder
+	addr := "0.0.0.0:" + ep[strings.LastIndex(ep, ":")+1:]
+	if code := run(context.Background(), []string{"healthcheck"}, &stdout, io.Discard, []string{"OPENTASKS_ADDR=" + addr}); code != 0 || stdout.String() != "ok\n" {
+		t.Errorf("healthcheck with OPENTASKS_ADDR=%s: exit %d, %q", addr, code, stdout.String())
+	}
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	if code, _, errOut := cliRun(t, dead.URL, "healthcheck"); code != 1 || !strings.HasPrefix(errOut, "ERROR: (opentasks.healthcheck) not healthy: ") {

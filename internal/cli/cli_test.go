@@ -113,3 +113,21 @@ func TestSortBy(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// TestLocalEndpoint: the healthcheck finds a server from its listen
+// address, as a container's OPENTASKS_ADDR gives it.
+func TestLocalEndpoint(t *testing.T) {
+	for addr, want := range map[string]string{
+		"0.0.0.0:9000":   "http://127.0.0.1:9000",
+		":9000":          "http://127.0.0.1:9000",
+		"[::]:9000":      "http://127.0.0.1:9000",
+		"10.1.2.3:8123":  "http://10.1.2.3:8123",
+		"[::1]:8123":     "http://[::1]:8123",
+		"":               "",
+		"no-port-at-all": "",
+	} {
+		if got := localEndpoint(addr); got != want {
+			t.Errorf("localEndpoint(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
