@@ -79,6 +79,17 @@ func TestServeQueues(t *testing.T) {
 	if err != nil || !strings.HasPrefix(task.GetName(), "projects/p/locations/us-central1/queues/made-on-demand/tasks/") {
 		t.Fatalf("CreateTask on a missing queue with --auto-create-queues: %v, %v", task, err)
 	}
+	// A deleted queue's name stays reserved: no auto-creation then.
+	if err := c.DeleteQueue(ctx, &cloudtaskspb.DeleteQueueRequest{Name: "projects/p/locations/us-central1/queues/made-on-demand"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{
+		Parent: "projects/p/locations/us-central1/queues/made-on-demand",
+		Task: &cloudtaskspb.Task{MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: "http://127.0.0.1:1/"}}},
+	})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("CreateTask on a just-deleted queue with --auto-create-queues: %v", err)
+	}
 	_, err = c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: "projects/p/locations/us-central1/queues/bad_name", Task: &cloudtaskspb.Task{}})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("bad queue name with --auto-create-queues: %v", err)
