@@ -85,7 +85,7 @@ func TestServeQueues(t *testing.T) {
 	}
 	_, err = c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{
 		Parent: "projects/p/locations/us-central1/queues/made-on-demand",
-		Task: &cloudtaskspb.Task{MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: "http://127.0.0.1:1/"}}},
+		Task:   &cloudtaskspb.Task{MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: "http://127.0.0.1:1/"}}},
 	})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("CreateTask on a just-deleted queue with --auto-create-queues: %v", err)
