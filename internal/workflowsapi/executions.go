@@ -34,7 +34,9 @@ const (
 )
 
 // orderPaths are the fields ListExecutions may order by.
-var orderPaths = []string{"name", "state", "start_time", "end_time", "duration", "workflow_revision_id"}
+func orderPaths() []string {
+	return []string{"name", "state", "start_time", "end_time", "duration", "workflow_revision_id"}
+}
 
 func (s *Service) CreateExecution(ctx context.Context, req *executionspb.CreateExecutionRequest) (*executionspb.Execution, error) {
 	wn, ok := parseWorkflow(req.GetParent())
@@ -226,7 +228,7 @@ func (s *Service) ListExecutions(ctx context.Context, req *executionspb.ListExec
 	if strings.TrimSpace(orderBy) == "" {
 		orderBy = "startTime desc"
 	}
-	order, err := protofilter.CompileOrder(md, executionFields(orderBy), orderPaths)
+	order, err := protofilter.CompileOrder(md, executionFields(orderBy), orderPaths())
 	if err != nil {
 		return nil, err
 	}
