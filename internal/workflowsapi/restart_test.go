@@ -206,42 +206,46 @@ func TestBounds(t *testing.T) {
 // past MaxQueued refused; a queued one can be cancelled; when the active
 // one ends, the oldest queued one starts and runs.
 func TestQueue(t *testing.T) {
-	e := start(t, openSQLite(t, t.TempDir()), workflowsapi.Config{MaxActive: 1, MaxQueued: 2})
-	ctx := context.Background()
-	tg := newTarget(t)
-	tg.hold = make(chan struct{})
-	e.deploy(t, "grpc", "one", "- wait:\n    call: http.get\n    args:\n      url: "+tg.url+"\n- done:\n    return: ok\n", nil)
-	create := func() (*executionspb.Execution, error) {
-		return e.ex["grpc"].CreateExecution(ctx, &executionspb.CreateExecutionRequest{Parent: loc + "/workflows/one"})
-	}
-	first, err := create()
-	if err != nil || first.GetState() != executionspb.Execution_ACTIVE {
-		t.Fatalf("first = %v, %v", first, err)
-	}
-	tg.next(t)
-	var queued []*executionspb.Execution
-	for range 2 {
-		q, err := create()
-		if err != nil || q.GetState() != executionspb.Execution_QUEUED || q.GetStartTime() != nil {
-			t.Fatalf("past MaxActive: %v, %v; want QUEUED without a start time", q, err)
-		}
-		queued = append(queued, q)
-	}
-	if _, err := create(); status.Code(err) != codes.ResourceExhausted {
-		t.Fatalf("past MaxQueued: %v, want RESOURCE_EXHAUSTED", err)
-	}
-	if c, err := e.ex["rest"].CancelExecution(ctx, &executionspb.CancelExecutionRequest{Name: queued[1].GetName()}); err != nil || c.GetState() != executionspb.Execution_CANCELLED {
-		t.Fatalf("cancel of a queued execution: %v, %v", c, err)
-	}
-	close(tg.hold)
-	if got := e.await(t, "grpc", first.GetName()); got.GetState() != executionspb.Execution_SUCCEEDED {
-		t.Fatalf("first = %v", got)
-	}
-	got := e.await(t, "grpc", queued[0].GetName())
-	if got.GetState() != executionspb.Execution_SUCCEEDED || got.GetStartTime() == nil || got.GetResult() != `"ok"` {
-		t.Fatalf("the queued one after the first ended: %v, want SUCCEEDED", got)
-	}
-	if got, _ := e.ex["grpc"].GetExecution(ctx, &executionspb.GetExecutionRequest{Name: queued[1].GetName()}); got.GetState() != executionspb.Execution_CANCELLED {
-		t.Errorf("the cancelled queued one became %v", got.GetState())
+	for storeName, open := range stores(t) {
+		t.Run(storeName, func(t *testing.T) {
+			e := start(t, open(t), workflowsapi.Config{MaxActive: 1, MaxQueued: 2})
+			ctx := context.Background()
+			tg := newTarget(t)
+			tg.hold = make(chan struct{})
+			e.deploy(t, "grpc", "one", "- wait:\n    call: http.get\n    args:\n      url: "+tg.url+"\n- done:\n    return: ok\n", nil)
+			create := func() (*executionspb.Execution, error) {
+				return e.ex["grpc"].CreateExecution(ctx, &executionspb.CreateExecutionRequest{Parent: loc + "/workflows/one"})
+			}
+			first, err := create()
+			if err != nil || first.GetState() != executionspb.Execution_ACTIVE {
+				t.Fatalf("first = %v, %v", first, err)
+			}
+			tg.next(t)
+			var queued []*executionspb.Execution
+			for range 2 {
+				q, err := create()
+				if err != nil || q.GetState() != executionspb.Execution_QUEUED || q.GetStartTime() != nil {
+					t.Fatalf("past MaxActive: %v, %v; want QUEUED without a start time", q, err)
+				}
+				queued = append(queued, q)
+			}
+			if _, err := create(); status.Code(err) != codes.ResourceExhausted {
+				t.Fatalf("past MaxQueued: %v, want RESOURCE_EXHAUSTED", err)
+			}
+			if c, err := e.ex["rest"].CancelExecution(ctx, &executionspb.CancelExecutionRequest{Name: queued[1].GetName()}); err != nil || c.GetState() != executionspb.Execution_CANCELLED {
+				t.Fatalf("cancel of a queued execution: %v, %v", c, err)
+			}
+			close(tg.hold)
+			if got := e.await(t, "grpc", first.GetName()); got.GetState() != executionspb.Execution_SUCCEEDED {
+				t.Fatalf("first = %v", got)
+			}
+			got := e.await(t, "grpc", queued[0].GetName())
+			if got.GetState() != executionspb.Execution_SUCCEEDED || got.GetStartTime() == nil || got.GetResult() != `"ok"` {
+				t.Fatalf("the queued one after the first ended: %v, want SUCCEEDED", got)
+			}
+			if got, _ := e.ex["grpc"].GetExecution(ctx, &executionspb.GetExecutionRequest{Name: queued[1].GetName()}); got.GetState() != executionspb.Execution_CANCELLED {
+				t.Errorf("the cancelled queued one became %v", got.GetState())
+			}
+		})
 	}
 }
