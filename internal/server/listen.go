@@ -55,8 +55,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, grace time.Dura
 }
 
 func serveHTTPOnly(ctx context.Context, ln net.Listener, hs *http.Server, grace time.Duration) error {
+	return serveUntil(ctx, hs, func() error { return hs.Serve(ln) }, grace)
+}
+
+// serveUntil runs serve until it fails or ctx ends, then shuts hs down.
+func serveUntil(ctx context.Context, hs *http.Server, serve func() error, grace time.Duration) error {
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- serve() }()
 	select {
 	case err := <-errc:
 		return err

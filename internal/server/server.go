@@ -36,6 +36,7 @@ type Option func(*config)
 type config struct {
 	logger   *slog.Logger
 	handlers []mount
+	guard    guard
 }
 
 type mount struct {
@@ -63,7 +64,7 @@ func New(api API, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gs := newGRPCServer(api, cfg.logger)
+	gs := newGRPCServer(api, cfg.logger, cfg.guard)
 	rest, err := newREST(gs, api)
 	if err != nil {
 		// The transcoder is built from compiled-in descriptors and rules:
@@ -80,6 +81,7 @@ func New(api API, opts ...Option) http.Handler {
 		mux.Handle(r.pattern, r.handler)
 	}
 
+	restH := cfg.guard.wrapREST(rest)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case isGRPC(r):
@@ -90,7 +92,7 @@ func New(api API, opts ...Option) http.Handler {
 			// Everything else is the API's, answered in Google's shape
 			// (the mux would redirect unclean paths and answer 404/405
 			// in plain text).
-			rest.ServeHTTP(w, r)
+			restH.ServeHTTP(w, r)
 		}
 	})
 	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs}
@@ -126,16 +128,16 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func newGRPCServer(api API, logger *slog.Logger) *grpc.Server {
+func newGRPCServer(api API, logger *slog.Logger, g guard) *grpc.Server {
 	codec := newRequestCodec()
-	gs := grpc.NewServer(
+	gs := grpc.NewServer(append(g.grpcOptions(),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
 		// A fixed pool of stream workers reuses goroutines (and their
 		// grown stacks) across calls instead of one new goroutine a call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*16),
 		grpc.ForceServerCodecV2(codec),
 		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger)),
-	)
+	)...)
 	cloudtaskspb.RegisterCloudTasksServer(gs, api)
 	location.RegisterLocationsServer(gs, api)
 	longrunningpb.RegisterOperationsServer(gs, api)

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"cloud.google.com/go/iam/apiv1/iampb"
+
+	"github.com/opentasks/opentasks/internal/auth"
+	"github.com/opentasks/opentasks/internal/reload"
+	"github.com/opentasks/opentasks/internal/server"
+)
+
+// securityFlags are the flags of docs/security.md.
+type securityFlags struct {
+	authTokens           string
+	iamPolicy            string
+	allowUnauthenticated bool
+}
+
+func (s *securityFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.authTokens, "auth-tokens", "", "`FILE` of bearer tokens, one \"TOKEN PRINCIPAL\" a line (e.g. \"s3cr3t serviceAccount:ci@p.iam.gserviceaccount.com\"); reloaded when it changes")
+	fs.StringVar(&s.iamPolicy, "iam-policy", "", "`FILE` with a google.iam.v1.Policy in JSON, the policy of every project; without it every authenticated caller is roles/owner")
+	fs.BoolVar(&s.allowUnauthenticated, "allow-unauthenticated", false, "serve without authentication on a non-loopback --addr")
+}
+
+// authOn reports whether any authentication flag is set.
+func (s *securityFlags) authOn() bool {
+	return s.authTokens != ""
+}
+
+func (s *securityFlags) validate() error {
+	if s.iamPolicy != "" && !s.authOn() {
+		return fmt.Errorf("--iam-policy needs an authentication flag (--auth-tokens or --auth-jwks): without one, callers have no identity to authorize")
+	}
+	return nil
+}
+
+// checkExposure refuses to serve an address reachable from other hosts
+// without authentication, unless the operator said so.
+func (s *securityFlags) checkExposure(addr net.Addr) error {
+	if s.authOn() || s.allowUnauthenticated {
+		return nil
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to serve %s without authentication: anyone who can reach it could run tasks against any target; "+
+		"set --auth-tokens or --auth-jwks (see docs/security.md), or --allow-unauthenticated to accept that", addr)
+}
+
+// security is what the flags built: the authentication and authorization
+// the server and the console share.
+type security struct {
+	authn *auth.Authenticator // nil: no authentication
+	authz *auth.Authorizer
+}
+
+func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicies) (*security, error) {
+	if !f.authOn() {
+		return &security{}, nil
+	}
+	onError := reload.OnError(func(err error) { logger.Error("reloading a security file; keeping the previous contents", "err", err) })
+	var sources []auth.TokenSource
+	if f.authTokens != "" {
+		t, err := auth.NewStaticTokens(f.authTokens, onError)
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, t)
+	}
+	project := auth.OwnerPolicy
+	if f.iamPolicy != "" {
+		p, err := reload.New(func(c [][]byte) (*iampb.Policy, error) { return auth.ParsePolicy(c[0]) }, []string{f.iamPolicy}, onError)
+		if err != nil {
+			return nil, fmt.Errorf("--iam-policy: %w", err)
+		}
+		project = p.Get
+	} else {
+		logger.Warn("no --iam-policy: every authenticated caller is roles/owner of every project")
+	}
+	return &security{authn: auth.NewAuthenticator(sources...), authz: auth.NewAuthorizer(project, queues)}, nil
+}
+
+// api returns api behind IAM when authentication is on.
+func (s *security) api(api server.API) server.API {
+	if s.authn == nil {
+		return api
+	}
+	return auth.NewGuard(api, s.authz)
+}
+
+// serverOptions authenticates every call when authentication is on.
+func (s *security) serverOptions() []server.Option {
+	if s.authn == nil {
+		return nil
+	}
+	return []server.Option{server.WithAuthentication(s.authn.UnaryInterceptor, s.authn.StreamInterceptor,
+		func(h http.Handler) http.Handler { return s.authn.Middleware(h) })}
+}
