@@ -145,7 +145,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	signer, err := oidc.NewSigner(ctx, st, "http://"+f.addr, nil)
+	signer, err := oidc.NewSigner(ctx, st, f.security.scheme()+"://"+f.addr, nil)
 	if err != nil {
 		return err
 	}
@@ -184,8 +184,8 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		ln.Close()
 		return err
 	}
-	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
-	err = server.Serve(ctx, ln, h, shutdownGrace)
+	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
+	err = sec.serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")
 	return err
 }

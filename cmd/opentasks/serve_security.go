@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 
@@ -16,12 +19,15 @@ import (
 
 // securityFlags are the flags of docs/security.md.
 type securityFlags struct {
+	tlsCert, tlsKey      string
 	authTokens           string
 	iamPolicy            string
 	allowUnauthenticated bool
 }
 
 func (s *securityFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.tlsCert, "tls-cert", "", "PEM `FILE` of the TLS certificate chain: serve everything on --addr over TLS (with --tls-key); reloaded when it changes")
+	fs.StringVar(&s.tlsKey, "tls-key", "", "PEM `FILE` of the TLS private key")
 	fs.StringVar(&s.authTokens, "auth-tokens", "", "`FILE` of bearer tokens, one \"TOKEN PRINCIPAL\" a line (e.g. \"s3cr3t serviceAccount:ci@p.iam.gserviceaccount.com\"); reloaded when it changes")
 	fs.StringVar(&s.iamPolicy, "iam-policy", "", "`FILE` with a google.iam.v1.Policy in JSON, the policy of every project; without it every authenticated caller is roles/owner")
 	fs.BoolVar(&s.allowUnauthenticated, "allow-unauthenticated", false, "serve without authentication on a non-loopback --addr")
@@ -32,7 +38,18 @@ func (s *securityFlags) authOn() bool {
 	return s.authTokens != ""
 }
 
+// scheme is the URL scheme clients use.
+func (s *securityFlags) scheme() string {
+	if s.tlsCert != "" {
+		return "https"
+	}
+	return "http"
+}
+
 func (s *securityFlags) validate() error {
+	if (s.tlsCert == "") != (s.tlsKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
 	if s.iamPolicy != "" && !s.authOn() {
 		return fmt.Errorf("--iam-policy needs an authentication flag (--auth-tokens or --auth-jwks): without one, callers have no identity to authorize")
 	}
@@ -57,13 +74,22 @@ func (s *securityFlags) checkExposure(addr net.Addr) error {
 type security struct {
 	authn *auth.Authenticator // nil: no authentication
 	authz *auth.Authorizer
+	cert  *reload.KeyPair // nil: no TLS
 }
 
 func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicies) (*security, error) {
-	if !f.authOn() {
-		return &security{}, nil
-	}
 	onError := reload.OnError(func(err error) { logger.Error("reloading a security file; keeping the previous contents", "err", err) })
+	sec := &security{}
+	if f.tlsCert != "" {
+		kp, err := reload.NewKeyPair(f.tlsCert, f.tlsKey, onError)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		sec.cert = kp
+	}
+	if !f.authOn() {
+		return sec, nil
+	}
 	var sources []auth.TokenSource
 	if f.authTokens != "" {
 		t, err := auth.NewStaticTokens(f.authTokens, onError)
@@ -82,7 +108,16 @@ func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicie
 	} else {
 		logger.Warn("no --iam-policy: every authenticated caller is roles/owner of every project")
 	}
-	return &security{authn: auth.NewAuthenticator(sources...), authz: auth.NewAuthorizer(project, queues)}, nil
+	sec.authn, sec.authz = auth.NewAuthenticator(sources...), auth.NewAuthorizer(project, queues)
+	return sec, nil
+}
+
+// serve serves h on ln, over TLS if configured, until ctx ends.
+func (s *security) serve(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration) error {
+	if s.cert == nil {
+		return server.Serve(ctx, ln, h, grace)
+	}
+	return server.ServeTLS(ctx, ln, h, &tls.Config{GetCertificate: s.cert.GetCertificate}, grace)
 }
 
 // api returns api behind IAM when authentication is on.
