@@ -21,6 +21,8 @@ import (
 type securityFlags struct {
 	tlsCert, tlsKey      string
 	authTokens           string
+	jwksURL              string
+	issuer, audience     string
 	iamPolicy            string
 	allowUnauthenticated bool
 }
@@ -29,13 +31,16 @@ func (s *securityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.tlsCert, "tls-cert", "", "PEM `FILE` of the TLS certificate chain: serve everything on --addr over TLS (with --tls-key); reloaded when it changes")
 	fs.StringVar(&s.tlsKey, "tls-key", "", "PEM `FILE` of the TLS private key")
 	fs.StringVar(&s.authTokens, "auth-tokens", "", "`FILE` of bearer tokens, one \"TOKEN PRINCIPAL\" a line (e.g. \"s3cr3t serviceAccount:ci@p.iam.gserviceaccount.com\"); reloaded when it changes")
+	fs.StringVar(&s.jwksURL, "auth-jwks", "", "`URL` of a JWKS: accept JWTs (RS256, ES256) signed by its keys, e.g. https://www.googleapis.com/oauth2/v3/certs for Google ID tokens (with --auth-issuer and --auth-audience)")
+	fs.StringVar(&s.issuer, "auth-issuer", "", "the `ISSUER` (iss) of accepted JWTs, e.g. https://accounts.google.com")
+	fs.StringVar(&s.audience, "auth-audience", "", "the `AUDIENCE` (aud) accepted JWTs must name")
 	fs.StringVar(&s.iamPolicy, "iam-policy", "", "`FILE` with a google.iam.v1.Policy in JSON, the policy of every project; without it every authenticated caller is roles/owner")
 	fs.BoolVar(&s.allowUnauthenticated, "allow-unauthenticated", false, "serve without authentication on a non-loopback --addr")
 }
 
 // authOn reports whether any authentication flag is set.
 func (s *securityFlags) authOn() bool {
-	return s.authTokens != ""
+	return s.authTokens != "" || s.jwksURL != ""
 }
 
 // scheme is the URL scheme clients use.
@@ -49,6 +54,12 @@ func (s *securityFlags) scheme() string {
 func (s *securityFlags) validate() error {
 	if (s.tlsCert == "") != (s.tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if s.jwksURL != "" && (s.issuer == "" || s.audience == "") {
+		return fmt.Errorf("--auth-jwks needs --auth-issuer and --auth-audience")
+	}
+	if s.jwksURL == "" && (s.issuer != "" || s.audience != "") {
+		return fmt.Errorf("--auth-issuer and --auth-audience need --auth-jwks")
 	}
 	if s.iamPolicy != "" && !s.authOn() {
 		return fmt.Errorf("--iam-policy needs an authentication flag (--auth-tokens or --auth-jwks): without one, callers have no identity to authorize")
@@ -97,6 +108,9 @@ func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicie
 			return nil, err
 		}
 		sources = append(sources, t)
+	}
+	if f.jwksURL != "" {
+		sources = append(sources, auth.NewJWTVerifier(auth.JWTConfig{JWKSURL: f.jwksURL, Issuer: f.issuer, Audience: f.audience}))
 	}
 	project := auth.OwnerPolicy
 	if f.iamPolicy != "" {

@@ -124,11 +124,20 @@ func TestExposureRefused(t *testing.T) {
 	}
 }
 
-// TestIAMPolicyNeedsAuth: a policy without a way to authenticate would
-// authorize nobody; the flags are refused together.
-func TestIAMPolicyNeedsAuth(t *testing.T) {
-	_, err := parseServeFlags([]string{"--iam-policy", "p.json"}, io.Discard, nil)
-	if err == nil || !strings.Contains(err.Error(), "--auth-tokens") {
-		t.Fatalf("err = %v", err)
+// TestSecurityFlagsTogether: flags that mean nothing alone are refused
+// (a policy without a way to authenticate would authorize nobody).
+func TestSecurityFlagsTogether(t *testing.T) {
+	for _, c := range []struct{ args, want []string }{
+		{[]string{"--iam-policy", "p.json"}, []string{"--auth-tokens"}},
+		{[]string{"--auth-jwks", "http://127.0.0.1:1/jwks"}, []string{"--auth-issuer", "--auth-audience"}},
+		{[]string{"--auth-issuer", "https://accounts.google.com"}, []string{"--auth-jwks"}},
+		{[]string{"--tls-cert", "c.pem"}, []string{"--tls-key"}},
+	} {
+		_, err := parseServeFlags(c.args, io.Discard, nil)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: err = %v; want it to name %s", c.args, err, w)
+			}
+		}
 	}
 }
