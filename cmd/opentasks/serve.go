@@ -149,6 +149,10 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
+	tp, err := f.security.targetPolicy(logger)
+	if err != nil {
+		return err
+	}
 	disp := dispatch.New(st, dispatch.Config{
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
@@ -157,6 +161,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			AppEngineHost:   f.appEngineHost,
 			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
 			MaxConnsPerHost: f.maxInFlight,
+			Dial:            tp.Dial,
 		}),
 	})
 	if err := disp.Start(ctx); err != nil {
@@ -167,6 +172,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
+		CheckTarget:    tp.CheckURL,
 	})
 	sec, err := newSecurity(&f.security, logger, svc)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/opentasks/opentasks/internal/auth"
 	"github.com/opentasks/opentasks/internal/reload"
 	"github.com/opentasks/opentasks/internal/server"
+	"github.com/opentasks/opentasks/internal/targets"
 )
 
 // securityFlags are the flags of docs/security.md.
@@ -25,6 +26,8 @@ type securityFlags struct {
 	issuer, audience     string
 	iamPolicy            string
 	allowUnauthenticated bool
+	denyTargets          string
+	allowTargets         string
 }
 
 func (s *securityFlags) register(fs *flag.FlagSet) {
@@ -35,6 +38,8 @@ func (s *securityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.issuer, "auth-issuer", "", "the `ISSUER` (iss) of accepted JWTs, e.g. https://accounts.google.com")
 	fs.StringVar(&s.audience, "auth-audience", "", "the `AUDIENCE` (aud) accepted JWTs must name")
 	fs.StringVar(&s.iamPolicy, "iam-policy", "", "`FILE` with a google.iam.v1.Policy in JSON, the policy of every project; without it every authenticated caller is roles/owner")
+	fs.StringVar(&s.denyTargets, "deny-targets", "", "`LIST` of addresses, CIDRs and host names tasks may not be delivered to, beyond the built-in link-local and cloud metadata addresses (see docs/security.md)")
+	fs.StringVar(&s.allowTargets, "allow-targets", "", "`LIST` of addresses, CIDRs and host names (*.example.com for subdomains): if set, tasks are delivered there only; also lifts the built-in denial of what it names")
 	fs.BoolVar(&s.allowUnauthenticated, "allow-unauthenticated", false, "serve without authentication on a non-loopback --addr")
 }
 
@@ -61,10 +66,18 @@ func (s *securityFlags) validate() error {
 	if s.jwksURL == "" && (s.issuer != "" || s.audience != "") {
 		return fmt.Errorf("--auth-issuer and --auth-audience need --auth-jwks")
 	}
+	if _, err := targets.Parse(s.denyTargets, s.allowTargets, nil); err != nil {
+		return err
+	}
 	if s.iamPolicy != "" && !s.authOn() {
 		return fmt.Errorf("--iam-policy needs an authentication flag (--auth-tokens or --auth-jwks): without one, callers have no identity to authorize")
 	}
 	return nil
+}
+
+// targetPolicy is where tasks may be delivered.
+func (s *securityFlags) targetPolicy(logger *slog.Logger) (*targets.Policy, error) {
+	return targets.Parse(s.denyTargets, s.allowTargets, logger)
 }
 
 // checkExposure refuses to serve an address reachable from other hosts

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +25,24 @@ import (
 	"github.com/opentasks/opentasks/internal/testpki"
 )
 
+// startServe runs serve on a free loopback port with args and environ
+// until ctx ends, and returns the URL it serves on and its exit code.
+func startServe(ctx context.Context, t *testing.T, args []string, environ ...string) (string, <-chan int) {
+	t.Helper()
+	out, stdout := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), stdout, io.Discard, environ)
+		stdout.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no serving line: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return strings.Fields(line)[3], done
+}
+
 // TestServeSecured runs serve with TLS, tokens and a project policy from
 // the environment and calls it with the official client over gRPC.
 func TestServeSecured(t *testing.T) {
@@ -40,22 +60,11 @@ func TestServeSecured(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, stdout := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile}, stdout, io.Discard, []string{
-			"OPENTASKS_STORE=sqlite:" + filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS=" + tokens, "OPENTASKS_IAM_POLICY=" + policy,
-		})
-		stdout.Close()
-	}()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no serving line: %v", err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	addr, ok := strings.CutPrefix(strings.Fields(line)[3], "https://")
+	url, done := startServe(ctx, t, []string{"--tls-cert", certFile, "--tls-key", keyFile},
+		"OPENTASKS_STORE=sqlite:"+filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS="+tokens, "OPENTASKS_IAM_POLICY="+policy)
+	addr, ok := strings.CutPrefix(url, "https://")
 	if !ok {
-		t.Fatalf("serving line %q", line)
+		t.Fatalf("serving on %q", url)
 	}
 	tlsOpt := option.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewTLS(ca.ClientConfig())))
 	ops, err := cloudtasks.NewClient(ctx, option.WithEndpoint(addr), tlsOpt,
@@ -139,5 +148,48 @@ func TestSecurityFlagsTogether(t *testing.T) {
 				t.Errorf("%v: err = %v; want it to name %s", c.args, err, w)
 			}
 		}
+	}
+}
+
+// TestServeDeniesMetadataTarget: through the official client, a task to
+// the metadata address is refused at creation, and one to a loopback
+// target is delivered.
+func TestServeDeniesMetadataTarget(t *testing.T) {
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
+	defer cancel()
+	hits := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
+	defer target.Close()
+
+	url, done := startServe(ctx, t, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db")})
+	c := grpcClient(t, strings.TrimPrefix(url, "http://"))
+
+	const parent = "projects/p/locations/us-central1"
+	const queue = parent + "/queues/q"
+	if _, err := c.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: parent, Queue: &cloudtaskspb.Queue{Name: queue}}); err != nil {
+		t.Fatal(err)
+	}
+	task := func(url string) *cloudtaskspb.CreateTaskRequest {
+		return &cloudtaskspb.CreateTaskRequest{Parent: queue, Task: &cloudtaskspb.Task{
+			MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: url}}}}
+	}
+	_, err := c.CreateTask(ctx, task("http://169.254.169.254/computeMetadata/v1/"))
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "169.254.169.254 is a link-local or cloud metadata address") {
+		t.Fatalf("metadata task: %v", err)
+	}
+	if _, err := c.CreateTask(ctx, task(target.URL+"/allowed")); err != nil {
+		t.Fatalf("loopback task: %v", err)
+	}
+	select {
+	case got := <-hits:
+		if got != "/allowed" {
+			t.Fatalf("target saw %q", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the loopback task was not delivered")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d", code)
 	}
 }
