@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,13 +27,13 @@ import (
 )
 
 // startServe runs serve on a free loopback port with args and environ
-// until ctx ends, and returns the URL it serves on and its exit code.
-func startServe(ctx context.Context, t *testing.T, args []string, environ ...string) (string, <-chan int) {
+// until ctx ends, logging to stderr, and returns the URL it serves on and its exit code.
+func startServe(ctx context.Context, t *testing.T, stderr io.Writer, args []string, environ ...string) (string, <-chan int) {
 	t.Helper()
 	out, stdout := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), stdout, io.Discard, environ)
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), stdout, stderr, environ)
 		stdout.Close()
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')
@@ -60,7 +61,7 @@ func TestServeSecured(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	url, done := startServe(ctx, t, []string{"--tls-cert", certFile, "--tls-key", keyFile},
+	url, done := startServe(ctx, t, io.Discard, []string{"--tls-cert", certFile, "--tls-key", keyFile},
 		"OPENTASKS_STORE=sqlite:"+filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS="+tokens, "OPENTASKS_IAM_POLICY="+policy)
 	addr, ok := strings.CutPrefix(url, "https://")
 	if !ok {
@@ -161,7 +162,7 @@ func TestServeDeniesMetadataTarget(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
 	defer target.Close()
 
-	url, done := startServe(ctx, t, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db")})
+	url, done := startServe(ctx, t, io.Discard, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db")})
 	c := grpcClient(t, strings.TrimPrefix(url, "http://"))
 
 	const parent = "projects/p/locations/us-central1"
@@ -191,5 +192,71 @@ func TestServeDeniesMetadataTarget(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exited %d", code)
+	}
+}
+
+// lockedBuffer collects a server's log.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSecretsNotLogged: at debug level, where every request is logged,
+// neither callers' tokens nor the credentials tasks carry reach the log.
+func TestSecretsNotLogged(t *testing.T) {
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
+	defer cancel()
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("caller-s3cr3t user:ops@example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hits := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.Header.Get("Authorization") }))
+	defer target.Close()
+	var log lockedBuffer
+	url, done := startServe(ctx, t, &log, []string{"--log-level", "debug", "--auth-tokens", tokens, "--store", "sqlite:" + filepath.Join(dir, "db")})
+
+	c, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint(url),
+		option.WithHTTPClient(&http.Client{Transport: &oauth2.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "caller-s3cr3t"})}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const parent = "projects/p/locations/us-central1"
+	if _, err := c.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: parent, Queue: &cloudtaskspb.Queue{Name: parent + "/queues/q"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: parent + "/queues/q", Task: &cloudtaskspb.Task{
+		MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{
+			Url: target.URL, Headers: map[string]string{"Authorization": "Bearer task-s3cr3t"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-hits; got != "Bearer task-s3cr3t" {
+		t.Fatalf("the target got Authorization %q", got)
+	}
+	cancel()
+	<-done
+	out := log.String()
+	if !strings.Contains(out, "level=DEBUG") {
+		t.Fatalf("nothing logged at debug level: %s", out)
+	}
+	for _, secret := range []string{"caller-s3cr3t", "task-s3cr3t"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s reached the log:\n%s", secret, out)
+		}
 	}
 }

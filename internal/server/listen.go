@@ -94,7 +94,7 @@ func split(ln net.Listener, httpL, grpcL *connListener) error {
 // route reads only as far as needed to tell the HTTP/2 preface from
 // anything else (an HTTP/1.1 request may be shorter than the preface).
 func route(c net.Conn, httpL, grpcL *connListener) {
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(readHeaderTimeout))
 	buf := make([]byte, len(h2Preface))
 	n := 0
 	for n < len(buf) && bytes.Equal(buf[:n], []byte(h2Preface[:n])) {

@@ -30,6 +30,16 @@ type API interface {
 // task even after base64 (4/3) and JSON escaping.
 const maxMessageBytes = 4 << 20
 
+// Request limits (see docs/security.md): calls in flight on one HTTP/2
+// connection, as Google's front end advertises, and how long a client may
+// take to send a request's headers, then all of it.
+const (
+	maxStreams        = 100
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
 // Option configures New.
 type Option func(*config)
 
@@ -123,8 +133,11 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		Protocols:         &p,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    1 << 20,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
 	}
 }
 
@@ -132,6 +145,8 @@ func newGRPCServer(api API, logger *slog.Logger, g guard) *grpc.Server {
 	codec := newRequestCodec()
 	gs := grpc.NewServer(append(g.grpcOptions(),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
+		grpc.MaxConcurrentStreams(maxStreams),
+		grpc.MaxHeaderListSize(1<<20),
 		// A fixed pool of stream workers reuses goroutines (and their
 		// grown stacks) across calls instead of one new goroutine a call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*16),
