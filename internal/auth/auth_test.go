@@ -4,17 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"cloud.google.com/go/iam/apiv1/iampb"
 	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/opentasks/opentasks/internal/auth"
 )
 
 const (
@@ -252,4 +259,69 @@ func TestTokensReload(t *testing.T) {
 	}
 	_, err = newbie.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: queue1})
 	wantError(t, "rest", err, codes.NotFound, "")
+}
+
+// TestAPIKey: an API key alone is refused as Google's front end does.
+func TestAPIKey(t *testing.T) {
+	e := start(t)
+	const msg = "API keys are not supported by this API. Expected OAuth2 access token or other authentication credentials that assert a principal. See https://cloud.google.com/docs/authentication"
+	g, err := cloudtasks.NewClient(context.Background(), option.WithEndpoint(e.addr), option.WithAPIKey("k3y"),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewTLS(e.ca.ClientConfig()))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	_, err = g.GetQueue(context.Background(), &cloudtaskspb.GetQueueRequest{Name: queue1})
+	wantError(t, "grpc", err, codes.Unauthenticated, msg)
+
+	tr := &http.Transport{TLSClientConfig: e.ca.ClientConfig()}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + e.addr + "/v2/" + queue1 + "?key=k3y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.Contains(string(b), msg) {
+		t.Fatalf("REST with ?key= = %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestActAs: a task whose OIDC token names a service account needs
+// iam.serviceAccounts.actAs on it, which the enqueuer role lacks; the
+// denial names the account, as Cloud Tasks does.
+func TestActAs(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	createQueues(t, e.clients(t, adminToken)["grpc"])
+	task := httpTask()
+	task.GetHttpRequest().AuthorizationHeader = &cloudtaskspb.HttpRequest_OidcToken{OidcToken: &cloudtaskspb.OidcToken{ServiceAccountEmail: "deployer@p.iam.gserviceaccount.com"}}
+	for transport, c := range e.clients(t, enqueuerToken) {
+		_, err := c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue1, Task: task})
+		wantError(t, transport, err, codes.PermissionDenied, denied("iam.serviceAccounts.actAs", "deployer@p.iam.gserviceaccount.com"))
+	}
+}
+
+// TestJWKSUnreachable: when the keys cannot be fetched, a JWT gets
+// UNAVAILABLE (the caller may retry), not a verdict on the token;
+// static tokens still work.
+func TestJWKSUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/jwks"
+	ln.Close() // nothing listens there now
+	j := newJWKS(t)
+	e := start(t, auth.NewJWTVerifier(auth.JWTConfig{JWKSURL: url, Issuer: testIssuer, Audience: testAudience}))
+	ctx := context.Background()
+	for transport, c := range e.clients(t, j.sign(t, "rsa1", validClaims(time.Now(), "viewer@example.com"))) {
+		// CreateTask, which clients do not retry on UNAVAILABLE.
+		_, err := c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue1, Task: httpTask()})
+		wantError(t, transport, err, codes.Unavailable, "")
+	}
+	for transport, c := range e.clients(t, viewerToken) {
+		_, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: queue1})
+		wantError(t, transport, err, codes.NotFound, "")
+	}
 }

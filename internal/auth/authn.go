@@ -18,6 +18,7 @@ import (
 // Messages of Google's front end (IAM_SPEC §4).
 const (
 	msgMissing = "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+	msgAPIKey  = "API keys are not supported by this API. Expected OAuth2 access token or other authentication credentials that assert a principal. See https://cloud.google.com/docs/authentication"
 	msgInvalid = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
 
 	challengeMissing = `Bearer realm="https://accounts.google.com/"`
@@ -82,13 +83,17 @@ func Unauthenticated(invalid bool) error {
 	if invalid {
 		return status.Error(codes.Unauthenticated, msgInvalid)
 	}
-	st, err := status.New(codes.Unauthenticated, msgMissing).WithDetails(&errdetails.ErrorInfo{
+	return missing(msgMissing)
+}
+
+func missing(msg string) error {
+	st, err := status.New(codes.Unauthenticated, msg).WithDetails(&errdetails.ErrorInfo{
 		Reason:   "CREDENTIALS_MISSING",
 		Domain:   "googleapis.com",
 		Metadata: map[string]string{"service": "cloudtasks.googleapis.com"},
 	})
 	if err != nil {
-		return status.Error(codes.Unauthenticated, msgMissing)
+		return status.Error(codes.Unauthenticated, msg)
 	}
 	return st.Err()
 }
@@ -102,13 +107,18 @@ func challenge(err error) string {
 }
 
 // authenticate returns ctx with the caller of a call carrying the
-// Authorization values; a ctx that already has one (a REST call that the
-// transcoder hands to the gRPC server) keeps it.
-func (a *Authenticator) authenticate(ctx context.Context, authorization []string) (context.Context, error) {
+// Authorization values (and an API key, if apiKey); a ctx that already
+// has one (a REST call that the transcoder hands to the gRPC server)
+// keeps it.
+func (a *Authenticator) authenticate(ctx context.Context, authorization []string, apiKey bool) (context.Context, error) {
 	if _, ok := PrincipalFrom(ctx); ok {
 		return ctx, nil
 	}
-	p, err := a.Authenticate(ctx, bearer(authorization))
+	token := bearer(authorization)
+	if token == "" && apiKey {
+		return nil, missing(msgAPIKey)
+	}
+	p, err := a.Authenticate(ctx, token)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +127,7 @@ func (a *Authenticator) authenticate(ctx context.Context, authorization []string
 
 func (a *Authenticator) authenticateGRPC(ctx context.Context) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	out, err := a.authenticate(ctx, md.Get("authorization"))
+	out, err := a.authenticate(ctx, md.Get("authorization"), len(md.Get("x-goog-api-key")) > 0)
 	if status.Code(err) == codes.Unauthenticated {
 		_ = grpc.SetHeader(ctx, metadata.Pairs("www-authenticate", challenge(err)))
 	}
@@ -154,7 +164,8 @@ func (s *authedStream) Context() context.Context { return s.ctx }
 // shape with a WWW-Authenticate challenge when that fails.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, err := a.authenticate(r.Context(), r.Header.Values("Authorization"))
+		apiKey := r.Header.Get("X-Goog-Api-Key") != "" || r.URL.Query().Has("key")
+		ctx, err := a.authenticate(r.Context(), r.Header.Values("Authorization"), apiKey)
 		if err != nil {
 			if status.Code(err) == codes.Unauthenticated {
 				w.Header().Set("WWW-Authenticate", challenge(err))

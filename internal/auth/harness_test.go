@@ -159,7 +159,7 @@ func wantError(t *testing.T, transport string, err error, code codes.Code, messa
 	if ae.GRPCStatus().Code() != code || message != "" && ae.GRPCStatus().Message() != message {
 		t.Fatalf("status = %v %q; want %v %q", ae.GRPCStatus().Code(), ae.GRPCStatus().Message(), code, message)
 	}
-	httpCodes := map[codes.Code]int{codes.Unauthenticated: 401, codes.PermissionDenied: 403, codes.Aborted: 409, codes.InvalidArgument: 400, codes.NotFound: 404}
+	httpCodes := map[codes.Code]int{codes.Unauthenticated: 401, codes.PermissionDenied: 403, codes.Aborted: 409, codes.InvalidArgument: 400, codes.NotFound: 404, codes.Unavailable: 503}
 	if transport == "rest" && ae.HTTPCode() != httpCodes[code] {
 		t.Fatalf("HTTP status = %d; want %d", ae.HTTPCode(), httpCodes[code])
 	}

@@ -56,6 +56,7 @@ type JWTVerifier struct {
 	keys    jose.JSONWebKeySet
 	expires time.Time // when keys must be fetched again
 	fetched time.Time // when they last were (or failed to be)
+	failure error     // why the last fetch failed, nil if it did not
 }
 
 // NewJWTVerifier returns a verifier; it fetches the keys when the first
@@ -148,9 +149,11 @@ func (v *JWTVerifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKe
 		stale = true
 	}
 	if stale {
-		if err := v.fetch(ctx, now); err != nil && len(v.keys.Keys) == 0 {
-			return nil, err
-		}
+		v.fetch(ctx, now)
+	}
+	if len(v.keys.Keys) == 0 {
+		// Never fetched: no verdict on the token is possible.
+		return nil, v.failure
 	}
 	if kid == "" {
 		return v.keys.Keys, nil
@@ -160,15 +163,15 @@ func (v *JWTVerifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKe
 
 // fetch replaces the keys; on failure it keeps the old ones for
 // minKeysTTL before trying again.
-func (v *JWTVerifier) fetch(ctx context.Context, now time.Time) error {
+func (v *JWTVerifier) fetch(ctx context.Context, now time.Time) {
 	v.fetched = now
 	set, ttl, err := v.get(ctx)
 	if err != nil {
 		v.expires = now.Add(minKeysTTL)
-		return fmt.Errorf("fetching JWKS %s: %w", v.cfg.JWKSURL, err)
+		v.failure = fmt.Errorf("fetching JWKS %s: %w", v.cfg.JWKSURL, err)
+		return
 	}
-	v.keys, v.expires = set, now.Add(max(ttl, minKeysTTL))
-	return nil
+	v.keys, v.expires, v.failure = set, now.Add(max(ttl, minKeysTTL)), nil
 }
 
 func (v *JWTVerifier) get(ctx context.Context) (jose.JSONWebKeySet, time.Duration, error) {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,10 +29,11 @@ type File[T any] struct {
 	now      func() time.Time
 	onError  func(error)
 
-	mu      sync.Mutex
-	value   T
-	stamp   []stamp
-	checked time.Time
+	value   atomic.Pointer[T]
+	checked atomic.Int64 // UnixNano of the last look at the files
+
+	mu    sync.Mutex // held while looking
+	stamp []stamp
 }
 
 type stamp struct {
@@ -73,30 +75,36 @@ func New[T any](parse func(contents [][]byte) (T, error), paths []string, opts .
 	if err := f.load(st); err != nil {
 		return nil, err
 	}
-	f.checked = f.now()
+	f.checked.Store(f.now().UnixNano())
 	return f, nil
 }
 
 // Get returns the current value, reloading it first if the files changed.
+// Between looks it costs two atomic loads (it is on every call's path).
 func (f *File[T]) Get() T {
+	now := f.now()
+	if f.fresh(now) {
+		return *f.value.Load()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := f.now()
-	if now.Sub(f.checked) < f.interval {
-		return f.value
+	if f.fresh(now) { // another caller just looked
+		return *f.value.Load()
 	}
-	f.checked = now
+	f.checked.Store(now.UnixNano())
 	st, err := f.stat()
 	if err != nil {
 		f.onError(err)
-		return f.value
-	}
-	if !sameStamps(st, f.stamp) {
+	} else if !sameStamps(st, f.stamp) {
 		if err := f.load(st); err != nil {
 			f.onError(err)
 		}
 	}
-	return f.value
+	return *f.value.Load()
+}
+
+func (f *File[T]) fresh(now time.Time) bool {
+	return f.interval > 0 && now.Sub(time.Unix(0, f.checked.Load())) < f.interval
 }
 
 func (f *File[T]) stat() ([]stamp, error) {
@@ -125,7 +133,8 @@ func (f *File[T]) load(st []stamp) error {
 	if err != nil {
 		return fmt.Errorf("loading %v: %w", f.paths, err)
 	}
-	f.value, f.stamp = v, st
+	f.value.Store(&v)
+	f.stamp = st
 	return nil
 }
 
