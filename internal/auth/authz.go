@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -18,18 +20,72 @@ type QueuePolicies interface {
 	QueuePolicy(ctx context.Context, queue string) (*iampb.Policy, error)
 }
 
+// policyTTL is how long a queue policy read from the store is used for
+// authorizing calls. Policies set through this server's Guard apply at
+// once; those set through another server sharing the store within
+// policyTTL (Cloud IAM itself takes minutes to propagate a change).
+// Without it, every call on a queue or task would read the store twice.
+const policyTTL = time.Second
+
+// maxCachedPolicies bounds the cache; beyond it, expired entries go.
+const maxCachedPolicies = 10000
+
 // Authorizer decides whether a caller holds a permission on a resource:
 // the union of the project policy and, for a queue or its tasks, the
 // queue's own policy (IAM_SPEC §3). There is no deny.
 type Authorizer struct {
 	project func() *iampb.Policy
 	queues  QueuePolicies
+	now     func() time.Time
+
+	mu     sync.Mutex
+	cached map[string]cachedPolicy // by queue name
+}
+
+type cachedPolicy struct {
+	policy *iampb.Policy
+	read   time.Time
 }
 
 // NewAuthorizer returns an Authorizer; project returns the current
 // project-level policy (it applies to every project).
 func NewAuthorizer(project func() *iampb.Policy, queues QueuePolicies) *Authorizer {
-	return &Authorizer{project: project, queues: queues}
+	return &Authorizer{project: project, queues: queues, now: time.Now, cached: map[string]cachedPolicy{}}
+}
+
+// Forget drops what is cached of queue's policy: it changed.
+func (a *Authorizer) Forget(queue string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.cached, queue)
+}
+
+// queuePolicy returns queue's policy, read at most policyTTL ago.
+func (a *Authorizer) queuePolicy(ctx context.Context, queue string) (*iampb.Policy, error) {
+	now := a.now()
+	a.mu.Lock()
+	c, ok := a.cached[queue]
+	a.mu.Unlock()
+	if ok && now.Sub(c.read) < policyTTL {
+		return c.policy, nil
+	}
+	p, err := a.queues.QueuePolicy(ctx, queue)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.cached) >= maxCachedPolicies {
+		for q, c := range a.cached {
+			if now.Sub(c.read) >= policyTTL {
+				delete(a.cached, q)
+			}
+		}
+	}
+	if len(a.cached) < maxCachedPolicies {
+		a.cached[queue] = cachedPolicy{policy: p, read: now}
+	}
+	return p, nil
 }
 
 // Check returns nil if ctx's principal holds perm on resource, else
@@ -53,7 +109,7 @@ func (a *Authorizer) Held(ctx context.Context, resource string, perms ...string)
 	}
 	var queue *iampb.Policy
 	if q, ok := queueOf(resource); ok {
-		p, err := a.queues.QueuePolicy(ctx, q)
+		p, err := a.queuePolicy(ctx, q)
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "reading the IAM policy of %s: %v", q, err)
 		}
