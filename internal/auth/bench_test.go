@@ -91,4 +91,3 @@ func BenchmarkCreateTask(b *testing.B) {
 		})
 	}
 }
-
