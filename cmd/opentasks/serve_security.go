@@ -135,6 +135,9 @@ func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicie
 	} else {
 		logger.Warn("no --iam-policy: every authenticated caller is roles/owner of every project")
 	}
+	if sec.cert == nil {
+		logger.Warn("authentication without --tls-cert: tokens cross the network in clear text")
+	}
 	sec.authn, sec.authz = auth.NewAuthenticator(sources...), auth.NewAuthorizer(project, queues)
 	return sec, nil
 }
