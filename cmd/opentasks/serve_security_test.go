@@ -17,6 +17,7 @@ import (
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -90,6 +91,16 @@ func TestServeSecured(t *testing.T) {
 	}
 	if _, err := anon.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: parent + "/queues/q"}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("anonymous GetQueue: %v", err)
+	}
+	// WithCredentials works as WithTokenSource does.
+	withCreds, err := cloudtasks.NewClient(ctx, option.WithEndpoint(addr), tlsOpt,
+		option.WithCredentials(&google.Credentials{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t0ken"})}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withCreds.Close()
+	if q, err := withCreds.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: parent + "/queues/q"}); err != nil || q.GetState() != cloudtaskspb.Queue_RUNNING {
+		t.Fatalf("GetQueue WithCredentials = %v, %v", q, err)
 	}
 	cancel()
 	if code := <-done; code != 0 {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/opentasks/opentasks/internal/auth"
 )
@@ -323,5 +324,35 @@ func TestJWKSUnreachable(t *testing.T) {
 	for transport, c := range e.clients(t, viewerToken) {
 		_, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: queue1})
 		wantError(t, transport, err, codes.NotFound, "")
+	}
+}
+
+// TestBufferTask: the REST-only BufferTask is CreateTask's permission.
+func TestBufferTask(t *testing.T) {
+	e := start(t)
+	admin := e.clients(t, adminToken)["grpc"]
+	createQueues(t, admin)
+	// BufferTask needs the queue to route its tasks.
+	_, err := admin.UpdateQueue(context.Background(), &cloudtaskspb.UpdateQueueRequest{Queue: &cloudtaskspb.Queue{Name: queue1,
+		HttpTarget: &cloudtaskspb.HttpTarget{UriOverride: &cloudtaskspb.UriOverride{Host: proto.String("127.0.0.1")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: e.ca.ClientConfig()}
+	defer tr.CloseIdleConnections()
+	for token, want := range map[string]int{viewerToken: 403, enqueuerToken: 200, "": 401} {
+		req, _ := http.NewRequest("POST", "https://"+e.addr+"/v2/"+queue1+"/tasks:buffer", strings.NewReader("payload"))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("token %q: %d %s; want %d", token, resp.StatusCode, b, want)
+		}
 	}
 }
