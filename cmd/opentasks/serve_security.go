@@ -163,6 +163,5 @@ func (s *security) serverOptions() []server.Option {
 	if s.authn == nil {
 		return nil
 	}
-	return []server.Option{server.WithAuthentication(s.authn.UnaryInterceptor, s.authn.StreamInterceptor,
-		func(h http.Handler) http.Handler { return s.authn.Middleware(h) })}
+	return []server.Option{server.WithAuthentication(s.authn.UnaryInterceptor, s.authn.StreamInterceptor, s.authn.Middleware)}
 }
