@@ -92,6 +92,19 @@ func TestServeSecured(t *testing.T) {
 	if _, err := anon.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: parent + "/queues/q"}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("anonymous GetQueue: %v", err)
 	}
+	// Health and the OIDC documents targets need stay open, over TLS.
+	tr := &http.Transport{TLSClientConfig: ca.ClientConfig()}
+	defer tr.CloseIdleConnections()
+	for _, path := range []string{"/healthz", "/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+		resp, err := (&http.Client{Transport: tr}).Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s without credentials: %s", path, resp.Status)
+		}
+	}
 	// WithCredentials works as WithTokenSource does.
 	withCreds, err := cloudtasks.NewClient(ctx, option.WithEndpoint(addr), tlsOpt,
 		option.WithCredentials(&google.Credentials{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t0ken"})}))
