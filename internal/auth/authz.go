@@ -125,20 +125,20 @@ func (a *Authorizer) Held(ctx context.Context, resource string, perms ...string)
 	return held, nil
 }
 
-// queueOf returns the queue a queue or task name belongs to.
+// queueOf returns the queue a queue name ("projects/P/locations/L/queues/Q")
+// or task name (".../tasks/T") belongs to. Anything else has no queue
+// policy: only the project's applies, which never grants more.
 func queueOf(resource string) (string, bool) {
-	i := strings.Index(resource, "/queues/")
-	if !strings.HasPrefix(resource, "projects/") || i < 0 {
+	parts := strings.Split(resource, "/")
+	if len(parts) != 6 && len(parts) != 8 {
 		return "", false
 	}
-	rest := resource[i+len("/queues/"):]
-	if j := strings.IndexByte(rest, '/'); j >= 0 {
-		rest = rest[:j]
+	for i, kw := range []string{"projects", "locations", "queues", "tasks"}[:len(parts)/2] {
+		if parts[2*i] != kw || parts[2*i+1] == "" {
+			return "", false
+		}
 	}
-	if rest == "" {
-		return "", false
-	}
-	return resource[:i+len("/queues/")] + rest, true
+	return strings.Join(parts[:6], "/"), true
 }
 
 // Denied is Cloud Tasks' PERMISSION_DENIED for perm on resource, with
