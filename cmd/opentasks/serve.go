@@ -76,7 +76,7 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	if f.maxInFlight < 1 {
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
 	}
-	if err := f.security.validate(); err != nil {
+	if err := f.security.validate(f.addr); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -185,10 +185,6 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
-		return err
-	}
-	if err := f.security.checkExposure(ln.Addr()); err != nil {
-		ln.Close()
 		return err
 	}
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
