@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"cloud.google.com/go/iam/apiv1/iampb"
+	"github.com/googleapis/gax-go/v2/apierror"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -139,6 +141,11 @@ func TestRoles(t *testing.T) {
 			}
 			_, err := viewer.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue1, Task: httpTask()})
 			wantError(t, transport, err, codes.PermissionDenied, denied("cloudtasks.tasks.create", queue1))
+			var ae *apierror.APIError
+			if errors.As(err, &ae); ae.Reason() != "IAM_PERMISSION_DENIED" || ae.Domain() != "cloudtasks.googleapis.com" ||
+				ae.Metadata()["permission"] != "cloudtasks.tasks.create" || ae.Metadata()["resource"] != queue1 {
+				t.Fatalf("ErrorInfo: reason %q domain %q metadata %v", ae.Reason(), ae.Domain(), ae.Metadata())
+			}
 
 			// An enqueuer may create tasks, not delete queues or list them.
 			if _, err := enqueuer.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue1, Task: httpTask()}); err != nil {
