@@ -282,3 +282,60 @@ func TestSecretsNotLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRecordsDeniedAttempt: a host name that passes CreateTask but
+// resolves into --deny-targets (localhost into 127.0.0.0/8, as a
+// rebinding name would) is refused at connect time; the task's
+// lastAttempt says so and the target sees nothing.
+func TestServeRecordsDeniedAttempt(t *testing.T) {
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
+	defer cancel()
+	hits := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
+	defer target.Close()
+	_, port, _ := strings.Cut(strings.TrimPrefix(target.URL, "http://"), ":")
+
+	var log lockedBuffer
+	url, done := startServe(ctx, t, &log, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db"), "--deny-targets", "127.0.0.0/8,::1"})
+	c := grpcClient(t, strings.TrimPrefix(url, "http://"))
+	const parent = "projects/p/locations/us-central1"
+	const queue = parent + "/queues/q"
+	if _, err := c.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: parent, Queue: &cloudtaskspb.Queue{Name: queue}}); err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue, Task: &cloudtaskspb.Task{
+		MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: "http://localhost:" + port + "/secret"}}}})
+	if err != nil {
+		t.Fatalf("CreateTask: %v", err)
+	}
+	// The attempt's outcome is only visible by reading the task.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		got, err := c.GetTask(ctx, &cloudtaskspb.GetTaskRequest{Name: task.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := got.GetLastAttempt().GetResponseStatus(); st != nil {
+			if st.GetCode() != int32(codes.PermissionDenied) || !strings.Contains(st.GetMessage(), "in --deny-targets") {
+				t.Fatalf("lastAttempt status %v", st)
+			}
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("no attempt recorded")
+		}
+	}
+	select {
+	case p := <-hits:
+		t.Fatalf("the denied target was reached: %s", p)
+	default:
+	}
+	if !strings.Contains(log.String(), "task target denied") {
+		t.Errorf("no log line for the denied attempt:\n%s", log.String())
+	}
+	cancel()
+	<-done
+}
