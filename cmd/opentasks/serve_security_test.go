@@ -174,15 +174,21 @@ func TestSecurityFlagsTogether(t *testing.T) {
 	}
 }
 
+// pathTarget is a task target that reports the path of each request.
+func pathTarget(t *testing.T) (*httptest.Server, <-chan string) {
+	hits := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
+	t.Cleanup(target.Close)
+	return target, hits
+}
+
 // TestServeDeniesMetadataTarget: through the official client, a task to
 // the metadata address is refused at creation, and one to a loopback
 // target is delivered.
 func TestServeDeniesMetadataTarget(t *testing.T) {
 	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
 	defer cancel()
-	hits := make(chan string, 1)
-	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
-	defer target.Close()
+	target, hits := pathTarget(t)
 
 	url, done := startServe(ctx, t, io.Discard, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db")})
 	c := grpcClient(t, strings.TrimPrefix(url, "http://"))
@@ -290,9 +296,7 @@ func TestSecretsNotLogged(t *testing.T) {
 func TestServeRecordsDeniedAttempt(t *testing.T) {
 	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
 	defer cancel()
-	hits := make(chan string, 1)
-	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
-	defer target.Close()
+	target, hits := pathTarget(t)
 	_, port, _ := strings.Cut(strings.TrimPrefix(target.URL, "http://"), ":")
 
 	var log lockedBuffer
