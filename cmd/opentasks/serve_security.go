@@ -144,7 +144,8 @@ func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicie
 	if sec.cert == nil {
 		logger.Warn("authentication without --tls-cert: tokens cross the network in clear text")
 	}
-	sec.authn, sec.authz = auth.NewAuthenticator(sources...), auth.NewAuthorizer(project, queues)
+	sec.authn = auth.NewAuthenticator(sources...).WithLogger(logger)
+	sec.authz = auth.NewAuthorizer(project, queues).WithLogger(logger)
 	return sec, nil
 }
 

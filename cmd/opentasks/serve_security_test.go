@@ -61,7 +61,8 @@ func TestServeSecured(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	url, done := startServe(ctx, t, io.Discard, []string{"--tls-cert", certFile, "--tls-key", keyFile},
+	var log lockedBuffer
+	url, done := startServe(ctx, t, &log, []string{"--tls-cert", certFile, "--tls-key", keyFile},
 		"OPENTASKS_STORE=sqlite:"+filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS="+tokens, "OPENTASKS_IAM_POLICY="+policy)
 	addr, ok := strings.CutPrefix(url, "https://")
 	if !ok {
@@ -87,6 +88,11 @@ func TestServeSecured(t *testing.T) {
 	_, err = ops.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: parent + "/queues/q", Task: &cloudtaskspb.Task{}})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("queueAdmin CreateTask: %v", err)
+	}
+	// The denial is logged for the operator.
+	want := `msg="permission denied" principal=user:ops@example.com permission=cloudtasks.tasks.create resource=` + parent + "/queues/q"
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, log.String())
 	}
 	if _, err := anon.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: parent + "/queues/q"}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("anonymous GetQueue: %v", err)

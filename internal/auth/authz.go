@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -37,9 +38,14 @@ type Authorizer struct {
 	project func() *iampb.Policy
 	queues  QueuePolicies
 	now     func() time.Time
+	logger  *slog.Logger
+	cache   *policyCache
+}
 
+// policyCache holds queue policies by queue name.
+type policyCache struct {
 	mu     sync.Mutex
-	cached map[string]cachedPolicy // by queue name
+	cached map[string]cachedPolicy
 }
 
 type cachedPolicy struct {
@@ -50,22 +56,32 @@ type cachedPolicy struct {
 // NewAuthorizer returns an Authorizer; project returns the current
 // project-level policy (it applies to every project).
 func NewAuthorizer(project func() *iampb.Policy, queues QueuePolicies) *Authorizer {
-	return &Authorizer{project: project, queues: queues, now: time.Now, cached: map[string]cachedPolicy{}}
+	return &Authorizer{project: project, queues: queues, now: time.Now, logger: slog.New(slog.DiscardHandler),
+		cache: &policyCache{cached: map[string]cachedPolicy{}}}
+}
+
+// WithLogger returns an Authorizer like a, sharing its cache, that logs
+// every denial at info level: who lacked which permission on what.
+func (a *Authorizer) WithLogger(l *slog.Logger) *Authorizer {
+	c := *a
+	c.logger = l
+	return &c
 }
 
 // Forget drops what is cached of queue's policy: it changed.
 func (a *Authorizer) Forget(queue string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.cached, queue)
+	a.cache.mu.Lock()
+	defer a.cache.mu.Unlock()
+	delete(a.cache.cached, queue)
 }
 
 // queuePolicy returns queue's policy, read at most policyTTL ago.
 func (a *Authorizer) queuePolicy(ctx context.Context, queue string) (*iampb.Policy, error) {
 	now := a.now()
-	a.mu.Lock()
-	c, ok := a.cached[queue]
-	a.mu.Unlock()
+	pc := a.cache
+	pc.mu.Lock()
+	c, ok := pc.cached[queue]
+	pc.mu.Unlock()
 	if ok && now.Sub(c.read) < policyTTL {
 		return c.policy, nil
 	}
@@ -73,17 +89,17 @@ func (a *Authorizer) queuePolicy(ctx context.Context, queue string) (*iampb.Poli
 	if err != nil {
 		return nil, err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.cached) >= maxCachedPolicies {
-		for q, c := range a.cached {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if len(pc.cached) >= maxCachedPolicies {
+		for q, c := range pc.cached {
 			if now.Sub(c.read) >= policyTTL {
-				delete(a.cached, q)
+				delete(pc.cached, q)
 			}
 		}
 	}
-	if len(a.cached) < maxCachedPolicies {
-		a.cached[queue] = cachedPolicy{policy: p, read: now}
+	if len(pc.cached) < maxCachedPolicies {
+		pc.cached[queue] = cachedPolicy{policy: p, read: now}
 	}
 	return p, nil
 }
@@ -96,6 +112,8 @@ func (a *Authorizer) Check(ctx context.Context, perm, resource string) error {
 		return err
 	}
 	if len(held) == 0 {
+		who, _ := PrincipalFrom(ctx)
+		a.logger.InfoContext(ctx, "permission denied", "principal", who.Member, "permission", perm, "resource", resource)
 		return Denied(perm, resource)
 	}
 	return nil
