@@ -40,6 +40,8 @@ type serveFlags struct {
 	appEngineHost  string
 	oauthSource    string
 	maxInFlight    int
+	wf             workflowsFlags
+	queues         queueFlags
 	security       securityFlags
 }
 
@@ -55,6 +57,8 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
+	f.wf.register(fs)
+	f.queues.register(fs)
 	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	fs.Usage = func() {
@@ -75,6 +79,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	}
 	if f.maxInFlight < 1 {
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
+	}
+	if err := f.queues.load(); err != nil {
+		return nil, err
 	}
 	if err := f.security.validate(f.addr); err != nil {
 		return nil, err
@@ -175,18 +182,27 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		Dispatcher:     disp,
 		CheckTarget:    tp.CheckURL,
 	})
+	if err := f.queues.declare(ctx, svc, logger); err != nil {
+		return err
+	}
 	sec, err := newSecurity(&f.security, logger, svc)
 	if err != nil {
 		return err
 	}
-	h := server.New(sec.api(svc), append(sec.serverOptions(), server.WithLogger(logger),
-		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))...)
-
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopWorkflows()
+	h := server.New(sec.api(f.queues.api(svc)), slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
+		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts)...)
+
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
 	err = sec.serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")

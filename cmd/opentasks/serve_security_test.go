@@ -26,22 +26,31 @@ import (
 	"github.com/opentasks/opentasks/internal/testpki"
 )
 
-// startServe runs serve on a free loopback port with args and environ
-// until ctx ends, logging to stderr, and returns the URL it serves on and its exit code.
-func startServe(ctx context.Context, t *testing.T, stderr io.Writer, args []string, environ ...string) (string, <-chan int) {
+// serveWith runs serve on a free loopback port with args and environ,
+// logging to stderr, until the test ends (when it must exit 0), and
+// returns the URL it serves on.
+func serveWith(t *testing.T, stderr io.Writer, environ []string, args ...string) string {
 	t.Helper()
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
 	out, stdout := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), stdout, stderr, environ)
 		stdout.Close()
 	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d", code)
+		}
+	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		t.Fatalf("no serving line: %v", err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return strings.Fields(line)[3], done
+	base, _, _ := strings.Cut(strings.TrimPrefix(line, "opentasks: serving on "), " ")
+	return base
 }
 
 // TestServeSecured runs serve with TLS, tokens and a project policy from
@@ -62,8 +71,8 @@ func TestServeSecured(t *testing.T) {
 		}
 	}
 	var log lockedBuffer
-	url, done := startServe(ctx, t, &log, []string{"--tls-cert", certFile, "--tls-key", keyFile},
-		"OPENTASKS_STORE=sqlite:"+filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS="+tokens, "OPENTASKS_IAM_POLICY="+policy)
+	url := serveWith(t, &log, []string{"OPENTASKS_STORE=sqlite:" + filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS=" + tokens, "OPENTASKS_IAM_POLICY=" + policy},
+		"--tls-cert", certFile, "--tls-key", keyFile)
 	addr, ok := strings.CutPrefix(url, "https://")
 	if !ok {
 		t.Fatalf("serving on %q", url)
@@ -110,6 +119,25 @@ func TestServeSecured(t *testing.T) {
 			t.Errorf("GET %s without credentials: %s", path, resp.Status)
 		}
 	}
+	// The Workflows and Executions APIs on the port need credentials
+	// too, their hand-written routes (CreateExecution's, callbacks')
+	// included.
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/projects/p/locations/us-central1/workflows"},
+		{"POST", "/v1/projects/p/locations/us-central1/workflows/w/executions"},
+		{"POST", "/callbacks/x"},
+		{"POST", "/v1/projects/p/locations/us-central1/workflows/w/executions/e/callbacks/c"},
+	} {
+		req, _ := http.NewRequest(c.method, url+c.path, strings.NewReader("{}"))
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s without credentials: %s", c.method, c.path, resp.Status)
+		}
+	}
 	// WithCredentials works as WithTokenSource does.
 	withCreds, err := cloudtasks.NewClient(ctx, option.WithEndpoint(addr), tlsOpt,
 		option.WithCredentials(&google.Credentials{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t0ken"})}))
@@ -119,10 +147,6 @@ func TestServeSecured(t *testing.T) {
 	defer withCreds.Close()
 	if q, err := withCreds.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: parent + "/queues/q"}); err != nil || q.GetState() != cloudtaskspb.Queue_RUNNING {
 		t.Fatalf("GetQueue WithCredentials = %v, %v", q, err)
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d", code)
 	}
 }
 
@@ -196,7 +220,7 @@ func TestServeDeniesMetadataTarget(t *testing.T) {
 	defer cancel()
 	target, hits := pathTarget(t)
 
-	url, done := startServe(ctx, t, io.Discard, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db")})
+	url := serveWith(t, io.Discard, nil, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	c := grpcClient(t, strings.TrimPrefix(url, "http://"))
 
 	const parent = "projects/p/locations/us-central1"
@@ -222,10 +246,6 @@ func TestServeDeniesMetadataTarget(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the loopback task was not delivered")
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d", code)
 	}
 }
 
@@ -261,7 +281,7 @@ func TestSecretsNotLogged(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.Header.Get("Authorization") }))
 	defer target.Close()
 	var log lockedBuffer
-	url, done := startServe(ctx, t, &log, []string{"--log-level", "debug", "--auth-tokens", tokens, "--store", "sqlite:" + filepath.Join(dir, "db")})
+	url := serveWith(t, &log, nil, "--log-level", "debug", "--auth-tokens", tokens, "--store", "sqlite:"+filepath.Join(dir, "db"))
 
 	c, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint(url),
 		option.WithHTTPClient(&http.Client{Transport: &oauth2.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "caller-s3cr3t"})}}))
@@ -282,8 +302,6 @@ func TestSecretsNotLogged(t *testing.T) {
 	if got := <-hits; got != "Bearer task-s3cr3t" {
 		t.Fatalf("the target got Authorization %q", got)
 	}
-	cancel()
-	<-done
 	out := log.String()
 	if !strings.Contains(out, "level=DEBUG") {
 		t.Fatalf("nothing logged at debug level: %s", out)
@@ -306,7 +324,7 @@ func TestServeRecordsDeniedAttempt(t *testing.T) {
 	_, port, _ := strings.Cut(strings.TrimPrefix(target.URL, "http://"), ":")
 
 	var log lockedBuffer
-	url, done := startServe(ctx, t, &log, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db"), "--deny-targets", "127.0.0.0/8,::1"})
+	url := serveWith(t, &log, nil, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"), "--deny-targets", "127.0.0.0/8,::1")
 	c := grpcClient(t, strings.TrimPrefix(url, "http://"))
 	const parent = "projects/p/locations/us-central1"
 	const queue = parent + "/queues/q"
@@ -346,6 +364,4 @@ func TestServeRecordsDeniedAttempt(t *testing.T) {
 	if !strings.Contains(log.String(), "task target denied") {
 		t.Errorf("no log line for the denied attempt:\n%s", log.String())
 	}
-	cancel()
-	<-done
 }

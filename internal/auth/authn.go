@@ -184,7 +184,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			if status.Code(err) == codes.Unauthenticated {
 				w.Header().Set("WWW-Authenticate", challenge(err))
 			}
-			server.WriteError(w, status.Convert(err))
+			server.WriteError(w, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
