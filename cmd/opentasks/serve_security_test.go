@@ -365,3 +365,24 @@ func TestServeRecordsDeniedAttempt(t *testing.T) {
 		t.Errorf("no log line for the denied attempt:\n%s", log.String())
 	}
 }
+
+// TestCLIWithToken: the CLI sends $OPENTASKS_TOKEN to a server that
+// requires authentication.
+func TestCLIWithToken(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("cli-t0ken user:ops@example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := serveWith(t, io.Discard, nil, "--auth-tokens", tokens, "--store", "sqlite:"+filepath.Join(dir, "db"))
+	ctx := deadline(t, time.Minute)
+	args := []string{"queues", "create", "q", "--endpoint", url, "--project", "p"}
+	var stderr strings.Builder
+	if code := run(ctx, args, io.Discard, &stderr, nil); code == 0 || !strings.Contains(stderr.String(), "missing required authentication credential") {
+		t.Fatalf("without a token: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run(ctx, args, io.Discard, &stderr, []string{"OPENTASKS_TOKEN=cli-t0ken"}); code != 0 {
+		t.Fatalf("with a token: exit %d, stderr %q", code, stderr.String())
+	}
+}
