@@ -193,7 +193,8 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	self := &loopback{}
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), self, st, logger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -202,6 +203,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	h := server.New(sec.api(f.queues.api(svc)), slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
 		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts)...)
+	self.serve(h)
 
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
 	err = sec.serve(ctx, ln, h, shutdownGrace)

@@ -415,5 +415,15 @@ func identity(w *workflowspb.Workflow, wn workflowName, executionID string) work
 	return workflows.Identity{
 		ProjectID: wn.project, Location: wn.location, WorkflowID: wn.id,
 		RevisionID: w.GetRevisionId(), ExecutionID: executionID,
+		ServiceAccount: serviceAccountEmail(w.GetServiceAccount()),
 	}
+}
+
+// serviceAccountEmail is the account of a workflow's serviceAccount
+// field, which may also be projects/P/serviceAccounts/ACCOUNT.
+func serviceAccountEmail(sa string) string {
+	if _, acct, ok := strings.Cut(sa, "/serviceAccounts/"); ok {
+		return acct
+	}
+	return sa
 }
