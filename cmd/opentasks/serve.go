@@ -194,7 +194,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	self := &loopback{}
-	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), self, st, logger)
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), self, sec, st, logger)
 	if err != nil {
 		ln.Close()
 		return err

@@ -15,7 +15,10 @@ import (
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/opentasks/opentasks/internal/testpki"
 )
@@ -39,22 +42,27 @@ main:
 
 // TestServeSecuredWorkflowConnectors: with TLS, tokens and a policy on,
 // the connectors of a deployed workflow reach Cloud Tasks on the same
-// server as the workflow's service account, which IAM then authorizes.
+// server as the workflow's service account, which IAM then authorizes;
+// only a caller who may act as that account may name it.
 func TestServeSecuredWorkflowConnectors(t *testing.T) {
 	ctx := deadline(t, time.Minute)
 	dir := t.TempDir()
 	ca := testpki.New(t)
 	certFile, keyFile := ca.WriteFiles(dir, "serve")
-	tokens := writeFile(t, "tokens", "t0ken user:ops@example.com\n")
+	tokens := writeFile(t, "tokens", "t0ken user:ops@example.com\nd3v user:dev@example.com\n")
 	policy := writeFile(t, "policy.json", `{"bindings": [
-		{"role": "roles/cloudtasks.admin", "members": ["user:ops@example.com"]},
+		{"role": "roles/cloudtasks.admin", "members": ["user:ops@example.com", "user:dev@example.com"]},
+		{"role": "roles/iam.serviceAccountUser", "members": ["user:ops@example.com"]},
 		{"role": "roles/cloudtasks.enqueuer", "members": ["serviceAccount:enq@p.iam.gserviceaccount.com"]}]}`)
 	url := serveWith(t, &lockedBuffer{}, []string{"OPENTASKS_STORE=sqlite:" + filepath.Join(dir, "db")},
 		"--tls-cert", certFile, "--tls-key", keyFile, "--auth-tokens", tokens, "--iam-policy", policy)
 	addr := strings.TrimPrefix(url, "https://")
-	opts := []option.ClientOption{option.WithEndpoint(addr),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewTLS(ca.ClientConfig()))),
-		option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t0ken"}))}
+	as := func(token string) []option.ClientOption {
+		return []option.ClientOption{option.WithEndpoint(addr),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewTLS(ca.ClientConfig()))),
+			option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))}
+	}
+	opts := as("t0ken")
 	tc, err := cloudtasks.NewClient(ctx, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +99,23 @@ func TestServeSecuredWorkflowConnectors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("deploy %s: %v", id, err)
 		}
+	}
+
+	// Naming a service account is borrowing its permissions: it takes
+	// iam.serviceAccounts.actAs, which dev lacks.
+	dev, err := workflowsapi.NewClient(ctx, as("d3v")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	enq := &workflowspb.Workflow{ServiceAccount: "enq@p.iam.gserviceaccount.com", SourceCode: &workflowspb.Workflow_SourceContents{SourceContents: enqueueSource}}
+	if _, err := dev.CreateWorkflow(ctx, &workflowspb.CreateWorkflowRequest{Parent: parent, WorkflowId: "borrowed", Workflow: enq}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("dev deploys as enq: %v", err)
+	}
+	enq.Name = parent + "/workflows/nobody"
+	_, err = dev.UpdateWorkflow(ctx, &workflowspb.UpdateWorkflowRequest{Workflow: enq, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"service_account"}}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("dev moves nobody to enq: %v", err)
 	}
 
 	ex, err := ec.CreateExecution(ctx, &executionspb.CreateExecutionRequest{Parent: parent + "/workflows/enqueuer"})

@@ -38,9 +38,9 @@ func (f *workflowsFlags) register(fs *flag.FlagSet) {
 
 // startWorkflows starts the Workflows and Executions APIs on st for the
 // server listening on addr, whose handler executions' connectors reach
-// through self; serve them with the returned options, and call stop
-// before closing st.
-func startWorkflows(ctx context.Context, f *serveFlags, addr string, self *loopback, st store.Store, logger *slog.Logger) (opts []server.Option, stop func(), err error) {
+// through self, with sec's checks; serve them with the returned options,
+// and call stop before closing st.
+func startWorkflows(ctx context.Context, f *serveFlags, addr string, self *loopback, sec *security, st store.Store, logger *slog.Logger) (opts []server.Option, stop func(), err error) {
 	ws, ok := st.(store.WorkflowStore)
 	if !ok {
 		return nil, nil, fmt.Errorf("the store %s cannot hold workflows", f.store)
@@ -62,6 +62,7 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, self *loopb
 		HTTPClient: &http.Client{Transport: tr},
 		Mocks:      mocks,
 		Connectors: self.transport,
+		ActAs:      sec.actAs(),
 		Endpoint:   f.security.scheme() + "://" + dialable(addr),
 		MaxActive:  f.wf.maxActive,
 		MaxQueued:  f.wf.maxQueued,

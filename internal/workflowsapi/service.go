@@ -39,6 +39,12 @@ type Config struct {
 	// so that they pass its TLS and authentication as Cloud Workflows'
 	// connectors act as the workflow's service account.
 	Connectors func(serviceAccount string) http.RoundTripper
+	// ActAs, if set, is asked whether the caller of CreateWorkflow or
+	// UpdateWorkflow may act as the service account the workflow names
+	// (iam.serviceAccounts.actAs), as Cloud Workflows asks: its
+	// connectors act as that account, so naming one is borrowing its
+	// permissions.
+	ActAs func(ctx context.Context, serviceAccount string) error
 	// Now is the clock of timestamps and leases; default time.Now.
 	Now func() time.Time
 	// MaxActive bounds the ACTIVE executions of one workflow; past it new
