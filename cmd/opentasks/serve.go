@@ -193,7 +193,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	self := &loopback{}
+	self := newLoopback()
 	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), self, sec, st, logger)
 	if err != nil {
 		ln.Close()

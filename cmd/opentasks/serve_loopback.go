@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 
 	"github.com/opentasks/opentasks/internal/auth"
 )
@@ -19,21 +17,29 @@ import (
 // context) and IAM then authorizes, as Cloud Workflows' connectors act as
 // the workflow's service account.
 type loopback struct {
-	h atomic.Pointer[http.Handler] // nil until the server's handler exists
+	ready chan struct{} // closed once h is set
+	h     http.Handler
 }
 
-// serve makes h the handler requests go to.
-func (l *loopback) serve(h http.Handler) { l.h.Store(&h) }
+func newLoopback() *loopback { return &loopback{ready: make(chan struct{})} }
+
+// serve makes h the handler requests go to; those sent earlier (queued
+// executions started before the server is built) wait for it.
+func (l *loopback) serve(h http.Handler) {
+	l.h = h
+	close(l.ready)
+}
 
 // transport returns the RoundTripper of executions whose workflow runs as
 // serviceAccount (none: "").
 func (l *loopback) transport(serviceAccount string) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		h := l.h.Load()
-		if h == nil {
-			return nil, errors.New("the server is not serving yet")
-		}
 		ctx := req.Context()
+		select {
+		case <-l.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		if serviceAccount != "" {
 			ctx = auth.WithPrincipal(ctx, auth.Principal{Member: "serviceAccount:" + serviceAccount})
 		}
@@ -43,7 +49,7 @@ func (l *loopback) transport(serviceAccount string) http.RoundTripper {
 			in.Body = http.NoBody
 		}
 		rec := &recorded{header: http.Header{}, code: http.StatusOK}
-		(*h).ServeHTTP(rec, in)
+		l.h.ServeHTTP(rec, in)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
