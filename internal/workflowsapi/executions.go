@@ -55,10 +55,8 @@ func (s *Service) CreateExecution(ctx context.Context, req *executionspb.CreateE
 	if _, ok := executionspb.Execution_CallLogLevel_name[int32(in.GetCallLogLevel())]; !ok {
 		return nil, invalid("Invalid call_log_level %d.", in.GetCallLogLevel())
 	}
-	for k, v := range in.GetLabels() {
-		if !labelKeyRe.MatchString(k) || !labelValueRe.MatchString(v) {
-			return nil, invalid("Label %q: %q is not valid: keys and values have at most 63 lowercase letters, digits, underscores and hyphens, and keys start with a letter.", k, v)
-		}
+	if err := checkLabels(in.GetLabels()); err != nil {
+		return nil, err
 	}
 	w, err := s.st.GetWorkflow(ctx, wn.String(), "")
 	if errors.Is(err, store.ErrNotFound) {

@@ -92,3 +92,50 @@ func TestDeadProcessLeases(t *testing.T) {
 		})
 	}
 }
+
+// TestTwoNodes: on PostgreSQL, shared by nodes, a cancel made on another
+// node stops the run at its node's next sweep (a quarter of the 200 ms
+// lease), and the run's end leaves it CANCELLED.
+func TestTwoNodes(t *testing.T) {
+	open, ok := stores(t)["postgres"]
+	if !ok {
+		t.Skip("OPENTASKS_TEST_POSTGRES is not set")
+	}
+	st := open(t)
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	tg := newTarget(t)
+	tg.hold = make(chan struct{})
+	t.Cleanup(func() { close(tg.hold) })
+	nodes := make([]*workflowsapi.Service, 2)
+	for i := range nodes {
+		nodes[i] = workflowsapi.New(st, st, workflowsapi.Config{LeaseTTL: 200 * time.Millisecond})
+		if err := nodes[i].Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nodes[i].Stop)
+	}
+	op, err := nodes[0].CreateWorkflow(ctx, &workflowspb.CreateWorkflowRequest{Parent: loc, WorkflowId: "held",
+		Workflow: &workflowspb.Workflow{SourceCode: &workflowspb.Workflow_SourceContents{
+			SourceContents: "- wait:\n    call: http.get\n    args:\n      url: " + tg.url + "\n"}}})
+	if err != nil || op.GetError() != nil {
+		t.Fatal(err, op.GetError())
+	}
+	ex, err := nodes[0].CreateExecution(ctx, &executionspb.CreateExecutionRequest{Parent: loc + "/workflows/held"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.next(t)
+	if _, err := nodes[1].CancelExecution(ctx, &executionspb.CancelExecutionRequest{Name: ex.GetName()}); err != nil {
+		t.Fatalf("cancel on the other node: %v", err)
+	}
+	select {
+	case <-nodes[0].Finished(ex.GetName()):
+	case <-time.After(waitSpan):
+		t.Fatal("the run did not stop after a cancel on the other node")
+	}
+	got, err := st.GetExecution(ctx, ex.GetName())
+	if err != nil || got.GetState() != executionspb.Execution_CANCELLED {
+		t.Fatalf("execution = %v, %v; want CANCELLED", got, err)
+	}
+}

@@ -2,6 +2,7 @@ package workflowsapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -145,7 +146,7 @@ func (s *Service) housekeep(ctx context.Context) {
 }
 
 // sweep renews this process's leases, stops its executions that were
-// cancelled elsewhere (another node), ends those of dead processes and
+// cancelled or deleted elsewhere (another node), ends those of dead processes and
 // deletes the finished ones past retention.
 func (s *Service) sweep(ctx context.Context) {
 	now := s.now()
@@ -154,8 +155,9 @@ func (s *Service) sweep(ctx context.Context) {
 		s.log.Error("renewing execution leases", "err", err)
 	}
 	for _, n := range names {
-		if e, err := s.st.GetExecution(ctx, n); err == nil && store.ExecutionFinished(e.GetState()) {
-			s.runs.cancel(n)
+		e, err := s.st.GetExecution(ctx, n)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && store.ExecutionFinished(e.GetState())) {
+			s.runs.cancel(n) // cancelled, or deleted with its workflow, elsewhere
 		}
 	}
 	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil {

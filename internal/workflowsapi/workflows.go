@@ -89,10 +89,8 @@ func validateWorkflow(w *workflowspb.Workflow, opts ...workflows.LoadOption) err
 	case len(w.GetUserEnvVars()) > maxEnvVars:
 		return invalid("A workflow can have at most %d user-defined environment variables.", maxEnvVars)
 	}
-	for k, v := range w.GetLabels() {
-		if !labelKeyRe.MatchString(k) || !labelValueRe.MatchString(v) {
-			return invalid("Label %q: %q is not valid: keys and values have at most 63 lowercase letters, digits, underscores and hyphens, and keys start with a letter.", k, v)
-		}
+	if err := checkLabels(w.GetLabels()); err != nil {
+		return err
 	}
 	for k, v := range w.GetUserEnvVars() {
 		switch {
@@ -113,6 +111,17 @@ func validateWorkflow(w *workflowspb.Workflow, opts ...workflows.LoadOption) err
 	if _, err := workflows.Load([]byte(src), opts...); err != nil {
 		// Cloud Workflows: "failed to build: error in step step2: ..."
 		return invalid("failed to build: %v", err)
+	}
+	return nil
+}
+
+// checkLabels applies Google's label syntax to workflows' and executions'
+// labels.
+func checkLabels(labels map[string]string) error {
+	for k, v := range labels {
+		if !labelKeyRe.MatchString(k) || !labelValueRe.MatchString(v) {
+			return invalid("Label %q: %q is not valid: keys and values have at most 63 lowercase letters, digits, underscores and hyphens, and keys start with a letter.", k, v)
+		}
 	}
 	return nil
 }
@@ -374,7 +383,9 @@ func (s *Service) ListWorkflowRevisions(ctx context.Context, req *workflowspb.Li
 // program returns the loaded definition of a workflow revision, loading
 // it once.
 func (s *Service) program(w *workflowspb.Workflow) (*workflows.Workflow, error) {
-	key := w.GetName() + "@" + w.GetRevisionId()
+	// The revision's birth too: a workflow deleted and created again
+	// numbers its revisions from 1 anew.
+	key := fmt.Sprintf("%s@%s@%d", w.GetName(), w.GetRevisionId(), w.GetRevisionCreateTime().AsTime().UnixNano())
 	if p, ok := s.programs.Load(key); ok {
 		return p.(*workflows.Workflow), nil
 	}
