@@ -102,10 +102,15 @@ type handler struct {
 	grpc *grpc.Server
 }
 
-// ownedByMux reports whether r is for /healthz or a WithHandler route.
+// ownedByMux reports whether r is for /healthz or a WithHandler route
+// (a clean path, with a trailing slash for a subtree such as /console/).
 func ownedByMux(mux *http.ServeMux, r *http.Request) bool {
 	_, pattern := mux.Handler(r)
-	return pattern != "" && path.Clean(r.URL.Path) == r.URL.Path
+	clean := path.Clean(r.URL.Path)
+	if strings.HasSuffix(r.URL.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	return pattern != "" && clean == r.URL.Path
 }
 
 func isGRPC(r *http.Request) bool {
