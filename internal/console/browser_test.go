@@ -155,6 +155,7 @@ func TestBrowserCreatePauseRunAndDelete(t *testing.T) {
 
 	// A task on the paused queue waits, listed as pending.
 	tb.do(t, "creating a task",
+		chromedp.Click(chromedp.CSS(`#new-task summary`)),
 		chromedp.SendKeys(chromedp.CSS(`#ct-url`), hook.URL+"/hook"),
 		chromedp.SendKeys(chromedp.CSS(`#ct-headers`), "Content-Type: application/json"),
 		chromedp.SendKeys(chromedp.CSS(`#ct-body`), `{"order": 42}`),

@@ -365,7 +365,7 @@ func TestStatsFillTheLiveNumbers(t *testing.T) {
 	s.queue(t, demoQueue, true)
 	s.task(t, demoQueue, httpTask("http://127.0.0.1:1/", ""))
 	_, page := newBrowser(t, s.URL).do("GET", "/console/", nil)
-	for _, want := range []string{`data-label="Tasks">1234<`, `data-label="In flight">7<`, `data-label="Attempts 1m">90<`, `class="num bad" data-label="Failures 1m">3<`, `data-label="Due now">1<`, `<svg class="spark"`} {
+	for _, want := range []string{`data-label="Tasks">1234<`, `data-label="In flight">7<`, `data-label="Attempts /min">90<`, `class="num bad" data-label="Failures /min">3<`, `data-label="Due now">1<`, `<svg class="spark"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("queues page lacks %q", want)
 		}

@@ -78,12 +78,16 @@ type attemptView struct {
 	Status, StatusDetail, StatusClass string
 }
 
-func attemptOf(a *cloudtaskspb.Attempt, now time.Time) attemptView {
+// attemptOf shows an attempt. Cloud Tasks records only the dispatch time
+// of a task's first attempt: dispatchOnly leaves its status out rather
+// than call it in flight.
+func attemptOf(a *cloudtaskspb.Attempt, now time.Time, dispatchOnly bool) attemptView {
 	if a == nil {
 		return attemptView{}
 	}
 	v := attemptView{Set: true, Schedule: tsOf(a.ScheduleTime, now), Dispatch: tsOf(a.DispatchTime, now), Response: tsOf(a.ResponseTime, now)}
 	switch st := a.GetResponseStatus(); {
+	case a.ResponseTime == nil && dispatchOnly:
 	case a.ResponseTime == nil:
 		v.Status, v.StatusClass = "In flight", "info"
 	case st == nil || codes.Code(st.GetCode()) == codes.OK:
@@ -110,7 +114,7 @@ func taskRowOf(t *cloudtaskspb.Task, now time.Time) taskRow {
 		Schedule:   tsOf(t.GetScheduleTime(), now),
 		Dispatches: t.GetDispatchCount(),
 		Responses:  t.GetResponseCount(),
-		Last:       attemptOf(t.GetLastAttempt(), now),
+		Last:       attemptOf(t.GetLastAttempt(), now, false),
 	}
 	if h := t.GetHttpRequest(); h != nil {
 		row.Target = h.GetHttpMethod().String() + " " + h.GetUrl()
@@ -292,7 +296,7 @@ func configOf(q *cloudtaskspb.Queue, now time.Time) []configGroup {
 		}
 	}
 	if len(routing) == 0 {
-		routing = append(routing, configItem{"Overrides", "none: tasks go where they say"})
+		routing = append(routing, configItem{"Overrides", "none"})
 	}
 	groups = append(groups, configGroup{"Routing", routing})
 	other := []configItem{

@@ -93,7 +93,7 @@ func (c *Console) taskPage(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	now := c.cfg.Now()
 	d.State = stateOf(t).String()
-	d.First, d.Last = attemptOf(t.GetFirstAttempt(), now), attemptOf(t.GetLastAttempt(), now)
+	d.First, d.Last = attemptOf(t.GetFirstAttempt(), now, true), attemptOf(t.GetLastAttempt(), now, false)
 	ct, sch := tsOf(t.GetCreateTime(), now), tsOf(t.GetScheduleTime(), now)
 	d.Fields = []configItem{
 		{"Name", t.GetName()},

@@ -43,6 +43,18 @@
     el.textContent = "(" + (zone ? zone + " time" : "your local time") + "; empty for now)";
   });
 
+  // --- A create panel stays as the user left it, across the reload an
+  // action makes.
+  document.querySelectorAll("details.create[id]").forEach(function (el) {
+    var key = "opentasks-console-open-" + el.id;
+    try {
+      if (sessionStorage.getItem(key) === "1") el.open = true;
+    } catch (e) { /* storage off: panels start closed */ }
+    el.addEventListener("toggle", function () {
+      try { sessionStorage.setItem(key, el.open ? "1" : "0"); } catch (e) { /* ignore */ }
+    });
+  });
+
   // --- The toast from the last action fades after a while.
   var toast = document.getElementById("toast");
   if (toast) {
