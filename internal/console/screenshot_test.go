@@ -77,7 +77,7 @@ func TestScreenshots(t *testing.T) {
 	orders := "projects/shop/locations/us-central1/queues/orders"
 	for _, q := range []*cloudtaskspb.Queue{
 		{Name: orders, RateLimits: &cloudtaskspb.RateLimits{MaxDispatchesPerSecond: 50, MaxConcurrentDispatches: 20},
-			RetryConfig: &cloudtaskspb.RetryConfig{MaxAttempts: 10, MinBackoff: durationpb.New(5 * time.Minute), MaxBackoff: durationpb.New(time.Hour), MaxDoublings: 4},
+			RetryConfig:              &cloudtaskspb.RetryConfig{MaxAttempts: 10, MinBackoff: durationpb.New(5 * time.Minute), MaxBackoff: durationpb.New(time.Hour), MaxDoublings: 4},
 			StackdriverLoggingConfig: &cloudtaskspb.StackdriverLoggingConfig{SamplingRatio: 1}},
 		{Name: "projects/shop/locations/us-central1/queues/emails", RateLimits: &cloudtaskspb.RateLimits{MaxDispatchesPerSecond: 10}},
 		{Name: "projects/shop/locations/us-central1/queues/invoices"},
