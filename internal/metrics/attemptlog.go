@@ -27,7 +27,13 @@ func sampled(task string, ratio float64) bool {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(task))
-	return float64(h.Sum64()) < ratio*math.MaxUint64
+	// FNV's high bits barely change between names that differ in their
+	// last characters: mix them (SplitMix64's finalizer).
+	x := h.Sum64()
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x) < ratio*math.MaxUint64
 }
 
 // logAttempt writes the attempt's log line if its queue samples it: a

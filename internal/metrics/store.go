@@ -37,7 +37,7 @@ func (m *Metrics) Wrap(ctx context.Context, st store.Store) (store.Store, error)
 			errors:  m.storeErrors.WithLabelValues(op),
 		})
 	}
-	if err := m.recount(ctx, tc); err != nil {
+	if err := m.recount(ctx, tc, nil); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if c, ok := st.(store.Cluster); ok {
@@ -47,12 +47,13 @@ func (m *Metrics) Wrap(ctx context.Context, st store.Store) (store.Store, error)
 	return w, nil
 }
 
-// recount counts every queue's tasks in one query and stores the depths.
-// It holds no record: at start nothing changes them yet; on a cluster
-// (where other nodes change them anyway), a change made between the count
-// and its storing is counted twice or missed until the next recount.
-func (m *Metrics) recount(ctx context.Context, tc TaskCounter) error {
-	counts, err := tc.CountTasks(ctx, nil)
+// recount counts the tasks of the named queues (nil: all) in one query
+// and stores their depths. It holds no record: at start nothing changes
+// them yet; on a cluster (where other nodes change them anyway), a change
+// made between the count and its storing is counted twice or missed until
+// the next recount.
+func (m *Metrics) recount(ctx context.Context, tc TaskCounter, names []string) error {
+	counts, err := tc.CountTasks(ctx, names)
 	if err != nil {
 		return err
 	}
@@ -61,14 +62,21 @@ func (m *Metrics) recount(ctx context.Context, tc TaskCounter) error {
 		qs.depth.Store(n)
 		qs.known.Store(true)
 	}
-	m.queues.Range(func(k, v any) bool {
-		if _, ok := counts[k.(string)]; !ok {
-			// Deleted (on another node); its record goes when this node
-			// deletes the queue or names it in a failing call.
-			qs := v.(*queueStats)
+	gone := func(name string, qs *queueStats) {
+		if _, ok := counts[name]; !ok {
+			// Deleted (on another node): it reports no depth.
 			qs.known.Store(false)
 			qs.depth.Store(0)
 		}
+	}
+	if names != nil {
+		for _, name := range names {
+			gone(name, m.queue(name))
+		}
+		return nil
+	}
+	m.queues.Range(func(k, v any) bool {
+		gone(k.(string), v.(*queueStats))
 		return true
 	})
 	return nil
@@ -269,28 +277,34 @@ func (m *Metrics) forget(name string) {
 type countingCluster struct {
 	*countingStore
 	cluster store.Cluster
+
+	mu       sync.Mutex
+	acquired []string // queues gained, to count before reporting them
 }
 
 // RunNode runs the store's RunNode, marking the queues this node owns (the
-// depths it reports) and recounting the depths when it gains one and every
-// Config.Recount, since the other nodes change them too.
+// depths it reports). A queue gained is counted before its depth is
+// reported, and every Config.Recount all are, since the other nodes change
+// them too.
 func (c *countingCluster) RunNode(ctx context.Context, on func(store.ClusterEvent)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	acquired := make(chan struct{}, 1)
+	gained := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.recountLoop(ctx, acquired)
+		c.recountLoop(ctx, gained)
 	}()
 	defer wg.Wait()
 	return c.cluster.RunNode(ctx, func(ev store.ClusterEvent) {
 		switch ev.Kind {
 		case store.QueueAcquired:
-			c.m.queue(ev.Queue).owned.Store(true)
+			c.mu.Lock()
+			c.acquired = append(c.acquired, ev.Queue)
+			c.mu.Unlock()
 			select {
-			case acquired <- struct{}{}:
+			case gained <- struct{}{}:
 			default:
 			}
 		case store.QueueLost:
@@ -300,19 +314,29 @@ func (c *countingCluster) RunNode(ctx context.Context, on func(store.ClusterEven
 	})
 }
 
-// recountLoop recounts the queues' depth every Config.Recount and soon
-// after a queue is acquired.
-func (c *countingCluster) recountLoop(ctx context.Context, acquired <-chan struct{}) {
+// recountLoop counts the queues gained as they come, and all queues every
+// Config.Recount.
+func (c *countingCluster) recountLoop(ctx context.Context, gained <-chan struct{}) {
 	t := time.NewTicker(c.m.cfg.Recount)
 	defer t.Stop()
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return
-		case <-acquired:
+		case <-gained:
+			c.mu.Lock()
+			names := c.acquired
+			c.acquired = nil
+			c.mu.Unlock()
+			err = c.m.recount(ctx, c.tc, names)
+			for _, name := range names {
+				c.m.queue(name).owned.Store(true)
+			}
 		case <-t.C:
+			err = c.m.recount(ctx, c.tc, nil)
 		}
-		if err := c.m.recount(ctx, c.tc); err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil {
 			c.m.log.Warn("metrics: recounting the queues' depth", "err", err)
 		}
 	}
