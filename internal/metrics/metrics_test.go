@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -402,6 +404,37 @@ func TestAttemptLogs(t *testing.T) {
 			r["dispatchCount"] != "1" || r["responseCount"] != "1" || r["targetAddress"] != "POST "+url+"/"+id ||
 			!strings.HasSuffix(r["attemptDuration"].(string), "s") || r["dispatchTime"] == nil || r["responseTime"] == nil {
 			t.Errorf("attempt log of %s = %+v", id, x)
+		}
+	}
+}
+
+// The dashboard and the docs name only series the server exports.
+func TestDocsNameRealSeries(t *testing.T) {
+	e := start(t, backends[0].open(t), io.Discard)
+	ctx := t.Context()
+	q := loc + "/queues/q"
+	if _, err := e.grpc.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: loc, Queue: &cloudtaskspb.Queue{Name: q}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.grpc.CreateTask(ctx, task(q, "t", target(t)+"/ok")); err != nil {
+		t.Fatal(err)
+	}
+	<-e.outcomes
+	fams := series(t, e.m)
+	name := regexp.MustCompile(`opentasks_[a-z_]+`)
+	for _, doc := range []string{"../../docs/grafana-dashboard.json", "../../docs/metrics.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range name.FindAllString(string(b), -1) {
+			base := n
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				base = strings.TrimSuffix(base, suffix)
+			}
+			if fams[n] == nil && fams[base] == nil {
+				t.Errorf("%s names %s, which the server does not export", doc, n)
+			}
 		}
 	}
 }
