@@ -78,6 +78,23 @@ func (m *Metrics) lockQueue(name string) *queueStats {
 	}
 }
 
+// lockExisting is lockQueue for a queue that has a record, nil if it has
+// none.
+func (m *Metrics) lockExisting(name string) *queueStats {
+	for {
+		v, ok := m.queues.Load(name)
+		if !ok {
+			return nil
+		}
+		qs := v.(*queueStats)
+		qs.mu.RLock()
+		if !qs.dead {
+			return qs
+		}
+		qs.mu.RUnlock()
+	}
+}
+
 // drop removes name's record; the caller holds qs.mu for writing.
 func (m *Metrics) drop(name string, qs *queueStats) {
 	qs.dead = true

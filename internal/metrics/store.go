@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -207,28 +208,15 @@ func (s *countingStore) LeaseTasks(ctx context.Context, leases []store.Lease) ([
 }
 
 func (s *countingStore) CompleteTasks(ctx context.Context, cs []store.Completion) ([]bool, error) {
-	// The records of the batch's queues (usually one or a few), held for
-	// reading in the order first met.
-	var held []*queueStats
+	// The records of the queues the batch deletes from (usually one or a
+	// few), held for reading; nil for a queue without one (deleted
+	// meanwhile), which has no depth to keep.
 	var names []string
+	var held []*queueStats
 	for i := range cs {
-		if !cs[i].Delete {
-			continue
-		}
-		name := cs[i].Queue
-		if len(names) > 0 && names[len(names)-1] == name {
-			continue
-		}
-		seen := false
-		for _, n := range names {
-			if n == name {
-				seen = true
-				break
-			}
-		}
-		if !seen {
-			names = append(names, name)
-			held = append(held, s.m.lockQueue(name))
+		if cs[i].Delete && !slices.Contains(names, cs[i].Queue) {
+			names = append(names, cs[i].Queue)
+			held = append(held, s.m.lockExisting(cs[i].Queue))
 		}
 	}
 	start := time.Now()
@@ -241,17 +229,17 @@ func (s *countingStore) CompleteTasks(ctx context.Context, cs []store.Completion
 				continue
 			}
 			if names[j] != cs[i].Queue {
-				for j = range names {
-					if names[j] == cs[i].Queue {
-						break
-					}
-				}
+				j = slices.Index(names, cs[i].Queue)
 			}
-			held[j].depth.Add(-1)
+			if held[j] != nil {
+				held[j].depth.Add(-1)
+			}
 		}
 	}
 	for _, qs := range held {
-		qs.mu.RUnlock()
+		if qs != nil {
+			qs.mu.RUnlock()
+		}
 	}
 	return ok, err
 }
