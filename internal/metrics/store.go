@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -204,31 +203,22 @@ func (s *countingStore) LeaseTasks(ctx context.Context, leases []store.Lease) ([
 }
 
 func (s *countingStore) CompleteTasks(ctx context.Context, cs []store.Completion) ([]bool, error) {
-	// The records of the queues the batch deletes from (usually one or a
-	// few), held for reading; nil for a queue without one (deleted
-	// meanwhile), which has no depth to keep.
-	var names []string
-	var held []*queueStats
+	// The records of the queues the batch deletes from, held for reading;
+	// nil for a queue without one (deleted meanwhile), which has no depth
+	// to keep.
+	held := make(map[string]*queueStats)
 	for i := range cs {
-		if cs[i].Delete && !slices.Contains(names, cs[i].Queue) {
-			names = append(names, cs[i].Queue)
-			held = append(held, s.m.lockExisting(cs[i].Queue))
+		if _, seen := held[cs[i].Queue]; cs[i].Delete && !seen {
+			held[cs[i].Queue] = s.m.lockExisting(cs[i].Queue)
 		}
 	}
 	start := time.Now()
 	ok, err := s.Store.CompleteTasks(ctx, cs)
 	s.timed(opCompleteTasks, start, len(cs), err)
 	if err == nil {
-		j := 0
 		for i := range cs {
-			if !ok[i] || !cs[i].Delete {
-				continue
-			}
-			if names[j] != cs[i].Queue {
-				j = slices.Index(names, cs[i].Queue)
-			}
-			if held[j] != nil {
-				held[j].depth.Add(-1)
+			if qs := held[cs[i].Queue]; ok[i] && cs[i].Delete && qs != nil {
+				qs.depth.Add(-1)
 			}
 		}
 	}
