@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -63,14 +64,21 @@ type env struct {
 	stop     func()
 }
 
+// start serves with attempt logs in JSON to logs; depths are recounted
+// every hour, so that only the server's own changes move them (but on a
+// cluster, startRecounting).
 func start(t *testing.T, open func() (store.Store, error), logs io.Writer) *env {
+	return startRecounting(t, open, logs, time.Hour)
+}
+
+func startRecounting(t *testing.T, open func() (store.Store, error), logs io.Writer, recount time.Duration) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := metrics.New(metrics.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil)), JSONLogs: true, Recount: time.Hour})
+	m := metrics.New(metrics.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil)), JSONLogs: true, Recount: recount})
 	wrapped, err := m.Wrap(ctx, st)
 	if err != nil {
 		t.Fatal(err)
@@ -436,5 +444,58 @@ func TestDocsNameRealSeries(t *testing.T) {
 				t.Errorf("%s names %s, which the server does not export", doc, n)
 			}
 		}
+	}
+}
+
+// Two servers on one PostgreSQL database: each queue's depth is reported
+// by the one node that owns it, so the sum over the nodes is the depth,
+// whichever node the tasks were created through.
+func TestClusterNodesReportWhatTheyOwn(t *testing.T) {
+	open := backends[1].open(t)
+	nodes := []*env{startRecounting(t, open, io.Discard, 50*time.Millisecond), startRecounting(t, open, io.Discard, 50*time.Millisecond)}
+	ctx := t.Context()
+	want := map[string]float64{}
+	for i := range 6 {
+		q := fmt.Sprintf("%s/queues/c%d", loc, i)
+		// Paused, so that the depth stays as created.
+		if _, err := nodes[0].grpc.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: loc, Queue: &cloudtaskspb.Queue{Name: q}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nodes[1].grpc.PauseQueue(ctx, &cloudtaskspb.PauseQueueRequest{Name: q}); err != nil {
+			t.Fatal(err)
+		}
+		for j := range i {
+			if _, err := nodes[j%2].grpc.CreateTask(ctx, task(q, fmt.Sprint(j), "http://127.0.0.1:1/")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want[q] = float64(i)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var problems []string
+		reporters := [2]int{}
+		for q, n := range want {
+			var sum float64
+			var by []int
+			for i, e := range nodes {
+				if v := value(series(t, e.m), "opentasks_queue_depth", map[string]string{"queue": q}); v >= 0 {
+					sum += v
+					by = append(by, i)
+				}
+			}
+			if len(by) != 1 || sum != n {
+				problems = append(problems, fmt.Sprintf("%s: reported by nodes %v, sum %v, want one node and %v", q, by, sum, n))
+			} else {
+				reporters[by[0]]++
+			}
+		}
+		if len(problems) == 0 && reporters[0] > 0 && reporters[1] > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queues by node %v:\n%s", reporters, strings.Join(problems, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
