@@ -22,9 +22,10 @@
 //     uncontended lock.
 //
 // On a store several nodes share (store.Cluster), each node reports the
-// depth of the queues it owns, so that sum by (queue) over the nodes is
-// the depth: it recounts its queues when it acquires them and every
-// Config.Recount, and keeps them between by its own changes; changes made
-// through other nodes show at the next recount. Attempt counters are per
-// node and sum the same way.
+// depth of the queues it owns, so that the sum over the nodes is the
+// depth: it counts a queue when it gains it, before reporting it, and
+// recounts every queue every Config.Recount (one grouped query), keeping
+// the depths between by its own changes; changes made through other nodes
+// show at the next recount. Attempt counters are per node and sum the
+// same way.
 package metrics

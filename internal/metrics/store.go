@@ -33,11 +33,11 @@ func (m *Metrics) Wrap(ctx context.Context, st store.Store) (store.Store, error)
 	// Single-task writes are not timed: a clock read costs more than the
 	// rest of their accounting, and their callers see their latency.
 	for _, op := range []string{"lease_tasks", "complete_tasks", "purge_queue", "delete_queue"} {
-		w.ops = append(w.ops, opMetrics{
-			latency: m.storeWrite.WithLabelValues(op),
-			batch:   m.storeBatch.WithLabelValues(op),
-			errors:  m.storeErrors.WithLabelValues(op),
-		})
+		o := opMetrics{latency: m.storeWrite.WithLabelValues(op), errors: m.storeErrors.WithLabelValues(op)}
+		if op == "lease_tasks" || op == "complete_tasks" {
+			o.batch = m.storeBatch.WithLabelValues(op)
+		}
+		w.ops = append(w.ops, o)
 	}
 	if err := m.recount(ctx, tc, nil); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -93,8 +93,9 @@ const (
 )
 
 type opMetrics struct {
-	latency, batch prometheus.Observer
-	errors         prometheus.Counter
+	latency prometheus.Observer
+	batch   prometheus.Observer // nil for writes that are not batched
+	errors  prometheus.Counter
 }
 
 // countingStore keeps the queues' depths and times the writes.
@@ -109,7 +110,7 @@ type countingStore struct {
 func (s *countingStore) timed(op int, start time.Time, n int, err error) {
 	o := s.ops[op]
 	o.latency.Observe(time.Since(start).Seconds())
-	if op == opLeaseTasks || op == opCompleteTasks {
+	if o.batch != nil {
 		o.batch.Observe(float64(n))
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrAlreadyExists) &&
