@@ -39,6 +39,8 @@ type serveFlags struct {
 	appEngineHost  string
 	oauthSource    string
 	maxInFlight    int
+	logFormat      logFormat
+	metrics        bool
 	console        bool
 }
 
@@ -56,6 +58,7 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
 	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
+	addMetricsFlags(fs, f)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
 		fs.PrintDefaults()
@@ -112,7 +115,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 		fmt.Fprintf(stderr, "opentasks serve: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	logger := newLogger(stderr, f)
 	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
 		// The live heap is small (pending tasks stay in the store), and
 		// under load the collector's share of the CPU is not: collect
@@ -138,6 +141,10 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 	}()
+	st, obs, err := observe(ctx, f, st, logger)
+	if err != nil {
+		return err
+	}
 	oauth, err := oidc.ParseOAuthSource(f.oauthSource)
 	if err != nil {
 		return err
@@ -150,12 +157,14 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
 		Logger:        logger,
+		Observer:      obs.observer(),
 		Deliver: deliver.New(deliver.Config{
 			AppEngineHost:   f.appEngineHost,
 			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
 			MaxConnsPerHost: f.maxInFlight,
 		}),
 	})
+	obs.watch(disp)
 	if err := disp.Start(ctx); err != nil {
 		return err
 	}
@@ -165,11 +174,11 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
 	})
-	opts := []server.Option{server.WithLogger(logger),
+	opts := append(obs.options, server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
 	if f.console {
-		o, err := consoleOption(st, svc, logger)
+		o, err := consoleOption(st, svc, obs.metrics, logger)
 		if err != nil {
 			return err
 		}

@@ -14,30 +14,21 @@ import (
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"google.golang.org/genproto/googleapis/cloud/location"
+
+	"github.com/opentasks/opentasks/internal/metrics"
 )
 
 // Prefix is where the console is mounted.
 const Prefix = "/console/"
 
-// QueueStats are a queue's live numbers, kept in memory by whoever counts
-// them (internal/metrics), so that reading them costs no store access.
-type QueueStats struct {
-	// Depth is the number of tasks in the queue, InFlight the attempts
-	// running now.
-	Depth, InFlight int64
-	// AttemptsLastMinute and FailuresLastMinute count the attempts that
-	// ended in the last minute, and those of them that failed.
-	AttemptsLastMinute, FailuresLastMinute int64
-	// Deliveries counts attempts per 10 s over the last 10 minutes,
+// Metrics is what the console reads from internal/metrics: in-memory
+// figures, so that reading them costs no store access.
+type Metrics interface {
+	// QueueStats returns a queue's live figures by its full name.
+	QueueStats(queue string) metrics.QueueStats
+	// TaskAttempts returns a task's recent attempts by its full name,
 	// oldest first.
-	Deliveries []int64
-}
-
-// AttemptLog is one line of a task's attempt log.
-type AttemptLog struct {
-	Time   time.Time
-	Status string
-	Text   string
+	TaskAttempts(task string) []metrics.Attempt
 }
 
 // Config is what the console needs; API and Parents are required.
@@ -51,12 +42,9 @@ type Config struct {
 	// Parents returns the locations ("projects/P/locations/L") that hold
 	// queues; the Queues page lists each of them with ListQueues.
 	Parents func(ctx context.Context) ([]string, error)
-	// Stats returns a queue's live numbers by its full name; optional
-	// (without it the console shows what the API gives).
-	Stats func(queue string) QueueStats
-	// Attempts returns a task's recent attempt log lines by its full
-	// name, oldest first; optional.
-	Attempts func(task string) []AttemptLog
+	// Metrics gives the live per-queue figures and recent attempts;
+	// optional (without it the console shows what the API gives).
+	Metrics Metrics
 	// Authenticate, when set, turns authentication on: it is called with
 	// the request carrying the console's token as "Authorization: Bearer
 	// TOKEN" and returns the context to call the API with (holding the

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/opentasks/opentasks/internal/metrics"
 )
 
 // browser is a cookie-keeping HTTP client that does not follow redirects.
@@ -355,12 +357,12 @@ func TestAuthenticationAsksForATokenAndKeepsItInACookie(t *testing.T) {
 
 func TestStatsFillTheLiveNumbers(t *testing.T) {
 	s := newStack(t, func(c *Config) {
-		c.Stats = func(queue string) QueueStats {
+		c.Metrics = fakeMetrics{c.Metrics, func(queue string) metrics.QueueStats {
 			if queue != demoQueue {
-				return QueueStats{}
+				return metrics.QueueStats{}
 			}
-			return QueueStats{Depth: 1234, InFlight: 7, AttemptsLastMinute: 90, FailuresLastMinute: 3, Deliveries: []int64{1, 2, 3}}
-		}
+			return metrics.QueueStats{Depth: 1234, InFlight: 7, AttemptsLastMinute: 90, FailuresLastMinute: 3, Deliveries: []int64{1, 2, 3}}
+		}}
 	})
 	s.queue(t, demoQueue, true)
 	s.task(t, demoQueue, httpTask("http://127.0.0.1:1/", ""))
@@ -369,5 +371,26 @@ func TestStatsFillTheLiveNumbers(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("queues page lacks %q", want)
 		}
+	}
+}
+
+func TestMetricsShowAttemptsAndTheirLog(t *testing.T) {
+	s := newStack(t, nil)
+	s.queue(t, demoQueue, false)
+	failing, _ := target(t, 503)
+	task := s.task(t, demoQueue, httpTask(failing.URL+"/charge", ""))
+	if o := <-s.outcomes; o.Deleted {
+		t.Fatalf("a 503 ended the task: %+v", o)
+	}
+	b := newBrowser(t, s.URL)
+	_, page := b.do("GET", "/console/", nil)
+	for _, want := range []string{`data-label="Tasks">1<`, `data-label="Attempts /min">1<`, `class="num bad" data-label="Failures /min">1<`, `1 deliveries in the last 10 minutes`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("queues page lacks %q", want)
+		}
+	}
+	_, page = b.do("GET", "/console/"+task.GetName(), nil)
+	if !regexp.MustCompile(`<ol class="log"><li><span class="status bad">HTTP 503</span> .*attempt 1 · answered in`).MatchString(page) {
+		t.Errorf("task page has no log line for the 503:\n%s", page)
 	}
 }

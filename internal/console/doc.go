@@ -24,9 +24,9 @@
 // (Sec-Fetch-Site and Origin), and a double-submit token (a random cookie
 // that each form repeats in a hidden field).
 //
-// Per-queue live numbers come from Config.Stats (the metrics package keeps
-// them in memory). What the API gives cheaply fills in the rest: due now,
-// in flight and the oldest task's age are counted from one bounded
+// Per-queue live numbers come from Config.Metrics (internal/metrics keeps
+// them in memory). What the API gives cheaply fills in the rest: due now
+// and the oldest task's age are counted from one bounded
 // ListTasks page per queue, shared by every viewer for a second; when a
 // queue holds more tasks than that page, they show as lower bounds ("≥").
 package console

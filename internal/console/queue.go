@@ -185,7 +185,7 @@ func (c *Console) showQueue(ctx context.Context, w http.ResponseWriter, r *http.
 	d := queueData{
 		Q: q, Name: name, ID: lastSegment(name), Project: project, Location: loc,
 		URL: Prefix + name, State: stateName(q.GetState()), Paused: q.GetState() == cloudtaskspb.Queue_PAUSED,
-		HaveStats: c.cfg.Stats != nil,
+		HaveStats: c.cfg.Metrics != nil,
 		Config:    configOf(q, now),
 		Form:      form, FormError: formErr, Methods: methods,
 	}

@@ -14,6 +14,8 @@ import (
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/genproto/googleapis/cloud/location"
+
+	"github.com/opentasks/opentasks/internal/metrics"
 )
 
 // sampleSize is how many tasks a queue's live numbers count at most (one
@@ -96,10 +98,10 @@ type numbers struct {
 // (exact when the queue fits in it, lower bounds otherwise).
 func (c *Console) numbersOf(ctx context.Context, queue string) (numbers, error) {
 	n := numbers{Attempts: "—", Failures: "—", Oldest: "—"}
-	var st QueueStats
-	haveStats := c.cfg.Stats != nil
+	var st metrics.QueueStats
+	haveStats := c.cfg.Metrics != nil
 	if haveStats {
-		st = c.cfg.Stats(queue)
+		st = c.cfg.Metrics.QueueStats(queue)
 	}
 	var s taskSample
 	if !haveStats || st.Depth > 0 {
@@ -166,7 +168,7 @@ func (c *Console) showQueues(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	slices.Sort(parents)
 	parents = slices.Compact(parents)
-	d := queuesData{Form: form, FormError: formErr, FormOpen: formErr != "", HaveStats: c.cfg.Stats != nil}
+	d := queuesData{Form: form, FormError: formErr, FormOpen: formErr != "", HaveStats: c.cfg.Metrics != nil}
 	for _, parent := range parents {
 		queues, err := c.listQueues(ctx, parent)
 		if err != nil {

@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/opentasks/opentasks/internal/metrics"
 )
 
 // screenshotsEnv names the directory TestScreenshots writes the README's
@@ -24,9 +26,9 @@ const screenshotsEnv = "OPENTASKS_CONSOLE_SCREENSHOTS"
 
 // demoStats are made-up live numbers, so that the pictures show what the
 // metrics fill in.
-func demoStats(queue string) QueueStats {
+func demoStats(queue string) metrics.QueueStats {
 	seed := float64(len(queue) % 7)
-	st := QueueStats{Depth: 0}
+	var st metrics.QueueStats
 	for i := range 60 {
 		v := 40 + 30*math.Sin(float64(i)/6+seed) + 15*math.Sin(float64(i)/2.3)
 		st.Deliveries = append(st.Deliveries, int64(max(v, 0)))
@@ -45,22 +47,12 @@ func TestScreenshots(t *testing.T) {
 		t.Skip(screenshotsEnv + " is unset: no pictures to take")
 	}
 	s := newStack(t, func(c *Config) {
-		c.Stats = func(queue string) QueueStats {
-			st := demoStats(queue)
-			if c.API != nil {
-				// Depth and in flight as they really are.
-				resp, err := c.API.ListTasks(context.Background(), &cloudtaskspb.ListTasksRequest{Parent: queue, PageSize: 1000})
-				if err == nil {
-					st.Depth = int64(len(resp.Tasks))
-					for _, task := range resp.Tasks {
-						if stateOf(task) == stateInFlight {
-							st.InFlight++
-						}
-					}
-				}
-			}
+		real := c.Metrics
+		c.Metrics = fakeMetrics{real, func(queue string) metrics.QueueStats {
+			st, live := demoStats(queue), real.QueueStats(queue)
+			st.Depth, st.InFlight = live.Depth, live.InFlight // as they really are
 			return st
-		}
+		}}
 	})
 	ctx := context.Background()
 	ok, _ := target(t, 200)

@@ -13,6 +13,7 @@ import (
 	"github.com/opentasks/opentasks/internal/cloudtasks"
 	"github.com/opentasks/opentasks/internal/deliver"
 	"github.com/opentasks/opentasks/internal/dispatch"
+	"github.com/opentasks/opentasks/internal/metrics"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store/sqlite"
 )
@@ -30,14 +31,22 @@ type stack struct {
 func newStack(t *testing.T, edit func(*Config)) *stack {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tasks.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tasks.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
+	t.Cleanup(func() { _ = db.Close() })
+	// The metrics as serve keeps them: around the store and watching the
+	// dispatcher.
+	m := metrics.New(metrics.Config{})
+	st, err := m.Wrap(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &stack{outcomes: make(chan dispatch.Outcome, 1024)}
 	disp := dispatch.New(st, dispatch.Config{
-		Deliver: deliver.New(deliver.Config{}),
+		Deliver:  deliver.New(deliver.Config{}),
+		Observer: m,
 		OnComplete: func(o dispatch.Outcome) {
 			select {
 			case s.outcomes <- o:
@@ -50,7 +59,7 @@ func newStack(t *testing.T, edit func(*Config)) *stack {
 	}
 	t.Cleanup(disp.Stop)
 	s.api = cloudtasks.New(st, cloudtasks.Config{Dispatcher: disp})
-	cfg := Config{API: s.api, Locations: s.api, Parents: ParentsOf(st.AllQueues)}
+	cfg := Config{API: s.api, Locations: s.api, Parents: ParentsOf(st.AllQueues), Metrics: m}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -116,3 +125,11 @@ func target(t *testing.T, code int) (*httptest.Server, chan string) {
 	t.Cleanup(srv.Close)
 	return srv, got
 }
+
+// fakeMetrics gives made-up queue figures, and the real metrics' attempts.
+type fakeMetrics struct {
+	Metrics
+	stats func(queue string) metrics.QueueStats
+}
+
+func (f fakeMetrics) QueueStats(queue string) metrics.QueueStats { return f.stats(queue) }

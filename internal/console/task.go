@@ -10,11 +10,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/opentasks/opentasks/internal/metrics"
 )
 
 type header struct{ Name, Value string }
@@ -62,6 +65,21 @@ type logLine struct {
 	Text          string
 }
 
+// logLineOf shows one attempt: its status, when it started, how long the
+// target took and how late after its schedule time it started.
+func logLineOf(a metrics.Attempt, now time.Time) logLine {
+	l := logLine{Time: timeOf(a.DispatchTime, now), Status: "HTTP " + strconv.Itoa(a.HTTPStatus), Class: "bad"}
+	if a.HTTPStatus == 0 {
+		l.Status = codes.Code(a.Code).String()
+	}
+	if codes.Code(a.Code) == codes.OK {
+		l.Class = "ok"
+	}
+	l.Text = fmt.Sprintf("attempt %d · answered in %s · started %s after its schedule time", a.DispatchCount,
+		a.ResponseTime.Sub(a.DispatchTime).Round(time.Millisecond), max(a.DispatchTime.Sub(a.ScheduleTime), 0).Round(time.Millisecond))
+	return l
+}
+
 func taskName(r *http.Request) string {
 	return queueName(r) + "/tasks/" + r.PathValue("task")
 }
@@ -69,7 +87,7 @@ func taskName(r *http.Request) string {
 func (c *Console) taskPage(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	name := taskName(r)
 	queue := queueName(r)
-	d := taskData{Name: name, ID: r.PathValue("task"), URL: Prefix + name, QueueURL: Prefix + queue, Self: r.URL.RequestURI(), HaveLog: c.cfg.Attempts != nil}
+	d := taskData{Name: name, ID: r.PathValue("task"), URL: Prefix + name, QueueURL: Prefix + queue, Self: r.URL.RequestURI(), HaveLog: c.cfg.Metrics != nil}
 	p := &page{
 		Title:  d.ID,
 		Crumbs: []crumb{{"Queues", Prefix}, {r.PathValue("queue"), d.QueueURL}},
@@ -133,13 +151,9 @@ func (c *Console) taskPage(ctx context.Context, w http.ResponseWriter, r *http.R
 		d.Headers = append(d.Headers, header{k, v})
 	}
 	slices.SortFunc(d.Headers, func(a, b header) int { return strings.Compare(a.Name, b.Name) })
-	if c.cfg.Attempts != nil {
-		for _, l := range c.cfg.Attempts(name) {
-			cls := "ok"
-			if l.Status != "OK" {
-				cls = "bad"
-			}
-			d.Log = append(d.Log, logLine{Time: timeOf(l.Time, now), Status: l.Status, Class: cls, Text: l.Text})
+	if c.cfg.Metrics != nil {
+		for _, a := range c.cfg.Metrics.TaskAttempts(name) {
+			d.Log = append(d.Log, logLineOf(a, now))
 		}
 	}
 	c.render(w, r, http.StatusOK, "task", p, d)

@@ -34,8 +34,9 @@ const maxMessageBytes = 4 << 20
 type Option func(*config)
 
 type config struct {
-	logger   *slog.Logger
-	handlers []mount
+	logger       *slog.Logger
+	handlers     []mount
+	interceptors []grpc.UnaryServerInterceptor
 }
 
 type mount struct {
@@ -63,7 +64,7 @@ func New(api API, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gs := newGRPCServer(api, cfg.logger)
+	gs := newGRPCServer(api, cfg.logger, cfg.interceptors)
 	rest, err := newREST(gs, api)
 	if err != nil {
 		// The transcoder is built from compiled-in descriptors and rules:
@@ -131,15 +132,16 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func newGRPCServer(api API, logger *slog.Logger) *grpc.Server {
+func newGRPCServer(api API, logger *slog.Logger, extra []grpc.UnaryServerInterceptor) *grpc.Server {
 	codec := newRequestCodec()
+	chain := append(extra[:len(extra):len(extra)], codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger))
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxMessageBytes),
 		// A fixed pool of stream workers reuses goroutines (and their
 		// grown stacks) across calls instead of one new goroutine a call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*16),
 		grpc.ForceServerCodecV2(codec),
-		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger)),
+		grpc.ChainUnaryInterceptor(chain...),
 	)
 	cloudtaskspb.RegisterCloudTasksServer(gs, api)
 	location.RegisterLocationsServer(gs, api)
