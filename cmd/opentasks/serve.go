@@ -42,6 +42,7 @@ type serveFlags struct {
 	logFormat      logFormat
 	metrics        bool
 	console        bool
+	security       securityFlags
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
@@ -57,6 +58,7 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
 	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
+	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	addMetricsFlags(fs, f)
 	fs.Usage = func() {
@@ -77,6 +79,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	}
 	if f.maxInFlight < 1 {
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
+	}
+	if err := f.security.validate(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -149,7 +154,11 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	signer, err := oidc.NewSigner(ctx, st, "http://"+f.addr, nil)
+	signer, err := oidc.NewSigner(ctx, st, f.security.scheme()+"://"+f.addr, nil)
+	if err != nil {
+		return err
+	}
+	tp, err := f.security.targetPolicy(logger)
 	if err != nil {
 		return err
 	}
@@ -162,6 +171,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			AppEngineHost:   f.appEngineHost,
 			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
 			MaxConnsPerHost: f.maxInFlight,
+			Dial:            tp.Dial,
 		}),
 	})
 	obs.watch(disp)
@@ -173,25 +183,34 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
+		CheckTarget:    tp.CheckURL,
 	})
-	opts := append(obs.options, server.WithLogger(logger),
+	sec, err := newSecurity(&f.security, logger, svc)
+	if err != nil {
+		return err
+	}
+	opts := append(append(obs.options, sec.serverOptions()...), server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
 		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
 	if f.console {
-		o, err := consoleOption(st, svc, obs.metrics, logger)
+		o, err := consoleOption(st, sec, svc, obs.metrics, logger)
 		if err != nil {
 			return err
 		}
 		opts = append(opts, o)
 	}
-	h := server.New(svc, opts...)
+	h := server.New(sec.api(svc), opts...)
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
-	err = server.Serve(ctx, ln, h, shutdownGrace)
+	if err := f.security.checkExposure(ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
+	err = sec.serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")
 	return err
 }

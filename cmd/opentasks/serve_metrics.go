@@ -9,6 +9,7 @@ import (
 
 	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/metrics"
+	"github.com/opentasks/opentasks/internal/redact"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store"
 )
@@ -36,7 +37,7 @@ func addMetricsFlags(fs *flag.FlagSet, f *serveFlags) {
 
 // newLogger returns the server's logger in --log-format at --log-level.
 func newLogger(w io.Writer, f *serveFlags) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: f.logLevel}
+	opts := &slog.HandlerOptions{Level: f.logLevel, ReplaceAttr: redact.ReplaceAttr}
 	if f.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

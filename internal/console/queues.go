@@ -14,6 +14,8 @@ import (
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/genproto/googleapis/cloud/location"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/opentasks/opentasks/internal/metrics"
 )
@@ -154,6 +156,8 @@ type queuesData struct {
 	FormOpen  bool
 	FormError string
 	HaveStats bool
+	// Hidden counts the locations whose queues the principal may not list.
+	Hidden int
 }
 
 func (c *Console) queuesPage(ctx context.Context, w http.ResponseWriter, r *http.Request) {
@@ -171,6 +175,10 @@ func (c *Console) showQueues(ctx context.Context, w http.ResponseWriter, r *http
 	d := queuesData{Form: form, FormError: formErr, FormOpen: formErr != "", HaveStats: c.cfg.Metrics != nil}
 	for _, parent := range parents {
 		queues, err := c.listQueues(ctx, parent)
+		if status.Code(err) == codes.PermissionDenied {
+			d.Hidden++ // a project this principal may not see
+			continue
+		}
 		if err != nil {
 			c.apiError(w, r, "Listing the queues of "+parent, err, crumb{})
 			return

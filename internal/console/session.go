@@ -104,7 +104,7 @@ func (c *Console) authed(h func(ctx context.Context, w http.ResponseWriter, r *h
 		ctx, err := c.authenticate(r, string(tok))
 		if err != nil {
 			setCookie(w, r, tokenCookie, "", -1)
-			c.toLogin(w, r, "Your token was not accepted: "+err.Error())
+			c.toLogin(w, r, "Your token was not accepted: "+errMessage(err))
 			return
 		}
 		h(ctx, w, r)
@@ -157,7 +157,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if _, err := c.authenticate(r, tok); tok == "" || err != nil {
 		msg := "Enter a token."
 		if err != nil {
-			msg = "That token was not accepted: " + err.Error()
+			msg = "That token was not accepted: " + errMessage(err)
 		}
 		p := &page{Title: "Sign in", Error: msg}
 		c.render(w, r, http.StatusUnauthorized, "login", p, loginData{Next: next, Enabled: true})
