@@ -146,7 +146,15 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.render(w, r, http.StatusForbidden, "error", &page{Title: "Forbidden"}, errorData{Message: "This request came from another site and was refused."})
 			return
 		}
-		if !c.csrfValid(r) {
+		if err := readForm(w, r); err != nil {
+			code, msg := http.StatusBadRequest, "The form could not be read: "+err.Error()
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				code, msg = http.StatusRequestEntityTooLarge, "The form is too large: at most 2 MiB, task body included."
+			}
+			c.render(w, r, code, "error", &page{Title: "Form not accepted"}, errorData{Message: msg})
+			return
+		}
+		if !csrfValid(r) {
 			c.render(w, r, http.StatusForbidden, "error", &page{Title: "Forbidden"}, errorData{Message: "The form had expired or did not come from this console. Reload the page and try again."})
 			return
 		}

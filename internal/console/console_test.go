@@ -201,6 +201,10 @@ func TestFormsReportAPIErrorsAndKeepInput(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "kept body</textarea>") || !strings.Contains(page, `role="alert"`) {
 		t.Errorf("bad task URL: %d", resp.StatusCode)
 	}
+	resp, page = b.do("POST", "/console/"+demoQueue+"/tasks", url.Values{"csrf": {tok}, "url": {"http://x/"}, "method": {"POST"}, "body": {strings.Repeat("x", 3<<20)}})
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(page, "at most 2 MiB") {
+		t.Errorf("a 3 MiB form: %d", resp.StatusCode)
+	}
 	resp, _ = b.do("POST", "/console/queues", url.Values{"csrf": {tok}, "project": {"demo"}, "location": {"us-central1"}, "id": {"fresh"}, "rate": {"2.5"}, "max_concurrent": {"3"}, "max_attempts": {"4"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/projects/demo/locations/us-central1/queues/fresh" {
 		t.Fatalf("create queue: %d %s", resp.StatusCode, resp.Header.Get("Location"))

@@ -57,12 +57,14 @@ func csrfToken(w http.ResponseWriter, r *http.Request) string {
 	return v
 }
 
+// readForm parses a POST's form, at most maxFormBytes of it.
+func readForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	return r.ParseForm()
+}
+
 // csrfValid reports whether a POST repeats the browser's token in its form.
-func (c *Console) csrfValid(r *http.Request) bool {
-	r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		return false
-	}
+func csrfValid(r *http.Request) bool {
 	want := cookieValue(r, csrfCookie)
 	got := r.PostForm.Get(csrfField)
 	return len(want) >= minCSRFLen && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
