@@ -398,3 +398,56 @@ func TestMetricsShowAttemptsAndTheirLog(t *testing.T) {
 		t.Errorf("task page has no log line for the 503:\n%s", page)
 	}
 }
+
+// countingAPI counts ListTasks calls.
+type countingAPI struct {
+	cloudtaskspb.CloudTasksServer
+	lists *int
+}
+
+func (a countingAPI) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksRequest) (*cloudtaskspb.ListTasksResponse, error) {
+	*a.lists++
+	return a.CloudTasksServer.ListTasks(ctx, req)
+}
+
+func TestTaskSamplesAreSharedForASecondAndForgotten(t *testing.T) {
+	lists := 0
+	now := time.Now().Add(time.Hour)
+	s := newStack(t, func(c *Config) {
+		c.API = countingAPI{c.API, &lists}
+		c.Now = func() time.Time { return now }
+		c.Metrics = nil
+	})
+	other := "projects/demo/locations/us-central1/queues/other"
+	s.queue(t, demoQueue, true)
+	s.queue(t, other, true)
+	s.task(t, demoQueue, httpTask("http://127.0.0.1:1/", ""))
+	ctx := context.Background()
+	read := func(q string) numbers {
+		n, err := s.console.numbersOf(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := read(demoQueue); n.Tasks != "1" || n.DueNow != "1" || n.Oldest != "1h 0m" {
+		t.Errorf("numbers %+v, want 1 task, due, 1h 0m old an hour from now", n)
+	}
+	read(demoQueue)
+	if lists != 1 {
+		t.Errorf("%d ListTasks calls for two reads within a second, want 1", lists)
+	}
+	now = now.Add(1100 * time.Millisecond)
+	read(demoQueue)
+	if lists != 2 {
+		t.Errorf("%d ListTasks calls after a second, want 2", lists)
+	}
+	now = now.Add(2 * time.Minute)
+	read(other)
+	s.console.sampleMu.Lock()
+	_, kept := s.console.samples[demoQueue]
+	s.console.sampleMu.Unlock()
+	if kept {
+		t.Error("a queue no page asked about for two minutes keeps its sample")
+	}
+}

@@ -36,26 +36,38 @@ type taskSample struct {
 }
 
 type sampleEntry struct {
-	mu sync.Mutex
-	at time.Time
-	s  taskSample
+	// seen is when a page last asked (under Console.sampleMu).
+	seen time.Time
+	mu   sync.Mutex
+	at   time.Time
+	s    taskSample
 }
+
+// sampleForget is how long a queue's sample is kept after the last page
+// that showed it, so that queues deleted elsewhere do not pile up.
+const sampleForget = time.Minute
 
 // sample counts a queue's tasks from its first ListTasks page, at most once
 // per sampleTTL whoever asks. The queue was listed or read with the
 // caller's own context before, so the counts are of a queue the caller can
 // see.
 func (c *Console) sample(ctx context.Context, queue string) (taskSample, error) {
+	now := c.cfg.Now()
 	c.sampleMu.Lock()
 	e := c.samples[queue]
 	if e == nil {
+		for q, old := range c.samples {
+			if now.Sub(old.seen) > sampleForget {
+				delete(c.samples, q)
+			}
+		}
 		e = &sampleEntry{}
 		c.samples[queue] = e
 	}
+	e.seen = now
 	c.sampleMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	now := c.cfg.Now()
 	if now.Sub(e.at) < sampleTTL && !e.at.IsZero() {
 		return e.s, nil
 	}
