@@ -54,7 +54,7 @@ func parseTask(t *testing.T, s string) *cloudtaskspb.Task {
 
 // TestCLIQueues: every queues verb against a real server.
 func TestCLIQueues(t *testing.T) {
-	ep := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	ep := runningServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 
 	out, errOut := cliOK(t, ep, "queues", "create", "q1", "--format", "json",
 		"--max-attempts", "5", "--max-retry-duration", "1h", "--min-backoff", "1s", "--max-backoff", "10s",
@@ -165,7 +165,7 @@ func TestCLITasks(t *testing.T) {
 		bodies <- string(b)
 	}))
 	defer target.Close()
-	ep := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	ep := runningServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	cliOK(t, ep, "queues", "create", "q")
 	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 
@@ -248,7 +248,7 @@ func queueIDOf(name string) string { return name[strings.LastIndex(name, "/")+1:
 // TestHealthcheckAndVersion: healthcheck against a live server and a dead
 // port; version prints its three lines.
 func TestHealthcheckAndVersion(t *testing.T) {
-	ep := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	ep := runningServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	if out, _ := cliOK(t, ep, "healthcheck"); out != "ok\n" {
 		t.Errorf("healthcheck stdout %q", out)
 	}

@@ -41,6 +41,10 @@ type serveFlags struct {
 	maxInFlight    int
 	wf             workflowsFlags
 	queues         queueFlags
+	logFormat      logFormat
+	metrics        bool
+	console        bool
+	security       securityFlags
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
@@ -57,7 +61,10 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
 	f.wf.register(fs)
 	f.queues.register(fs)
+	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
+	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
+	addMetricsFlags(fs, f)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
 		fs.PrintDefaults()
@@ -78,6 +85,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
 	}
 	if err := f.queues.load(); err != nil {
+		return nil, err
+	}
+	if err := f.security.validate(); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -117,7 +127,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 		fmt.Fprintf(stderr, "opentasks serve: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	logger := newLogger(stderr, f)
 	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
 		// The live heap is small (pending tasks stay in the store), and
 		// under load the collector's share of the CPU is not: collect
@@ -143,11 +153,22 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 	}()
+	// Workflows keep no tasks: they use the store itself, not the metrics'
+	// wrapper, which counts tasks and would hide store.WorkflowStore.
+	wst := st
+	st, obs, err := observe(ctx, f, st, logger)
+	if err != nil {
+		return err
+	}
 	oauth, err := oidc.ParseOAuthSource(f.oauthSource)
 	if err != nil {
 		return err
 	}
-	signer, err := oidc.NewSigner(ctx, st, "http://"+f.addr, nil)
+	signer, err := oidc.NewSigner(ctx, st, f.security.scheme()+"://"+f.addr, nil)
+	if err != nil {
+		return err
+	}
+	tp, err := f.security.targetPolicy(logger)
 	if err != nil {
 		return err
 	}
@@ -155,12 +176,15 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
 		Logger:        logger,
+		Observer:      obs.observer(),
 		Deliver: deliver.New(deliver.Config{
 			AppEngineHost:   f.appEngineHost,
 			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
 			MaxConnsPerHost: f.maxInFlight,
+			Dial:            tp.Dial,
 		}),
 	})
+	obs.watch(disp)
 	if err := disp.Start(ctx); err != nil {
 		return err
 	}
@@ -169,26 +193,44 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
+		CheckTarget:    tp.CheckURL,
 	})
 	if err := f.queues.declare(ctx, svc, logger); err != nil {
 		return err
 	}
+	sec, err := newSecurity(&f.security, logger, svc)
+	if err != nil {
+		return err
+	}
+	opts := append(append(obs.options, sec.serverOptions()...), server.WithLogger(logger),
+		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
+	if f.console {
+		o, err := consoleOption(st, sec, svc, obs.metrics, logger)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, o)
+	}
+
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
-	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	if err := f.security.checkExposure(ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), wst, logger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer stopWorkflows()
-	h := server.New(f.queues.api(svc), append([]server.Option{server.WithLogger(logger),
-		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts...)...)
+	h := server.New(sec.api(f.queues.api(svc)), append(opts, wfOpts...)...)
 
-	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
-	err = server.Serve(ctx, ln, h, shutdownGrace)
+	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
+	err = sec.serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")
 	return err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"os"
@@ -15,30 +14,18 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// startServe runs `opentasks serve` in-process with args on a free port
+// runningServe runs `opentasks serve` in-process with args on a free port
 // and returns its base URL; the server stops at the end of the test.
-func startServe(t *testing.T, args ...string) string {
+func runningServe(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
-	out, stdout := io.Pipe()
-	done := make(chan int, 1)
-	args = append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
-	go func() {
-		done <- run(ctx, args, stdout, io.Discard, nil)
-		stdout.Close()
-	}()
+	base, done := startServe(ctx, t, io.Discard, args)
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
 			t.Errorf("serve exited %d", code)
 		}
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no serving line: %v", err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	base, _, _ := strings.Cut(strings.TrimPrefix(line, "opentasks: serving on "), " ")
 	return base
 }
 
@@ -54,7 +41,7 @@ func TestServeQueues(t *testing.T) {
 	if err := os.WriteFile(resFile, []byte(`[{"name": "projects/x/locations/europe-west1/queues/hooks", "rateLimits": {"maxDispatchesPerSecond": 7}}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := startServe(t, "--store", "sqlite:"+filepath.Join(dir, "db"),
+	base := runningServe(t, "--store", "sqlite:"+filepath.Join(dir, "db"),
 		"--queues", yamlFile, "--queues", resFile, "--queues-parent", "projects/p/locations/asia-northeast1",
 		"--queue", "projects/p/locations/us-central1/queues/plain", "--auto-create-queues")
 	ctx := context.Background()
@@ -86,7 +73,7 @@ func TestServeQueues(t *testing.T) {
 
 // TestServeQueuesWithoutAutoCreate: a missing queue stays NOT_FOUND.
 func TestServeQueuesWithoutAutoCreate(t *testing.T) {
-	base := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	base := runningServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	c := grpcClient(t, strings.TrimPrefix(base, "http://"))
 	_, err := c.CreateTask(context.Background(), &cloudtaskspb.CreateTaskRequest{
 		Parent: "projects/p/locations/us-central1/queues/missing",

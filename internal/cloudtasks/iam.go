@@ -15,8 +15,8 @@ import (
 	"github.com/opentasks/opentasks/internal/store"
 )
 
-// IAM policies are stored per queue (store.KindQueuePolicy) and returned,
-// never enforced. Every write derives a new etag from the previous one and
+// IAM policies are stored per queue (store.KindQueuePolicy); internal/auth
+// enforces them, reading them through QueuePolicy. Every write derives a new etag from the previous one and
 // the new content, so an etag read before any later write is always stale.
 
 // emptyPolicyEtag is what Google APIs return for a resource with no
@@ -36,6 +36,12 @@ func (s *Service) loadPolicy(ctx context.Context, queue string) (*iampb.Policy, 
 		return nil, internal("decoding IAM policy", err)
 	}
 	return p, nil
+}
+
+// QueuePolicy returns the queue's IAM policy, empty if none is set or the
+// queue does not exist (internal/auth.QueuePolicies).
+func (s *Service) QueuePolicy(ctx context.Context, queue string) (*iampb.Policy, error) {
+	return s.loadPolicy(ctx, queue)
 }
 
 func validPolicyVersion(v int32) bool { return v == 0 || v == 1 || v == 3 }
@@ -138,7 +144,8 @@ func validatePolicy(p *iampb.Policy) error {
 }
 
 // TestIamPermissions grants every requested permission on an existing
-// queue (IAM is not enforced) and none on a missing one.
+// queue and none on a missing one: without authentication everything is
+// allowed; internal/auth.Guard narrows the answer to the caller's.
 func (s *Service) TestIamPermissions(ctx context.Context, req *iampb.TestIamPermissionsRequest) (*iampb.TestIamPermissionsResponse, error) {
 	queue := req.GetResource()
 	if !validQueueName(queue) {

@@ -54,4 +54,13 @@
 // and are logged at error level with PanicMessage and the stack. Requests
 // are logged at debug level. REST bodies are capped at 4 MiB and gRPC
 // messages likewise: room for a 1 MiB task after base64 and escaping.
+// An HTTP/2 connection carries at most 100 calls at once (gRPC's own
+// default is unbounded); headers must arrive within 10 s, a whole
+// request within a minute.
+//
+// ServeTLS serves the same handler over TLS through net/http alone (see
+// its comment for why the split cannot apply). WithAuthentication puts
+// internal/auth's interceptors first on the gRPC server and its
+// middleware around the REST surface; /healthz and WithHandler routes
+// are left to authenticate themselves, if they need to.
 package server

@@ -32,14 +32,26 @@ type API interface {
 // task even after base64 (4/3) and JSON escaping.
 const maxMessageBytes = 4 << 20
 
+// Request limits (see docs/security.md): calls in flight on one HTTP/2
+// connection, as Google's front end advertises, and how long a client may
+// take to send a request's headers, then all of it.
+const (
+	maxStreams        = 100
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
 // Option configures New.
 type Option func(*config)
 
 type config struct {
-	logger   *slog.Logger
-	handlers []mount
-	services []service
-	rules    []*annotations.HttpRule
+	logger       *slog.Logger
+	handlers     []mount
+	services     []service
+	rules        []*annotations.HttpRule
+	interceptors []grpc.UnaryServerInterceptor
+	guard        guard
 }
 
 // service is a gRPC service served beside the API (WithService).
@@ -86,7 +98,7 @@ func New(api API, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gs := newGRPCServer(api, cfg.logger)
+	gs := newGRPCServer(api, cfg.logger, cfg.interceptors, cfg.guard)
 	for _, sv := range cfg.services {
 		gs.RegisterService(sv.desc, sv.impl)
 	}
@@ -106,6 +118,7 @@ func New(api API, opts ...Option) http.Handler {
 		mux.Handle(r.pattern, r.handler)
 	}
 
+	restH := cfg.guard.wrapREST(rest)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case isGRPC(r):
@@ -116,7 +129,7 @@ func New(api API, opts ...Option) http.Handler {
 			// Everything else is the API's, answered in Google's shape
 			// (the mux would redirect unclean paths and answer 404/405
 			// in plain text).
-			rest.ServeHTTP(w, r)
+			restH.ServeHTTP(w, r)
 		}
 	})
 	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs}
@@ -128,10 +141,15 @@ type handler struct {
 	grpc *grpc.Server
 }
 
-// ownedByMux reports whether r is for /healthz or a WithHandler route.
+// ownedByMux reports whether r is for /healthz or a WithHandler route
+// (a clean path, with a trailing slash for a subtree such as /console/).
 func ownedByMux(mux *http.ServeMux, r *http.Request) bool {
 	_, pattern := mux.Handler(r)
-	return pattern != "" && path.Clean(r.URL.Path) == r.URL.Path
+	clean := path.Clean(r.URL.Path)
+	if strings.HasSuffix(r.URL.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	return pattern != "" && clean == r.URL.Path
 }
 
 func isGRPC(r *http.Request) bool {
@@ -147,21 +165,29 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		Protocols:         &p,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    1 << 20,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
 	}
 }
 
-func newGRPCServer(api API, logger *slog.Logger) *grpc.Server {
+func newGRPCServer(api API, logger *slog.Logger, extra []grpc.UnaryServerInterceptor, g guard) *grpc.Server {
 	codec := newRequestCodec()
-	gs := grpc.NewServer(
+	// The extra interceptors (metrics) come first, so that they see the
+	// calls the guard refuses too.
+	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(extra...)}, g.grpcOptions()...)
+	gs := grpc.NewServer(append(opts,
 		grpc.MaxRecvMsgSize(maxMessageBytes),
+		grpc.MaxConcurrentStreams(maxStreams),
+		grpc.MaxHeaderListSize(1<<20),
 		// A fixed pool of stream workers reuses goroutines (and their
 		// grown stacks) across calls instead of one new goroutine a call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*16),
 		grpc.ForceServerCodecV2(codec),
 		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger)),
-	)
+	)...)
 	cloudtaskspb.RegisterCloudTasksServer(gs, api)
 	location.RegisterLocationsServer(gs, api)
 	longrunningpb.RegisterOperationsServer(gs, api)

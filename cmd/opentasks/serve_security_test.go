@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"golang.org/x/oauth2"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/opentasks/opentasks/internal/testpki"
+)
+
+// startServe runs serve on a free loopback port with args and environ
+// until ctx ends, logging to stderr, and returns the URL it serves on and its exit code.
+func startServe(ctx context.Context, t *testing.T, stderr io.Writer, args []string, environ ...string) (string, <-chan int) {
+	t.Helper()
+	out, stdout := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), stdout, stderr, environ)
+		stdout.Close()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no serving line: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return strings.Fields(line)[3], done
+}
+
+// TestServeSecured runs serve with TLS, tokens and a project policy from
+// the environment and calls it with the official client over gRPC.
+func TestServeSecured(t *testing.T) {
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
+	defer cancel()
+	dir := t.TempDir()
+	ca := testpki.New(t)
+	certFile, keyFile := ca.WriteFiles(dir, "serve")
+	tokens, policy := filepath.Join(dir, "tokens"), filepath.Join(dir, "policy.json")
+	for path, contents := range map[string]string{
+		tokens: "t0ken user:ops@example.com\n",
+		policy: `{"bindings": [{"role": "roles/cloudtasks.queueAdmin", "members": ["user:ops@example.com"]}]}`,
+	} {
+		if err := os.WriteFile(path, []byte(contents), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url, done := startServe(ctx, t, io.Discard, []string{"--tls-cert", certFile, "--tls-key", keyFile},
+		"OPENTASKS_STORE=sqlite:"+filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS="+tokens, "OPENTASKS_IAM_POLICY="+policy)
+	addr, ok := strings.CutPrefix(url, "https://")
+	if !ok {
+		t.Fatalf("serving on %q", url)
+	}
+	tlsOpt := option.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewTLS(ca.ClientConfig())))
+	ops, err := cloudtasks.NewClient(ctx, option.WithEndpoint(addr), tlsOpt,
+		option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t0ken"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ops.Close()
+	anon, err := cloudtasks.NewClient(ctx, option.WithEndpoint(addr), tlsOpt, option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+
+	const parent = "projects/p/locations/us-central1"
+	if _, err := ops.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: parent, Queue: &cloudtaskspb.Queue{Name: parent + "/queues/q"}}); err != nil {
+		t.Fatalf("CreateQueue: %v", err)
+	}
+	_, err = ops.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: parent + "/queues/q", Task: &cloudtaskspb.Task{}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("queueAdmin CreateTask: %v", err)
+	}
+	if _, err := anon.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: parent + "/queues/q"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("anonymous GetQueue: %v", err)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+}
+
+// TestExposureRefused: without an auth flag, an address other hosts can
+// reach is refused at start, naming the flags that allow it.
+func TestExposureRefused(t *testing.T) {
+	var stderr strings.Builder
+	code := run(deadline(t, time.Minute), []string{"serve", "--addr", "0.0.0.0:0", "--store", "sqlite:" + t.TempDir() + "/db"}, io.Discard, &stderr, nil)
+	if code != 1 {
+		t.Fatalf("exit %d; stderr %q", code, stderr.String())
+	}
+	for _, flag := range []string{"--allow-unauthenticated", "--auth-tokens", "--auth-jwks"} {
+		if !strings.Contains(stderr.String(), flag) {
+			t.Errorf("the refusal does not name %s: %q", flag, stderr.String())
+		}
+	}
+
+	for _, c := range []struct {
+		f    securityFlags
+		addr string
+		ok   bool
+	}{
+		{securityFlags{}, "127.0.0.1:1", true},
+		{securityFlags{}, "[::1]:1", true},
+		{securityFlags{}, "0.0.0.0:1", false},
+		{securityFlags{}, "[::]:1", false},
+		{securityFlags{}, "192.168.1.2:1", false},
+		{securityFlags{allowUnauthenticated: true}, "0.0.0.0:1", true},
+		{securityFlags{authTokens: "tokens"}, "0.0.0.0:1", true},
+	} {
+		addr, err := net.ResolveTCPAddr("tcp", c.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.f.checkExposure(addr); (err == nil) != c.ok {
+			t.Errorf("%+v on %s: %v", c.f, c.addr, err)
+		}
+	}
+}
+
+// TestSecurityFlagsTogether: flags that mean nothing alone are refused
+// (a policy without a way to authenticate would authorize nobody).
+func TestSecurityFlagsTogether(t *testing.T) {
+	for _, c := range []struct{ args, want []string }{
+		{[]string{"--iam-policy", "p.json"}, []string{"--auth-tokens"}},
+		{[]string{"--auth-jwks", "http://127.0.0.1:1/jwks"}, []string{"--auth-issuer", "--auth-audience"}},
+		{[]string{"--auth-issuer", "https://accounts.google.com"}, []string{"--auth-jwks"}},
+		{[]string{"--tls-cert", "c.pem"}, []string{"--tls-key"}},
+	} {
+		_, err := parseServeFlags(c.args, io.Discard, nil)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: err = %v; want it to name %s", c.args, err, w)
+			}
+		}
+	}
+}
+
+// TestServeDeniesMetadataTarget: through the official client, a task to
+// the metadata address is refused at creation, and one to a loopback
+// target is delivered.
+func TestServeDeniesMetadataTarget(t *testing.T) {
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
+	defer cancel()
+	hits := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
+	defer target.Close()
+
+	url, done := startServe(ctx, t, io.Discard, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db")})
+	c := grpcClient(t, strings.TrimPrefix(url, "http://"))
+
+	const parent = "projects/p/locations/us-central1"
+	const queue = parent + "/queues/q"
+	if _, err := c.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: parent, Queue: &cloudtaskspb.Queue{Name: queue}}); err != nil {
+		t.Fatal(err)
+	}
+	task := func(url string) *cloudtaskspb.CreateTaskRequest {
+		return &cloudtaskspb.CreateTaskRequest{Parent: queue, Task: &cloudtaskspb.Task{
+			MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: url}}}}
+	}
+	_, err := c.CreateTask(ctx, task("http://169.254.169.254/computeMetadata/v1/"))
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "169.254.169.254 is a link-local or cloud metadata address") {
+		t.Fatalf("metadata task: %v", err)
+	}
+	if _, err := c.CreateTask(ctx, task(target.URL+"/allowed")); err != nil {
+		t.Fatalf("loopback task: %v", err)
+	}
+	select {
+	case got := <-hits:
+		if got != "/allowed" {
+			t.Fatalf("target saw %q", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the loopback task was not delivered")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+}
+
+// lockedBuffer collects a server's log.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSecretsNotLogged: at debug level, where every request is logged,
+// neither callers' tokens nor the credentials tasks carry reach the log.
+func TestSecretsNotLogged(t *testing.T) {
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
+	defer cancel()
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("caller-s3cr3t user:ops@example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hits := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.Header.Get("Authorization") }))
+	defer target.Close()
+	var log lockedBuffer
+	url, done := startServe(ctx, t, &log, []string{"--log-level", "debug", "--auth-tokens", tokens, "--store", "sqlite:" + filepath.Join(dir, "db")})
+
+	c, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint(url),
+		option.WithHTTPClient(&http.Client{Transport: &oauth2.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "caller-s3cr3t"})}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const parent = "projects/p/locations/us-central1"
+	if _, err := c.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: parent, Queue: &cloudtaskspb.Queue{Name: parent + "/queues/q"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: parent + "/queues/q", Task: &cloudtaskspb.Task{
+		MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{
+			Url: target.URL, Headers: map[string]string{"Authorization": "Bearer task-s3cr3t"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-hits; got != "Bearer task-s3cr3t" {
+		t.Fatalf("the target got Authorization %q", got)
+	}
+	cancel()
+	<-done
+	out := log.String()
+	if !strings.Contains(out, "level=DEBUG") {
+		t.Fatalf("nothing logged at debug level: %s", out)
+	}
+	for _, secret := range []string{"caller-s3cr3t", "task-s3cr3t"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s reached the log:\n%s", secret, out)
+		}
+	}
+}
