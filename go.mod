@@ -9,6 +9,7 @@ require (
 	cloud.google.com/go/workflows v1.22.1
 	connectrpc.com/vanguard v0.4.0
 	github.com/chromedp/chromedp v0.24.0
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/goccy/go-yaml v1.19.2
 	github.com/google/uuid v1.6.0

@@ -40,6 +40,7 @@ type serveFlags struct {
 	oauthSource    string
 	maxInFlight    int
 	wf             workflowsFlags
+	wfDir          workflowsDirFlags
 	queues         queueFlags
 	logFormat      logFormat
 	metrics        bool
@@ -60,6 +61,7 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
 	f.wf.register(fs)
+	f.wfDir.register(fs)
 	f.queues.register(fs)
 	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
 	f.security.register(fs)
@@ -88,6 +90,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 		return nil, err
 	}
 	if err := f.security.validate(); err != nil {
+		return nil, err
+	}
+	if err := f.wfDir.validate(); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -221,12 +226,18 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		ln.Close()
 		return err
 	}
-	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), wst, logger)
+	wsvc, wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), wst, logger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer stopWorkflows()
+	stopDir, err := f.wfDir.start(ctx, wsvc, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopDir()
 	h := server.New(sec.api(f.queues.api(svc)), append(opts, wfOpts...)...)
 
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
