@@ -210,13 +210,6 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	opts := append(append(obs.options, sec.serverOptions()...), server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
 		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
-	if f.console {
-		o, err := consoleOption(st, sec, svc, obs.metrics, logger)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, o)
-	}
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
@@ -238,6 +231,14 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	defer stopDir()
+	if f.console {
+		o, err := consoleOption(st, sec, svc, obs.metrics, wsvc, f.wfDir.consoleParents(), logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		opts = append(opts, o)
+	}
 	h := server.New(sec.api(f.queues.api(svc)), append(opts, wfOpts...)...)
 
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)

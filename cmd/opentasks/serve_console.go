@@ -19,8 +19,9 @@ import (
 // principal of the token its user signed in with; only the list of
 // locations that hold queues comes from the store, since the API cannot
 // list projects. m (nil with --metrics=false) gives the live per-queue
-// figures and recent attempts.
-func consoleOption(st store.Store, sec *security, svc *cloudtasks.Service, m *metrics.Metrics, logger *slog.Logger) (server.Option, error) {
+// figures and recent attempts. wf adds the Workflows pages, for the
+// locations of queues and those wfParents names.
+func consoleOption(st store.Store, sec *security, svc *cloudtasks.Service, m *metrics.Metrics, wf console.Workflows, wfParents []string, logger *slog.Logger) (server.Option, error) {
 	api := sec.api(svc)
 	cfg := console.Config{
 		API:       api,
@@ -30,6 +31,13 @@ func consoleOption(st store.Store, sec *security, svc *cloudtasks.Service, m *me
 	}
 	if m != nil {
 		cfg.Metrics = m
+	}
+	if wf != nil {
+		cfg.Workflows = wf
+		cfg.WorkflowParents = func(ctx context.Context) ([]string, error) {
+			ps, err := cfg.Parents(ctx)
+			return append(ps, wfParents...), err
+		}
 	}
 	if sec.authn != nil {
 		cfg.Authenticate = func(r *http.Request) (context.Context, error) {

@@ -49,3 +49,10 @@ func (d *workflowsDirFlags) start(ctx context.Context, api workflowspb.Workflows
 	logger.Info("following the workflows folder", "dir", d.dir, "parent", d.parent)
 	return w.Stop, nil
 }
+
+// consoleParents are the locations the console's Workflows page shows
+// besides those of queues (the API cannot list projects): the folder's,
+// and the default one of the CLI and the connectors.
+func (d *workflowsDirFlags) consoleParents() []string {
+	return []string{d.parent, queuefile.DefaultParent}
+}

@@ -50,6 +50,11 @@ type Config struct {
 	// TOKEN" and returns the context to call the API with (holding the
 	// principal), or an error, which sends the user to the sign-in page.
 	Authenticate func(r *http.Request) (context.Context, error)
+	// Workflows, when set, adds the Workflows pages (workflows,
+	// executions, their logs); WorkflowParents lists the locations
+	// ("projects/P/locations/L") they show.
+	Workflows       Workflows
+	WorkflowParents func(ctx context.Context) ([]string, error)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger logs failures the user cannot act on; default discards.
@@ -106,7 +111,7 @@ func New(cfg Config) (*Console, error) {
 // parsePages parses each page template together with the shared layout.
 func parsePages(fsys fs.FS, static *assets) (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"queues", "queue", "task", "login", "error"} {
+	for _, name := range []string{"queues", "queue", "task", "login", "error", "workflows", "workflow", "execution"} {
 		t, err := template.New(name).Funcs(funcs(static)).ParseFS(fsys, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: parsing %s template: %w", name, err)
@@ -129,6 +134,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST "+queuePath+"/{op}", c.authed(c.queueAction))
 	c.mux.HandleFunc("GET "+queuePath+"/tasks/{task}", c.authed(c.taskPage))
 	c.mux.HandleFunc("POST "+queuePath+"/tasks/{task}/{op}", c.authed(c.taskAction))
+	c.workflowRoutes()
 	c.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "error", &page{Title: "Not found"}, errorData{Message: "There is no console page at " + r.URL.Path + "."})
 	})

@@ -34,6 +34,7 @@ type page struct {
 	Flash, Error string
 	CSRF         string
 	AuthOn       bool
+	WorkflowsOn  bool
 }
 
 type crumb struct{ Name, URL string }
@@ -49,6 +50,7 @@ type view struct {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name string, p *page, data any) {
 	p.CSRF = csrfToken(w, r)
 	p.AuthOn = c.cfg.Authenticate != nil
+	p.WorkflowsOn = c.cfg.Workflows != nil
 	if p.Flash == "" {
 		p.Flash = takeFlash(w, r)
 	}
