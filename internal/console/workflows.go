@@ -220,6 +220,8 @@ func (c *Console) execute(ctx context.Context, w http.ResponseWriter, r *http.Re
 }
 
 type logView struct {
+	// At is when, after the execution's start ("+12ms").
+	At         string
 	Time       when
 	Kind       string
 	Badge      string
@@ -291,7 +293,11 @@ func (c *Console) executionPage(ctx context.Context, w http.ResponseWriter, r *h
 	log := c.cfg.Workflows.ExecutionLog(name)
 	d.Dropped = log.Dropped
 	for _, l := range log.Entries {
-		d.Log = append(d.Log, logViewOf(l, now))
+		v := logViewOf(l, now)
+		if st := e.GetStartTime(); st != nil {
+			v.At = "+" + max(l.Time.Sub(st.AsTime()), 0).Round(10*time.Microsecond).String()
+		}
+		d.Log = append(d.Log, v)
 	}
 	p := &page{Title: id, Crumbs: []crumb{{"Workflows", Prefix + "workflows"}, back}, Live: d.Active}
 	c.render(w, r, http.StatusOK, "execution", p, d)

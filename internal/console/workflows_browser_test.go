@@ -46,11 +46,11 @@ func newWorkflowStack(t *testing.T) *wfStack {
 	return &wfStack{stack: s, wf: wf}
 }
 
-func (s *wfStack) deploy(t *testing.T, id, src string) *workflowspb.Workflow {
+func (s *wfStack) deploy(t *testing.T, id, description, src string) *workflowspb.Workflow {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := s.wf.CreateWorkflow(ctx, &workflowspb.CreateWorkflowRequest{Parent: wfParent, WorkflowId: id,
-		Workflow: &workflowspb.Workflow{SourceCode: &workflowspb.Workflow_SourceContents{SourceContents: src}, Description: "Greets, then asks the stock service."}}); err != nil {
+		Workflow: &workflowspb.Workflow{SourceCode: &workflowspb.Workflow_SourceContents{SourceContents: src}, Description: description}}); err != nil {
 		t.Fatal(err)
 	}
 	w, err := s.wf.GetWorkflow(ctx, &workflowspb.GetWorkflowRequest{Name: wfParent + "/workflows/" + id})
@@ -122,8 +122,8 @@ const failingSource = `main:
 func TestBrowserWorkflows(t *testing.T) {
 	s := newWorkflowStack(t)
 	url, arrived, release := held(t)
-	s.deploy(t, "greet", greetSource(url))
-	s.deploy(t, "fails", failingSource)
+	s.deploy(t, "greet", "Greets, then asks the stock service.", greetSource(url))
+	s.deploy(t, "fails", "", failingSource)
 	tb := newTab(t, 1280, 900)
 
 	tb.do(t, "opening the workflows page", chromedp.Navigate(s.URL+"/console/workflows"), chromedp.WaitVisible(chromedp.CSS(`table.workflows`)))
@@ -200,7 +200,7 @@ func TestBrowserWorkflows(t *testing.T) {
 	}
 
 	// Cancel a running one, through the confirmation.
-	s.deploy(t, "waits", sleeperSource)
+	s.deploy(t, "waits", "", sleeperSource)
 	running, err := s.wf.CreateExecution(context.Background(), &executionspb.CreateExecutionRequest{Parent: wfParent + "/workflows/waits"})
 	if err != nil {
 		t.Fatal(err)
