@@ -39,6 +39,15 @@ func TestServeWorkflowsDir(t *testing.T) {
 	if err := json.Unmarshal(body, &wf); err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(wf.SourceContents, "return: hi") {
 		t.Fatalf("GET the folder's workflow: %d %s", resp.StatusCode, body)
 	}
+	resp, err = http.Get(base + "/console/workflows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `href="/console/projects/dev/locations/europe-west1/workflows/hello"`) {
+		t.Errorf("the console's Workflows page lacks the folder's workflow:\n%s", body)
+	}
 	cancel()
 	<-done
 	if want := filepath.Join(dir, "bad.yaml") + ":3: not deployed"; !strings.Contains(log.String(), want) {
