@@ -454,3 +454,22 @@ func TestTaskSamplesAreSharedForASecondAndForgotten(t *testing.T) {
 		t.Error("a queue no page asked about for two minutes keeps its sample")
 	}
 }
+
+func TestQueuesLargerThanTheSampleShowLowerBounds(t *testing.T) {
+	s := newStack(t, func(c *Config) { c.Metrics = nil })
+	s.queue(t, demoQueue, true)
+	for range overviewSample + 1 {
+		s.task(t, demoQueue, httpTask("http://127.0.0.1:1/", ""))
+	}
+	b := newBrowser(t, s.URL)
+	_, page := b.do("GET", "/console/", nil)
+	for _, want := range []string{`data-label="Tasks">≥ 50<`, `data-label="Due now">≥ 50<`, `data-label="Oldest task">≥ `} {
+		if !strings.Contains(page, want) {
+			t.Errorf("queues page lacks %q", want)
+		}
+	}
+	_, page = b.do("GET", "/console/"+demoQueue, nil)
+	if !strings.Contains(page, `<span class="tile-label">Due now</span><span class="tile-value">51</span>`) {
+		t.Error("the queue's page does not count all 51 due tasks")
+	}
+}
