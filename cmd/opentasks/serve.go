@@ -42,6 +42,8 @@ type serveFlags struct {
 	logFormat      logFormat
 	metrics        bool
 	console        bool
+	wf             workflowsFlags
+	queues         queueFlags
 	security       securityFlags
 }
 
@@ -58,6 +60,8 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
 	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
+	f.wf.register(fs)
+	f.queues.register(fs)
 	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	addMetricsFlags(fs, f)
@@ -80,7 +84,10 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	if f.maxInFlight < 1 {
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
 	}
-	if err := f.security.validate(); err != nil {
+	if err := f.queues.load(); err != nil {
+		return nil, err
+	}
+	if err := f.security.validate(f.addr); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -146,6 +153,9 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 	}()
+	// The workflows keep their own records and need the backend's
+	// WorkflowStore, which the metrics' wrapper (tasks only) does not show.
+	db := st
 	st, obs, err := observe(ctx, f, st, logger)
 	if err != nil {
 		return err
@@ -185,30 +195,36 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		Dispatcher:     disp,
 		CheckTarget:    tp.CheckURL,
 	})
+	if err := f.queues.declare(ctx, svc, logger); err != nil {
+		return err
+	}
 	sec, err := newSecurity(&f.security, logger, svc)
 	if err != nil {
 		return err
 	}
-	opts := append(append(obs.options, sec.serverOptions()...), server.WithLogger(logger),
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), db, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopWorkflows()
+	api := sec.api(f.queues.api(svc))
+	opts := slices.Concat(obs.options, sec.serverOptions(), []server.Option{server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts)
 	if f.console {
-		o, err := consoleOption(st, sec, svc, obs.metrics, logger)
+		o, err := consoleOption(st, api, sec.authn, obs.metrics, logger)
 		if err != nil {
 			return err
 		}
 		opts = append(opts, o)
 	}
-	h := server.New(sec.api(svc), opts...)
+	h := server.New(api, opts...)
 
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return err
-	}
-	if err := f.security.checkExposure(ln.Addr()); err != nil {
-		ln.Close()
-		return err
-	}
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
 	err = sec.serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
 )
 
 // guard holds what WithAuthentication installs; its zero value installs
@@ -25,6 +24,13 @@ func WithAuthentication(unary grpc.UnaryServerInterceptor, stream grpc.StreamSer
 	return func(c *config) { c.guard = guard{unary: unary, stream: stream, rest: rest} }
 }
 
+// WithAPIHandler mounts h like WithHandler, for a route of an API that
+// the transcoder cannot serve (a hand-written REST route): WithAuthentication's
+// REST middleware applies to it as to the REST surface.
+func WithAPIHandler(pattern string, h http.Handler) Option {
+	return func(c *config) { c.handlers = append(c.handlers, mount{pattern: pattern, handler: h, api: true}) }
+}
+
 func (g guard) grpcOptions() []grpc.ServerOption {
 	var opts []grpc.ServerOption
 	if g.unary != nil {
@@ -42,7 +48,3 @@ func (g guard) wrapREST(h http.Handler) http.Handler {
 	}
 	return g.rest(h)
 }
-
-// WriteError answers a REST call with st in Google's error shape
-// ({"error": {"code", "message", "status", "details"}}).
-func WriteError(w http.ResponseWriter, st *status.Status) { writeError(w, st) }

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/grpc"
 )
@@ -47,12 +49,21 @@ type config struct {
 	logger       *slog.Logger
 	handlers     []mount
 	interceptors []grpc.UnaryServerInterceptor
+	services     []service
+	rules        []*annotations.HttpRule
 	guard        guard
+}
+
+// service is a gRPC service served beside the API (WithService).
+type service struct {
+	desc *grpc.ServiceDesc
+	impl any
 }
 
 type mount struct {
 	pattern string
 	handler http.Handler
+	api     bool // authenticated as the REST surface is (WithAPIHandler)
 }
 
 // WithLogger sets the logger for request logs (debug) and recovered panics
@@ -64,7 +75,20 @@ func WithLogger(l *slog.Logger) Option {
 // WithHandler mounts h on an http.ServeMux pattern (for example
 // "GET /.well-known/openid-configuration") next to the API.
 func WithHandler(pattern string, h http.Handler) Option {
-	return func(c *config) { c.handlers = append(c.handlers, mount{pattern, h}) }
+	return func(c *config) { c.handlers = append(c.handlers, mount{pattern: pattern, handler: h}) }
+}
+
+// WithService serves another gRPC service (impl implementing desc) beside
+// the API, over gRPC and over the REST surface its descriptors' http rules
+// declare, with the same error shapes, limits and logs.
+func WithService(desc *grpc.ServiceDesc, impl any) Option {
+	return func(c *config) { c.services = append(c.services, service{desc, impl}) }
+}
+
+// WithRESTRules adds REST bindings that no descriptor carries: those a
+// service config declares for the Locations and Operations mixins.
+func WithRESTRules(rules ...*annotations.HttpRule) Option {
+	return func(c *config) { c.rules = append(c.rules, rules...) }
 }
 
 // New returns the handler that serves api over gRPC, REST and /healthz on
@@ -76,7 +100,10 @@ func New(api API, opts ...Option) http.Handler {
 		o(&cfg)
 	}
 	gs := newGRPCServer(api, cfg.logger, cfg.interceptors, cfg.guard)
-	rest, err := newREST(gs, api)
+	for _, sv := range cfg.services {
+		gs.RegisterService(sv.desc, sv.impl)
+	}
+	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules))
 	if err != nil {
 		// The transcoder is built from compiled-in descriptors and rules:
 		// failing here is a bug in this package, not a runtime condition.
@@ -89,6 +116,9 @@ func New(api API, opts ...Option) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	for _, r := range cfg.handlers {
+		if r.api {
+			r.handler = cfg.guard.wrapREST(r.handler)
+		}
 		mux.Handle(r.pattern, r.handler)
 	}
 
