@@ -15,7 +15,8 @@ func TestRecentAttempts(t *testing.T) {
 	if got := r.of("b"); len(got) != 1 || got[0].DispatchCount != 4 {
 		t.Errorf("of(b) = %+v, want attempt 4", got)
 	}
-	if got := newRecentAttempts(3).of("a"); len(got) != 0 {
+	empty := newRecentAttempts(3)
+	if got := empty.of("a"); len(got) != 0 {
 		t.Errorf("of(a) on an empty ring = %+v", got)
 	}
 }
