@@ -94,13 +94,14 @@ func New(api API, opts ...Option) http.Handler {
 			rest.ServeHTTP(w, r)
 		}
 	})
-	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs}
+	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs, logger: cfg.logger}
 }
 
 // handler is what New returns; Serve uses its gRPC server directly.
 type handler struct {
 	http.Handler
-	grpc *grpc.Server
+	grpc   *grpc.Server
+	logger *slog.Logger
 }
 
 // ownedByMux reports whether r is for /healthz or a WithHandler route.
@@ -119,12 +120,17 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
-	return &http.Server{
+	hs := &http.Server{
 		Handler:           h,
 		Protocols:         &p,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    1 << 20,
 	}
+	if sh, ok := h.(*handler); ok {
+		// The server's own errors go to New's logger, in its format.
+		hs.ErrorLog = slog.NewLogLogger(sh.logger.Handler(), slog.LevelError)
+	}
+	return hs
 }
 
 func newGRPCServer(api API, logger *slog.Logger, extra []grpc.UnaryServerInterceptor) *grpc.Server {
