@@ -39,6 +39,8 @@ type serveFlags struct {
 	appEngineHost  string
 	oauthSource    string
 	maxInFlight    int
+	wf             workflowsFlags
+	queues         queueFlags
 	logFormat      logFormat
 	metrics        bool
 }
@@ -55,6 +57,8 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
+	f.wf.register(fs)
+	f.queues.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	addMetricsFlags(fs, f)
 	fs.Usage = func() {
@@ -75,6 +79,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	}
 	if f.maxInFlight < 1 {
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
+	}
+	if err := f.queues.load(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -139,7 +146,9 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 	}()
-	st, obs, err := observe(ctx, f, st, logger)
+	// tasks is st as seen by what adds and removes tasks, which keeps the
+	// metrics' depths; workflows keep their own records in st.
+	tasks, obs, err := observe(ctx, f, st, logger)
 	if err != nil {
 		return err
 	}
@@ -151,7 +160,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	disp := dispatch.New(st, dispatch.Config{
+	disp := dispatch.New(tasks, dispatch.Config{
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
 		Logger:        logger,
@@ -167,19 +176,28 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	defer disp.Stop()
-	svc := cloudtasks.New(st, cloudtasks.Config{
+	svc := cloudtasks.New(tasks, cloudtasks.Config{
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
 	})
-	h := server.New(svc, append(obs.options, server.WithLogger(logger),
-		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))...)
-
+	if err := f.queues.declare(ctx, svc, logger); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopWorkflows()
+	h := server.New(f.queues.api(svc), slices.Concat([]server.Option{server.WithLogger(logger),
+		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts, obs.options)...)
+
 	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
 	err = server.Serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")

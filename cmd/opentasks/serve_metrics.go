@@ -51,7 +51,9 @@ type observability struct {
 }
 
 // observe wraps st to keep the metrics (see metrics.Wrap) and returns the
-// store to use in its place (st itself on error, which the caller closes).
+// store for everything that adds or removes tasks (st itself without
+// metrics). The wrapper is a store.Cluster when st is, but hides st's other
+// optional interfaces (store.WorkflowStore): take those from st.
 func observe(ctx context.Context, f *serveFlags, st store.Store, logger *slog.Logger) (store.Store, observability, error) {
 	if !f.metrics {
 		return st, observability{}, nil
@@ -59,7 +61,7 @@ func observe(ctx context.Context, f *serveFlags, st store.Store, logger *slog.Lo
 	m := metrics.New(metrics.Config{Logger: logger, JSONLogs: f.logFormat == "json"})
 	wrapped, err := m.Wrap(ctx, st)
 	if err != nil {
-		return st, observability{}, err
+		return nil, observability{}, err
 	}
 	return wrapped, observability{metrics: m, options: []server.Option{
 		server.WithUnaryInterceptor(m.UnaryInterceptor()),

@@ -64,21 +64,21 @@ type rest struct {
 	ints  http.Handler // transcoder answering enums as numbers
 }
 
-func newREST(gs *grpc.Server, api API) (*rest, error) {
-	names, err := newTranscoder(gs, false)
+func newREST(gs *grpc.Server, api API, rules []*annotations.HttpRule) (*rest, error) {
+	names, err := newTranscoder(gs, rules, false)
 	if err != nil {
 		return nil, err
 	}
-	ints, err := newTranscoder(gs, true)
+	ints, err := newTranscoder(gs, rules, true)
 	if err != nil {
 		return nil, err
 	}
 	return &rest{api: api, names: names, ints: ints}, nil
 }
 
-func newTranscoder(gs *grpc.Server, enumNumbers bool) (*vanguard.Transcoder, error) {
+func newTranscoder(gs *grpc.Server, rules []*annotations.HttpRule, enumNumbers bool) (*vanguard.Transcoder, error) {
 	t, err := vanguardgrpc.NewTranscoder(gs,
-		vanguard.WithRules(mixinRules...),
+		vanguard.WithRules(rules...),
 		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
 			return &vanguard.JSONCodec{
 				// Google omits zero values and rejects unknown fields.
@@ -125,6 +125,15 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	firebase, isFirebase := firebaseQueue(r)
+	if isFirebase {
+		var st *status.Status
+		if body, st = s.firebaseBody(r, firebase, body); st != nil {
+			writeError(w, st)
+			return
+		}
+	}
+
 	// The transcoder sees a plain JSON REST call: no system parameters, one
 	// JSON content type (it refuses "application/json; charset=UTF-8"), and
 	// none of the headers that would make it take the call for Connect.
@@ -144,9 +153,18 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reached := new(atomic.Bool)
 	r2 = r2.WithContext(context.WithValue(r2.Context(), reachedKey{}, reached))
-	ew := &errorWriter{ResponseWriter: w, r: r, reached: reached}
+	out := w
+	var rec *recorder
+	if isFirebase {
+		rec = newRecorder()
+		out = rec
+	}
+	ew := &errorWriter{ResponseWriter: out, r: r, reached: reached}
 	t.ServeHTTP(ew, r2)
 	ew.finish()
+	if isFirebase {
+		firebaseAnswer(w, rec)
+	}
 }
 
 // wantsEnumNumbers reports whether the caller asked for
