@@ -39,11 +39,11 @@ type serveFlags struct {
 	appEngineHost  string
 	oauthSource    string
 	maxInFlight    int
+	wf             workflowsFlags
+	queues         queueFlags
 	logFormat      logFormat
 	metrics        bool
 	console        bool
-	wf             workflowsFlags
-	queues         queueFlags
 	security       securityFlags
 }
 
@@ -153,10 +153,9 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 	}()
-	// The workflows keep their own records and need the backend's
-	// WorkflowStore, which the metrics' wrapper (tasks only) does not show.
-	db := st
-	st, obs, err := observe(ctx, f, st, logger)
+	// tasks is st as seen by what adds and removes tasks, which keeps the
+	// metrics' depths; workflows keep their own records in st.
+	tasks, obs, err := observe(ctx, f, st, logger)
 	if err != nil {
 		return err
 	}
@@ -172,7 +171,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	disp := dispatch.New(st, dispatch.Config{
+	disp := dispatch.New(tasks, dispatch.Config{
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
 		Logger:        logger,
@@ -189,7 +188,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	defer disp.Stop()
-	svc := cloudtasks.New(st, cloudtasks.Config{
+	svc := cloudtasks.New(tasks, cloudtasks.Config{
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
@@ -206,18 +205,18 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), db, logger)
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer stopWorkflows()
 	api := sec.api(f.queues.api(svc))
-	opts := slices.Concat(obs.options, sec.serverOptions(), []server.Option{server.WithLogger(logger),
+	opts := slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts)
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts, obs.options)
 	if f.console {
-		o, err := consoleOption(st, api, sec.authn, obs.metrics, logger)
+		o, err := consoleOption(tasks, api, sec.authn, obs.metrics, logger)
 		if err != nil {
 			return err
 		}

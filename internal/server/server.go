@@ -48,9 +48,9 @@ type Option func(*config)
 type config struct {
 	logger       *slog.Logger
 	handlers     []mount
-	interceptors []grpc.UnaryServerInterceptor
 	services     []service
 	rules        []*annotations.HttpRule
+	interceptors []grpc.UnaryServerInterceptor
 	guard        guard
 }
 
@@ -136,13 +136,14 @@ func New(api API, opts ...Option) http.Handler {
 			restH.ServeHTTP(w, r)
 		}
 	})
-	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs}
+	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs, logger: cfg.logger}
 }
 
 // handler is what New returns; Serve uses its gRPC server directly.
 type handler struct {
 	http.Handler
-	grpc *grpc.Server
+	grpc   *grpc.Server
+	logger *slog.Logger
 }
 
 // ownedByMux reports whether r is for /healthz or a WithHandler route
@@ -166,7 +167,7 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
-	return &http.Server{
+	hs := &http.Server{
 		Handler:           h,
 		Protocols:         &p,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -175,6 +176,11 @@ func NewHTTPServer(h http.Handler) *http.Server {
 		MaxHeaderBytes:    1 << 20,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
 	}
+	if sh, ok := h.(*handler); ok {
+		// The server's own errors go to New's logger, in its format.
+		hs.ErrorLog = slog.NewLogLogger(sh.logger.Handler(), slog.LevelError)
+	}
+	return hs
 }
 
 func newGRPCServer(api API, logger *slog.Logger, extra []grpc.UnaryServerInterceptor, g guard) *grpc.Server {
