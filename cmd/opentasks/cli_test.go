@@ -54,7 +54,7 @@ func parseTask(t *testing.T, s string) *cloudtaskspb.Task {
 
 // TestCLIQueues: every queues verb against a real server.
 func TestCLIQueues(t *testing.T) {
-	ep := runningServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	ep := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 
 	out, errOut := cliOK(t, ep, "queues", "create", "q1", "--format", "json",
 		"--max-attempts", "5", "--max-retry-duration", "1h", "--min-backoff", "1s", "--max-backoff", "10s",
@@ -116,6 +116,14 @@ func TestCLIQueues(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &items); err != nil || len(items) != 1 || parseQueue(t, string(items[0])).Name != q.Name {
 		t.Errorf("list --format json --limit 1: %v\n%s", err, out)
 	}
+	out, _ = cliOK(t, ep, "queues", "list", "--sort-by", "~name", "--uri")
+	if out != ep+"/v2/projects/p/locations/us-central1/queues/q2\n"+ep+"/v2/projects/p/locations/us-central1/queues/q1\n" {
+		t.Errorf("list --sort-by ~name --uri:\n%s", out)
+	}
+	out, _ = cliOK(t, ep, "queues", "list", "--sort-by", "~rateLimits.maxDispatchesPerSecond", "--limit", "1", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &items); err != nil || len(items) != 1 || parseQueue(t, string(items[0])).Name != "projects/p/locations/us-central1/queues/q2" {
+		t.Errorf("list --sort-by ~rate --limit 1: %v\n%s", err, out)
+	}
 	if _, errOut := cliOK(t, ep, "queues", "list", "--location", "europe-west1"); errOut != "Listed 0 items.\n" {
 		t.Errorf("empty list stderr %q", errOut)
 	}
@@ -165,7 +173,7 @@ func TestCLITasks(t *testing.T) {
 		bodies <- string(b)
 	}))
 	defer target.Close()
-	ep := runningServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	ep := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	cliOK(t, ep, "queues", "create", "q")
 	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 
@@ -248,9 +256,15 @@ func queueIDOf(name string) string { return name[strings.LastIndex(name, "/")+1:
 // TestHealthcheckAndVersion: healthcheck against a live server and a dead
 // port; version prints its three lines.
 func TestHealthcheckAndVersion(t *testing.T) {
-	ep := runningServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	ep := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	if out, _ := cliOK(t, ep, "healthcheck"); out != "ok\n" {
 		t.Errorf("healthcheck stdout %q", out)
+	}
+	// In a container only OPENTASKS_ADDR is set, on every interface.
+	var stdout strings.Builder
+	addr := "0.0.0.0:" + ep[strings.LastIndex(ep, ":")+1:]
+	if code := run(context.Background(), []string{"healthcheck"}, &stdout, io.Discard, []string{"OPENTASKS_ADDR=" + addr}); code != 0 || stdout.String() != "ok\n" {
+		t.Errorf("healthcheck with OPENTASKS_ADDR=%s: exit %d, %q", addr, code, stdout.String())
 	}
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()

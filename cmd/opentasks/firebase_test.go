@@ -61,7 +61,7 @@ func TestFirebaseAdmin(t *testing.T) {
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ep := runningServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"), "--queues", queues)
+	ep := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"), "--queues", queues)
 	base := ep + "/projects/demo/locations/us-central1/queues/resize/tasks"
 	data := base64.StdEncoding.EncodeToString([]byte(`{"data":{"image":"a.png","n":1}}`))
 
@@ -160,7 +160,7 @@ func jwtClaims(t *testing.T, token string) map[string]any {
 // ($alt=json;enum-encoding=int), query parameters in camelCase, and
 // bodies with enum numbers.
 func TestOtherClientsPaths(t *testing.T) {
-	ep := runningServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
+	ep := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	code, body := rawCall(t, http.MethodGet, ep+"/v1/projects/p/locations/us-central1", "", nil)
 	if code != 200 || !strings.Contains(body, `"name":"projects/p/locations/us-central1"`) || !strings.Contains(body, `"locationId":"us-central1"`) {
 		t.Errorf("/v1 GetLocation: %d %s", code, body)

@@ -60,10 +60,10 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
+	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
 	f.wf.register(fs)
 	f.wfDir.register(fs)
 	f.queues.register(fs)
-	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
 	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	addMetricsFlags(fs, f)
@@ -89,7 +89,7 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	if err := f.queues.load(); err != nil {
 		return nil, err
 	}
-	if err := f.security.validate(); err != nil {
+	if err := f.security.validate(f.addr); err != nil {
 		return nil, err
 	}
 	if err := f.wfDir.validate(); err != nil {
@@ -158,10 +158,9 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 	}()
-	// Workflows keep no tasks: they use the store itself, not the metrics'
-	// wrapper, which counts tasks and would hide store.WorkflowStore.
-	wst := st
-	st, obs, err := observe(ctx, f, st, logger)
+	// tasks is st as seen by what adds and removes tasks, which keeps the
+	// metrics' depths; workflows keep their own records in st.
+	tasks, obs, err := observe(ctx, f, st, logger)
 	if err != nil {
 		return err
 	}
@@ -177,7 +176,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	disp := dispatch.New(st, dispatch.Config{
+	disp := dispatch.New(tasks, dispatch.Config{
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
 		Logger:        logger,
@@ -194,7 +193,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	defer disp.Stop()
-	svc := cloudtasks.New(st, cloudtasks.Config{
+	svc := cloudtasks.New(tasks, cloudtasks.Config{
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
@@ -207,19 +206,11 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	opts := append(append(obs.options, sec.serverOptions()...), server.WithLogger(logger),
-		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
-
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
-	if err := f.security.checkExposure(ln.Addr()); err != nil {
-		ln.Close()
-		return err
-	}
-	wsvc, wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), wst, logger)
+	wsvc, wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -231,15 +222,18 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	defer stopDir()
+	api := sec.api(f.queues.api(svc))
+	opts := slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
+		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts, obs.options)
 	if f.console {
-		o, err := consoleOption(st, sec, svc, obs.metrics, wsvc, f.wfDir.consoleParents(), logger)
+		o, err := consoleOption(tasks, api, sec.authn, obs.metrics, wsvc, f.wfDir.consoleParents(), logger)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		opts = append(opts, o)
 	}
-	h := server.New(sec.api(f.queues.api(svc)), append(opts, wfOpts...)...)
+	h := server.New(api, opts...)
 
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
 	err = sec.serve(ctx, ln, h, shutdownGrace)

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/opentasks/opentasks/internal/auth"
-	"github.com/opentasks/opentasks/internal/cloudtasks"
 	"github.com/opentasks/opentasks/internal/console"
 	"github.com/opentasks/opentasks/internal/metrics"
 	"github.com/opentasks/opentasks/internal/server"
@@ -21,8 +20,7 @@ import (
 // list projects. m (nil with --metrics=false) gives the live per-queue
 // figures and recent attempts. wf adds the Workflows pages, for the
 // locations of queues and those wfParents names.
-func consoleOption(st store.Store, sec *security, svc *cloudtasks.Service, m *metrics.Metrics, wf console.Workflows, wfParents []string, logger *slog.Logger) (server.Option, error) {
-	api := sec.api(svc)
+func consoleOption(st store.Store, api server.API, authn *auth.Authenticator, m *metrics.Metrics, wf console.Workflows, wfParents []string, logger *slog.Logger) (server.Option, error) {
 	cfg := console.Config{
 		API:       api,
 		Locations: api,
@@ -39,10 +37,10 @@ func consoleOption(st store.Store, sec *security, svc *cloudtasks.Service, m *me
 			return append(ps, wfParents...), err
 		}
 	}
-	if sec.authn != nil {
+	if authn != nil {
 		cfg.Authenticate = func(r *http.Request) (context.Context, error) {
 			token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			p, err := sec.authn.Authenticate(r.Context(), token)
+			p, err := authn.Authenticate(r.Context(), token)
 			if err != nil {
 				return nil, err
 			}

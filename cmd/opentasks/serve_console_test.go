@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // consoleUser is a browser of the console: cookies kept, redirects not
@@ -70,7 +69,6 @@ func (u *consoleUser) signIn(token string) string {
 // policy, the console asks for a token and acts with that principal's
 // roles: an admin creates and pauses, a viewer sees but may not pause.
 func TestServeConsoleActsAsTheSignedInUser(t *testing.T) {
-	ctx := deadline(t, time.Minute)
 	dir := t.TempDir()
 	tokens, policy := filepath.Join(dir, "tokens"), filepath.Join(dir, "policy.json")
 	for path, contents := range map[string]string{
@@ -82,8 +80,7 @@ func TestServeConsoleActsAsTheSignedInUser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	base, _ := startServe(ctx, t, io.Discard, nil,
-		"OPENTASKS_STORE=sqlite:"+filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS="+tokens, "OPENTASKS_IAM_POLICY="+policy)
+	base := serveWith(t, io.Discard, []string{"OPENTASKS_STORE=sqlite:" + filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS=" + tokens, "OPENTASKS_IAM_POLICY=" + policy})
 
 	anon := newConsoleUser(t, base)
 	if code, _, _ := anon.get("/console/"); code != http.StatusSeeOther {

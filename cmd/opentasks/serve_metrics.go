@@ -52,7 +52,9 @@ type observability struct {
 }
 
 // observe wraps st to keep the metrics (see metrics.Wrap) and returns the
-// store to use in its place.
+// store for everything that adds or removes tasks (st itself without
+// metrics). The wrapper is a store.Cluster when st is, but hides st's other
+// optional interfaces (store.WorkflowStore): take those from st.
 func observe(ctx context.Context, f *serveFlags, st store.Store, logger *slog.Logger) (store.Store, observability, error) {
 	if !f.metrics {
 		return st, observability{}, nil

@@ -56,7 +56,8 @@ func (s *securityFlags) scheme() string {
 	return "http"
 }
 
-func (s *securityFlags) validate() error {
+// validate checks the flags together, and addr against them.
+func (s *securityFlags) validate(addr string) error {
 	if (s.tlsCert == "") != (s.tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}
@@ -72,7 +73,7 @@ func (s *securityFlags) validate() error {
 	if s.iamPolicy != "" && !s.authOn() {
 		return fmt.Errorf("--iam-policy needs an authentication flag (--auth-tokens or --auth-jwks): without one, callers have no identity to authorize")
 	}
-	return nil
+	return s.checkExposure(addr)
 }
 
 // targetPolicy is where tasks may be delivered.
@@ -81,12 +82,17 @@ func (s *securityFlags) targetPolicy(logger *slog.Logger) (*targets.Policy, erro
 }
 
 // checkExposure refuses to serve an address reachable from other hosts
-// without authentication, unless the operator said so.
-func (s *securityFlags) checkExposure(addr net.Addr) error {
+// without authentication, unless the operator said so. It runs with the
+// flags' checks, so a refused address is never opened.
+func (s *securityFlags) checkExposure(addr string) error {
 	if s.authOn() || s.allowUnauthenticated {
 		return nil
 	}
-	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", addr, err)
+	}
+	if ta.IP.IsLoopback() {
 		return nil
 	}
 	return fmt.Errorf("refusing to serve %s without authentication: anyone who can reach it could run tasks against any target; "+
@@ -135,7 +141,11 @@ func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicie
 	} else {
 		logger.Warn("no --iam-policy: every authenticated caller is roles/owner of every project")
 	}
-	sec.authn, sec.authz = auth.NewAuthenticator(sources...), auth.NewAuthorizer(project, queues)
+	if sec.cert == nil {
+		logger.Warn("authentication without --tls-cert: tokens cross the network in clear text")
+	}
+	sec.authn = auth.NewAuthenticator(sources...).WithLogger(logger)
+	sec.authz = auth.NewAuthorizer(project, queues).WithLogger(logger)
 	return sec, nil
 }
 
@@ -160,6 +170,5 @@ func (s *security) serverOptions() []server.Option {
 	if s.authn == nil {
 		return nil
 	}
-	return []server.Option{server.WithAuthentication(s.authn.UnaryInterceptor, s.authn.StreamInterceptor,
-		func(h http.Handler) http.Handler { return s.authn.Middleware(h) })}
+	return []server.Option{server.WithAuthentication(s.authn.UnaryInterceptor, s.authn.StreamInterceptor, s.authn.Middleware)}
 }

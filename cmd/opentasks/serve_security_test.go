@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -26,22 +26,31 @@ import (
 	"github.com/opentasks/opentasks/internal/testpki"
 )
 
-// startServe runs serve on a free loopback port with args and environ
-// until ctx ends, logging to stderr, and returns the URL it serves on and its exit code.
-func startServe(ctx context.Context, t *testing.T, stderr io.Writer, args []string, environ ...string) (string, <-chan int) {
+// serveWith runs serve on a free loopback port with args and environ,
+// logging to stderr, until the test ends (when it must exit 0), and
+// returns the URL it serves on.
+func serveWith(t *testing.T, stderr io.Writer, environ []string, args ...string) string {
 	t.Helper()
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
 	out, stdout := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), stdout, stderr, environ)
 		stdout.Close()
 	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d", code)
+		}
+	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		t.Fatalf("no serving line: %v", err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return strings.Fields(line)[3], done
+	base, _, _ := strings.Cut(strings.TrimPrefix(line, "opentasks: serving on "), " ")
+	return base
 }
 
 // TestServeSecured runs serve with TLS, tokens and a project policy from
@@ -61,8 +70,9 @@ func TestServeSecured(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	url, done := startServe(ctx, t, io.Discard, []string{"--tls-cert", certFile, "--tls-key", keyFile},
-		"OPENTASKS_STORE=sqlite:"+filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS="+tokens, "OPENTASKS_IAM_POLICY="+policy)
+	var log lockedBuffer
+	url := serveWith(t, &log, []string{"OPENTASKS_STORE=sqlite:" + filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS=" + tokens, "OPENTASKS_IAM_POLICY=" + policy},
+		"--tls-cert", certFile, "--tls-key", keyFile)
 	addr, ok := strings.CutPrefix(url, "https://")
 	if !ok {
 		t.Fatalf("serving on %q", url)
@@ -88,12 +98,55 @@ func TestServeSecured(t *testing.T) {
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("queueAdmin CreateTask: %v", err)
 	}
+	// The denial is logged for the operator.
+	want := `msg="permission denied" principal=user:ops@example.com permission=cloudtasks.tasks.create resource=` + parent + "/queues/q"
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, log.String())
+	}
 	if _, err := anon.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: parent + "/queues/q"}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("anonymous GetQueue: %v", err)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d", code)
+	// Health and the OIDC documents targets need stay open, over TLS.
+	tr := &http.Transport{TLSClientConfig: ca.ClientConfig()}
+	defer tr.CloseIdleConnections()
+	for _, path := range []string{"/healthz", "/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+		resp, err := (&http.Client{Transport: tr}).Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s without credentials: %s", path, resp.Status)
+		}
+	}
+	// The Workflows and Executions APIs on the port need credentials
+	// too, their hand-written routes (CreateExecution's, callbacks')
+	// included.
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/projects/p/locations/us-central1/workflows"},
+		{"POST", "/v1/projects/p/locations/us-central1/workflows/w/executions"},
+		{"POST", "/callbacks/x"},
+		{"POST", "/v1/projects/p/locations/us-central1/workflows/w/executions/e/callbacks/c"},
+	} {
+		req, _ := http.NewRequest(c.method, url+c.path, strings.NewReader("{}"))
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s without credentials: %s", c.method, c.path, resp.Status)
+		}
+	}
+	// WithCredentials works as WithTokenSource does.
+	withCreds, err := cloudtasks.NewClient(ctx, option.WithEndpoint(addr), tlsOpt,
+		option.WithCredentials(&google.Credentials{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t0ken"})}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withCreds.Close()
+	if q, err := withCreds.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: parent + "/queues/q"}); err != nil || q.GetState() != cloudtaskspb.Queue_RUNNING {
+		t.Fatalf("GetQueue WithCredentials = %v, %v", q, err)
 	}
 }
 
@@ -101,8 +154,9 @@ func TestServeSecured(t *testing.T) {
 // reach is refused at start, naming the flags that allow it.
 func TestExposureRefused(t *testing.T) {
 	var stderr strings.Builder
+	// Refused before listening: the test opens no port beyond loopback.
 	code := run(deadline(t, time.Minute), []string{"serve", "--addr", "0.0.0.0:0", "--store", "sqlite:" + t.TempDir() + "/db"}, io.Discard, &stderr, nil)
-	if code != 1 {
+	if code != 2 {
 		t.Fatalf("exit %d; stderr %q", code, stderr.String())
 	}
 	for _, flag := range []string{"--allow-unauthenticated", "--auth-tokens", "--auth-jwks"} {
@@ -118,17 +172,15 @@ func TestExposureRefused(t *testing.T) {
 	}{
 		{securityFlags{}, "127.0.0.1:1", true},
 		{securityFlags{}, "[::1]:1", true},
+		{securityFlags{}, "localhost:1", true},
+		{securityFlags{}, ":1", false},
 		{securityFlags{}, "0.0.0.0:1", false},
 		{securityFlags{}, "[::]:1", false},
 		{securityFlags{}, "192.168.1.2:1", false},
 		{securityFlags{allowUnauthenticated: true}, "0.0.0.0:1", true},
 		{securityFlags{authTokens: "tokens"}, "0.0.0.0:1", true},
 	} {
-		addr, err := net.ResolveTCPAddr("tcp", c.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.f.checkExposure(addr); (err == nil) != c.ok {
+		if err := c.f.checkExposure(c.addr); (err == nil) != c.ok {
 			t.Errorf("%+v on %s: %v", c.f, c.addr, err)
 		}
 	}
@@ -152,17 +204,23 @@ func TestSecurityFlagsTogether(t *testing.T) {
 	}
 }
 
+// pathTarget is a task target that reports the path of each request.
+func pathTarget(t *testing.T) (*httptest.Server, <-chan string) {
+	hits := make(chan string, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
+	t.Cleanup(target.Close)
+	return target, hits
+}
+
 // TestServeDeniesMetadataTarget: through the official client, a task to
 // the metadata address is refused at creation, and one to a loopback
 // target is delivered.
 func TestServeDeniesMetadataTarget(t *testing.T) {
 	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
 	defer cancel()
-	hits := make(chan string, 1)
-	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path }))
-	defer target.Close()
+	target, hits := pathTarget(t)
 
-	url, done := startServe(ctx, t, io.Discard, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db")})
+	url := serveWith(t, io.Discard, nil, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	c := grpcClient(t, strings.TrimPrefix(url, "http://"))
 
 	const parent = "projects/p/locations/us-central1"
@@ -188,10 +246,6 @@ func TestServeDeniesMetadataTarget(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the loopback task was not delivered")
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d", code)
 	}
 }
 
@@ -227,7 +281,7 @@ func TestSecretsNotLogged(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.Header.Get("Authorization") }))
 	defer target.Close()
 	var log lockedBuffer
-	url, done := startServe(ctx, t, &log, []string{"--log-level", "debug", "--auth-tokens", tokens, "--store", "sqlite:" + filepath.Join(dir, "db")})
+	url := serveWith(t, &log, nil, "--log-level", "debug", "--auth-tokens", tokens, "--store", "sqlite:"+filepath.Join(dir, "db"))
 
 	c, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint(url),
 		option.WithHTTPClient(&http.Client{Transport: &oauth2.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "caller-s3cr3t"})}}))
@@ -248,8 +302,6 @@ func TestSecretsNotLogged(t *testing.T) {
 	if got := <-hits; got != "Bearer task-s3cr3t" {
 		t.Fatalf("the target got Authorization %q", got)
 	}
-	cancel()
-	<-done
 	out := log.String()
 	if !strings.Contains(out, "level=DEBUG") {
 		t.Fatalf("nothing logged at debug level: %s", out)
@@ -258,5 +310,58 @@ func TestSecretsNotLogged(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("%s reached the log:\n%s", secret, out)
 		}
+	}
+}
+
+// TestServeRecordsDeniedAttempt: a host name that passes CreateTask but
+// resolves into --deny-targets (localhost into 127.0.0.0/8, as a
+// rebinding name would) is refused at connect time; the task's
+// lastAttempt says so and the target sees nothing.
+func TestServeRecordsDeniedAttempt(t *testing.T) {
+	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
+	defer cancel()
+	target, hits := pathTarget(t)
+	_, port, _ := strings.Cut(strings.TrimPrefix(target.URL, "http://"), ":")
+
+	var log lockedBuffer
+	url := serveWith(t, &log, nil, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"), "--deny-targets", "127.0.0.0/8,::1")
+	c := grpcClient(t, strings.TrimPrefix(url, "http://"))
+	const parent = "projects/p/locations/us-central1"
+	const queue = parent + "/queues/q"
+	if _, err := c.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: parent, Queue: &cloudtaskspb.Queue{Name: queue}}); err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue, Task: &cloudtaskspb.Task{
+		MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: "http://localhost:" + port + "/secret"}}}})
+	if err != nil {
+		t.Fatalf("CreateTask: %v", err)
+	}
+	// The attempt's outcome is only visible by reading the task.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		got, err := c.GetTask(ctx, &cloudtaskspb.GetTaskRequest{Name: task.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := got.GetLastAttempt().GetResponseStatus(); st != nil {
+			if st.GetCode() != int32(codes.PermissionDenied) || !strings.Contains(st.GetMessage(), "in --deny-targets") {
+				t.Fatalf("lastAttempt status %v", st)
+			}
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("no attempt recorded")
+		}
+	}
+	select {
+	case p := <-hits:
+		t.Fatalf("the denied target was reached: %s", p)
+	default:
+	}
+	if !strings.Contains(log.String(), "task target denied") {
+		t.Errorf("no log line for the denied attempt:\n%s", log.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -47,14 +48,22 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 			return nil, nil, nil, fmt.Errorf("--workflows-mocks: %w", err)
 		}
 	}
+	// Executions' http.* calls go where tasks may go (--deny-targets).
+	tp, err := f.security.targetPolicy(logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost, tr.DialContext = 256, tp.DialContext
 	svc = workflowsapi.New(ws, st, workflowsapi.Config{
-		Mocks:     mocks,
-		Endpoint:  "http://" + dialable(addr),
-		MaxActive: f.wf.maxActive,
-		Retention: f.wf.retention,
-		LeaseTTL:  f.wf.leaseTTL,
-		SoleOwner: strings.HasPrefix(f.store, "sqlite:"),
-		Logger:    logger,
+		HTTPClient: &http.Client{Transport: tr},
+		Mocks:      mocks,
+		Endpoint:   "http://" + dialable(addr),
+		MaxActive:  f.wf.maxActive,
+		Retention:  f.wf.retention,
+		LeaseTTL:   f.wf.leaseTTL,
+		SoleOwner:  strings.HasPrefix(f.store, "sqlite:"),
+		Logger:     logger,
 	})
 	if err := svc.Start(ctx); err != nil {
 		return nil, nil, nil, err
@@ -63,9 +72,10 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
 		server.WithRESTRules(workflowsapi.MixinRules()...),
-		server.WithHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
-		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
-		server.WithHandler(workflows.CallbackRESTPattern, svc.CallbacksHandler()),
+		// API routes: authenticated when authentication is on.
+		server.WithAPIHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
+		server.WithAPIHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
+		server.WithAPIHandler(workflows.CallbackRESTPattern, svc.CallbacksHandler()),
 	}, svc.Stop, nil
 }
 

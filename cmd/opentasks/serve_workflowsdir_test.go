@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,14 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestServeWorkflowsDir: serve deploys the folder before it serves, under
 // --workflows-parent, and logs a bad file as FILE:LINE without stopping.
 func TestServeWorkflowsDir(t *testing.T) {
-	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
-	defer cancel()
 	dir := t.TempDir()
 	for name, src := range map[string]string{
 		"Hello.yaml": "main:\n  steps:\n    - done:\n        return: hi\n",
@@ -27,8 +23,8 @@ func TestServeWorkflowsDir(t *testing.T) {
 		}
 	}
 	var log lockedBuffer
-	base, done := startServe(ctx, t, &log, []string{"--store", "sqlite:" + filepath.Join(t.TempDir(), "db"),
-		"--workflows-dir", dir, "--workflows-parent", "projects/dev/locations/europe-west1"})
+	base := serveWith(t, &log, nil, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"),
+		"--workflows-dir", dir, "--workflows-parent", "projects/dev/locations/europe-west1")
 	resp, err := http.Get(base + "/v1/projects/dev/locations/europe-west1/workflows/hello")
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +44,6 @@ func TestServeWorkflowsDir(t *testing.T) {
 	if !strings.Contains(string(body), `href="/console/projects/dev/locations/europe-west1/workflows/hello"`) {
 		t.Errorf("the console's Workflows page lacks the folder's workflow:\n%s", body)
 	}
-	cancel()
-	<-done
 	if want := filepath.Join(dir, "bad.yaml") + ":3: not deployed"; !strings.Contains(log.String(), want) {
 		t.Fatalf("log lacks %q:\n%s", want, log.String())
 	}

@@ -15,7 +15,7 @@ import (
 // executions list|describe|cancel, and run FILE still running locally.
 func TestCLIWorkflows(t *testing.T) {
 	dir := t.TempDir()
-	ep := runningServe(t, "--store", "sqlite:"+filepath.Join(dir, "db"))
+	ep := startServe(t, "--store", "sqlite:"+filepath.Join(dir, "db"))
 	src := filepath.Join(dir, "greet.yaml")
 	if err := os.WriteFile(src, []byte("main:\n  params: [args]\n  steps:\n    - greet:\n        return: ${\"hi \" + args.name + \" \" + sys.get_env(\"TONE\")}\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -15,11 +16,13 @@ import (
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"cloud.google.com/go/iam/apiv1/iampb"
+	"github.com/googleapis/gax-go/v2/apierror"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/opentasks/opentasks/internal/auth"
 )
@@ -138,6 +141,11 @@ func TestRoles(t *testing.T) {
 			}
 			_, err := viewer.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue1, Task: httpTask()})
 			wantError(t, transport, err, codes.PermissionDenied, denied("cloudtasks.tasks.create", queue1))
+			var ae *apierror.APIError
+			if errors.As(err, &ae); ae.Reason() != "IAM_PERMISSION_DENIED" || ae.Domain() != "cloudtasks.googleapis.com" ||
+				ae.Metadata()["permission"] != "cloudtasks.tasks.create" || ae.Metadata()["resource"] != queue1 {
+				t.Fatalf("ErrorInfo: reason %q domain %q metadata %v", ae.Reason(), ae.Domain(), ae.Metadata())
+			}
 
 			// An enqueuer may create tasks, not delete queues or list them.
 			if _, err := enqueuer.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue1, Task: httpTask()}); err != nil {
@@ -323,5 +331,35 @@ func TestJWKSUnreachable(t *testing.T) {
 	for transport, c := range e.clients(t, viewerToken) {
 		_, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: queue1})
 		wantError(t, transport, err, codes.NotFound, "")
+	}
+}
+
+// TestBufferTask: the REST-only BufferTask is CreateTask's permission.
+func TestBufferTask(t *testing.T) {
+	e := start(t)
+	admin := e.clients(t, adminToken)["grpc"]
+	createQueues(t, admin)
+	// BufferTask needs the queue to route its tasks.
+	_, err := admin.UpdateQueue(context.Background(), &cloudtaskspb.UpdateQueueRequest{Queue: &cloudtaskspb.Queue{Name: queue1,
+		HttpTarget: &cloudtaskspb.HttpTarget{UriOverride: &cloudtaskspb.UriOverride{Host: proto.String("127.0.0.1")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: e.ca.ClientConfig()}
+	defer tr.CloseIdleConnections()
+	for token, want := range map[string]int{viewerToken: 403, enqueuerToken: 200, "": 401} {
+		req, _ := http.NewRequest("POST", "https://"+e.addr+"/v2/"+queue1+"/tasks:buffer", strings.NewReader("payload"))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("token %q: %d %s; want %d", token, resp.StatusCode, b, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -38,11 +39,20 @@ type TokenSource interface {
 // Authenticator accepts a bearer token if any of its sources does.
 type Authenticator struct {
 	sources []TokenSource
+	logger  *slog.Logger
 }
 
 // NewAuthenticator returns an Authenticator trying sources in order.
 func NewAuthenticator(sources ...TokenSource) *Authenticator {
-	return &Authenticator{sources: sources}
+	return &Authenticator{sources: sources, logger: slog.New(slog.DiscardHandler)}
+}
+
+// WithLogger returns a copy of a that logs why each rejected token was
+// rejected, at debug level (never the token itself).
+func (a *Authenticator) WithLogger(l *slog.Logger) *Authenticator {
+	c := *a
+	c.logger = l
+	return &c
 }
 
 // Authenticate returns the principal token stands for, or an
@@ -52,6 +62,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if token == "" {
 		return Principal{}, Unauthenticated(false)
 	}
+	var reasons []error
 	for _, s := range a.sources {
 		p, err := s.Principal(ctx, token)
 		if err == nil {
@@ -60,9 +71,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		if !errors.Is(err, ErrInvalidToken) {
 			// The source could not decide (a JWKS fetch failed): say so
 			// rather than blame the caller's token.
+			a.logger.WarnContext(ctx, "cannot verify credentials", "err", err)
 			return Principal{}, status.Errorf(codes.Unavailable, "Cannot verify the credentials: %v", err)
 		}
+		reasons = append(reasons, err)
 	}
+	a.logger.DebugContext(ctx, "credentials rejected", "reason", errors.Join(reasons...).Error())
 	return Principal{}, Unauthenticated(true)
 }
 

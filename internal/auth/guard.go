@@ -102,7 +102,9 @@ func (g *Guard) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRe
 	return guarded(ctx, g, req.GetQueue().GetName(), perms(PermQueuesUpdate), req, g.api.UpdateQueue)
 }
 
+// DeleteQueue also forgets the queue's policy, which the store drops.
 func (g *Guard) DeleteQueue(ctx context.Context, req *cloudtaskspb.DeleteQueueRequest) (*emptypb.Empty, error) {
+	defer g.authz.Forget(req.GetName())
 	return guarded(ctx, g, req.GetName(), perms(PermQueuesDelete), req, g.api.DeleteQueue)
 }
 
@@ -130,6 +132,7 @@ func (g *Guard) SetIamPolicy(ctx context.Context, req *iampb.SetIamPolicyRequest
 	if err := ValidatePolicy(req.GetPolicy()); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	defer g.authz.Forget(req.GetResource())
 	return g.api.SetIamPolicy(ctx, req)
 }
 

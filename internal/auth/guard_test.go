@@ -76,3 +76,39 @@ func TestEveryMethodGuarded(t *testing.T) {
 		t.Errorf("BufferTask: %v", err)
 	}
 }
+
+// countingPolicies counts reads of queue policies.
+type countingPolicies struct{ reads int }
+
+func (c *countingPolicies) QueuePolicy(context.Context, string) (*iampb.Policy, error) {
+	c.reads++
+	return &iampb.Policy{}, nil
+}
+
+// TestQueuePolicyCached: calls on one queue read its policy once, until
+// a SetIamPolicy through the Guard makes it read again.
+func TestQueuePolicyCached(t *testing.T) {
+	pols := &countingPolicies{}
+	owner := auth.OwnerPolicy()
+	authz := auth.NewAuthorizer(func() *iampb.Policy { return owner }, pols)
+	g := auth.NewGuard(&unimplemented{}, authz)
+	ctx := auth.WithPrincipal(context.Background(), auth.Principal{Member: "user:a@example.com"})
+	const q = "projects/p/locations/l/queues/q"
+	for range 3 {
+		if _, err := g.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: q}); status.Code(err) != codes.Unimplemented {
+			t.Fatalf("GetQueue: %v", err)
+		}
+	}
+	if pols.reads != 1 {
+		t.Fatalf("%d reads for three calls; want 1", pols.reads)
+	}
+	if _, err := g.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: q, Policy: &iampb.Policy{}}); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("SetIamPolicy: %v", err)
+	}
+	if _, err := g.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: q}); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("GetQueue: %v", err)
+	}
+	if pols.reads != 2 {
+		t.Fatalf("%d reads; want 2 (the call after SetIamPolicy reads again)", pols.reads)
+	}
+}

@@ -109,7 +109,7 @@ func start(t *testing.T, extra ...auth.TokenSource) *env {
 	return e
 }
 
-func write(t *testing.T, path, contents string) {
+func write(t testing.TB, path, contents string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(contents), 0o600); err != nil {
 		t.Fatal(err)

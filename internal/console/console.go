@@ -76,7 +76,7 @@ type Console struct {
 	xorig  *http.CrossOriginProtection
 	// sample caches each queue's task sample for the live numbers.
 	sampleMu sync.Mutex
-	samples  map[string]*sampleEntry
+	samples  map[sampleKey]*sampleEntry
 }
 
 // New returns the console for cfg, to be mounted at Prefix.
@@ -99,7 +99,7 @@ func New(cfg Config) (*Console, error) {
 		static:  static,
 		mux:     http.NewServeMux(),
 		xorig:   http.NewCrossOriginProtection(),
-		samples: map[string]*sampleEntry{},
+		samples: map[sampleKey]*sampleEntry{},
 	}
 	if c.pages, err = parsePages(templateFS, static); err != nil {
 		return nil, err

@@ -412,7 +412,7 @@ func (a countingAPI) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksR
 
 func TestTaskSamplesAreSharedForASecondAndForgotten(t *testing.T) {
 	lists := 0
-	now := time.Now().Add(time.Hour)
+	var now time.Time
 	s := newStack(t, func(c *Config) {
 		c.API = countingAPI{c.API, &lists}
 		c.Now = func() time.Time { return now }
@@ -422,9 +422,12 @@ func TestTaskSamplesAreSharedForASecondAndForgotten(t *testing.T) {
 	s.queue(t, demoQueue, true)
 	s.queue(t, other, true)
 	s.task(t, demoQueue, httpTask("http://127.0.0.1:1/", ""))
+	// An hour after the task was made (its create time is in seconds,
+	// rounded down, so it is at least an hour old).
+	now = time.Now().Add(time.Hour)
 	ctx := context.Background()
 	read := func(q string) numbers {
-		n, err := s.console.numbersOf(ctx, q)
+		n, err := s.console.numbersOf(ctx, q, queueSample)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,9 +448,28 @@ func TestTaskSamplesAreSharedForASecondAndForgotten(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	read(other)
 	s.console.sampleMu.Lock()
-	_, kept := s.console.samples[demoQueue]
+	_, kept := s.console.samples[sampleKey{demoQueue, queueSample}]
 	s.console.sampleMu.Unlock()
 	if kept {
 		t.Error("a queue no page asked about for two minutes keeps its sample")
+	}
+}
+
+func TestQueuesLargerThanTheSampleShowLowerBounds(t *testing.T) {
+	s := newStack(t, func(c *Config) { c.Metrics = nil })
+	s.queue(t, demoQueue, true)
+	for range overviewSample + 1 {
+		s.task(t, demoQueue, httpTask("http://127.0.0.1:1/", ""))
+	}
+	b := newBrowser(t, s.URL)
+	_, page := b.do("GET", "/console/", nil)
+	for _, want := range []string{`data-label="Tasks">≥ 50<`, `data-label="Due now">≥ 50<`, `data-label="Oldest task">≥ `} {
+		if !strings.Contains(page, want) {
+			t.Errorf("queues page lacks %q", want)
+		}
+	}
+	_, page = b.do("GET", "/console/"+demoQueue, nil)
+	if !strings.Contains(page, `<span class="tile-label">Due now</span><span class="tile-value">51</span>`) {
+		t.Error("the queue's page does not count all 51 due tasks")
 	}
 }

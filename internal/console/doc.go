@@ -26,7 +26,8 @@
 //
 // Per-queue live numbers come from Config.Metrics (internal/metrics keeps
 // them in memory). What the API gives cheaply fills in the rest: due now
-// and the oldest task's age are counted from one bounded
-// ListTasks page per queue, shared by every viewer for a second; when a
-// queue holds more tasks than that page, they show as lower bounds ("≥").
+// and the oldest task's age are counted from one small ListTasks page per
+// queue (50 tasks on the Queues page, 1000 on a queue's page), shared by
+// every viewer for a second; when a queue holds more tasks than that page,
+// they show as lower bounds ("≥").
 package console

@@ -20,11 +20,13 @@ import (
 	"github.com/opentasks/opentasks/internal/metrics"
 )
 
-// sampleSize is how many tasks a queue's live numbers count at most (one
-// ListTasks page); sampleTTL how long one count serves every viewer.
+// How many tasks a queue's live numbers count at most (one ListTasks
+// page): few on the Queues page, which counts every queue, more on a
+// queue's own page. sampleTTL is how long one count serves every viewer.
 const (
-	sampleSize = 1000
-	sampleTTL  = time.Second
+	overviewSample = 50
+	queueSample    = 1000
+	sampleTTL      = time.Second
 )
 
 // taskSample is what one bounded ListTasks page tells about a queue.
@@ -33,6 +35,11 @@ type taskSample struct {
 	Oldest                  time.Time
 	// More: the queue holds more tasks than were counted.
 	More bool
+}
+
+type sampleKey struct {
+	queue string
+	size  int32
 }
 
 type sampleEntry struct {
@@ -47,14 +54,15 @@ type sampleEntry struct {
 // that showed it, so that queues deleted elsewhere do not pile up.
 const sampleForget = time.Minute
 
-// sample counts a queue's tasks from its first ListTasks page, at most once
-// per sampleTTL whoever asks. The queue was listed or read with the
+// sample counts a queue's tasks from its first ListTasks page of size
+// tasks, at most once per sampleTTL whoever asks. The queue was listed or read with the
 // caller's own context before, so the counts are of a queue the caller can
 // see.
-func (c *Console) sample(ctx context.Context, queue string) (taskSample, error) {
+func (c *Console) sample(ctx context.Context, queue string, size int32) (taskSample, error) {
 	now := c.cfg.Now()
+	key := sampleKey{queue, size}
 	c.sampleMu.Lock()
-	e := c.samples[queue]
+	e := c.samples[key]
 	if e == nil {
 		for q, old := range c.samples {
 			if now.Sub(old.seen) > sampleForget {
@@ -62,7 +70,7 @@ func (c *Console) sample(ctx context.Context, queue string) (taskSample, error) 
 			}
 		}
 		e = &sampleEntry{}
-		c.samples[queue] = e
+		c.samples[key] = e
 	}
 	e.seen = now
 	c.sampleMu.Unlock()
@@ -71,7 +79,7 @@ func (c *Console) sample(ctx context.Context, queue string) (taskSample, error) 
 	if now.Sub(e.at) < sampleTTL && !e.at.IsZero() {
 		return e.s, nil
 	}
-	resp, err := c.cfg.API.ListTasks(ctx, &cloudtaskspb.ListTasksRequest{Parent: queue, PageSize: sampleSize, ResponseView: cloudtaskspb.Task_BASIC})
+	resp, err := c.cfg.API.ListTasks(ctx, &cloudtaskspb.ListTasksRequest{Parent: queue, PageSize: size, ResponseView: cloudtaskspb.Task_BASIC})
 	if err != nil {
 		return taskSample{}, err
 	}
@@ -93,10 +101,11 @@ func (c *Console) sample(ctx context.Context, queue string) (taskSample, error) 
 	return s, nil
 }
 
-// forget drops a deleted queue's cached sample.
+// forget drops a deleted or purged queue's cached samples.
 func (c *Console) forget(queue string) {
 	c.sampleMu.Lock()
-	delete(c.samples, queue)
+	delete(c.samples, sampleKey{queue, overviewSample})
+	delete(c.samples, sampleKey{queue, queueSample})
 	c.sampleMu.Unlock()
 }
 
@@ -110,7 +119,7 @@ type numbers struct {
 
 // numbersOf combines the cheap in-memory stats (exact) with the sample
 // (exact when the queue fits in it, lower bounds otherwise).
-func (c *Console) numbersOf(ctx context.Context, queue string) (numbers, error) {
+func (c *Console) numbersOf(ctx context.Context, queue string, size int32) (numbers, error) {
 	n := numbers{Attempts: "—", Failures: "—", Oldest: "—"}
 	var st metrics.QueueStats
 	haveStats := c.cfg.Metrics != nil
@@ -120,7 +129,7 @@ func (c *Console) numbersOf(ctx context.Context, queue string) (numbers, error) 
 	var s taskSample
 	if !haveStats || st.Depth > 0 {
 		var err error
-		if s, err = c.sample(ctx, queue); err != nil {
+		if s, err = c.sample(ctx, queue, size); err != nil {
 			return n, err
 		}
 	}
@@ -225,7 +234,7 @@ func (c *Console) fillNumbers(ctx context.Context, groups []queueGroup) {
 		for qi := range groups[gi].Queues {
 			row := &groups[gi].Queues[qi]
 			g.Go(func() error {
-				n, err := c.numbersOf(ctx, row.Name)
+				n, err := c.numbersOf(ctx, row.Name, overviewSample)
 				if err != nil {
 					row.Err = errMessage(err)
 				}

@@ -28,7 +28,7 @@ type stack struct {
 }
 
 // newStack starts the server; edit adjusts the console's Config.
-func newStack(t *testing.T, edit func(*Config)) *stack {
+func newStack(t testing.TB, edit func(*Config)) *stack {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tasks.db"))
@@ -73,7 +73,7 @@ func newStack(t *testing.T, edit func(*Config)) *stack {
 }
 
 // queue creates a queue through the API.
-func (s *stack) queue(t *testing.T, name string, paused bool) *cloudtaskspb.Queue {
+func (s *stack) queue(t testing.TB, name string, paused bool) *cloudtaskspb.Queue {
 	t.Helper()
 	ctx := context.Background()
 	q, err := s.api.CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: parentOf(name), Queue: &cloudtaskspb.Queue{Name: name}})
@@ -89,7 +89,7 @@ func (s *stack) queue(t *testing.T, name string, paused bool) *cloudtaskspb.Queu
 }
 
 // task creates an HTTP task through the API.
-func (s *stack) task(t *testing.T, queue string, task *cloudtaskspb.Task) *cloudtaskspb.Task {
+func (s *stack) task(t testing.TB, queue string, task *cloudtaskspb.Task) *cloudtaskspb.Task {
 	t.Helper()
 	got, err := s.api.CreateTask(context.Background(), &cloudtaskspb.CreateTaskRequest{Parent: queue, Task: task})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
-	"google.golang.org/genproto/googleapis/rpc/code"
 
 	"github.com/opentasks/opentasks/internal/dispatch"
 )
@@ -51,11 +50,7 @@ func (m *Metrics) logAttempt(o *dispatch.Outcome, a *Attempt) {
 	if !m.log.Enabled(ctx, level) {
 		return
 	}
-	status := code.Code(a.Code).String()
-	if o.Result.Status == 0 && !o.Result.TimedOut {
-		// No response at all: Cloud Tasks logs UNKNOWN (OPERATIONS_SPEC 4).
-		status = code.Code_UNKNOWN.String()
-	}
+	status := a.Status()
 	latency := a.ResponseTime.Sub(a.DispatchTime)
 	if !m.cfg.JSONLogs {
 		m.log.LogAttrs(ctx, level, "task attempt",

@@ -309,8 +309,9 @@ func TestSeries(t *testing.T) {
 				len(st.Deliveries) != 60 || st.Deliveries[59]+st.Deliveries[58] != 4 {
 				t.Errorf("QueueStats(%s) = %+v", live, st)
 			}
-			if got := e.m.TaskAttempts(live + "/tasks/c"); len(got) != 1 || got[0].HTTPStatus != 500 {
-				t.Errorf("TaskAttempts(c) = %+v", got)
+			if got := e.m.TaskAttempts(live + "/tasks/c"); len(got) != 1 || got[0].HTTPStatus != 500 || got[0].Status() != "INTERNAL" ||
+				!strings.HasPrefix(got[0].String(), "attempt 1: HTTP 500 (INTERNAL) in ") {
+				t.Errorf("TaskAttempts(c) = %+v (%v)", got, got)
 			}
 
 			// The endpoint serves the same in Prometheus' text format.

@@ -1,8 +1,11 @@
 package metrics
 
 import (
+	"fmt"
 	"sync"
 	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/code"
 
 	"github.com/opentasks/opentasks/internal/dispatch"
 )
@@ -45,6 +48,25 @@ type Attempt struct {
 	Code          int32
 	HTTPStatus    int
 	DispatchCount int32
+}
+
+// Status is the name of the attempt's response code, as attempt logs show
+// it: UNKNOWN when the target could not be reached (Cloud Tasks' log).
+func (a Attempt) Status() string {
+	if a.HTTPStatus == 0 && a.Code != int32(code.Code_DEADLINE_EXCEEDED) {
+		return code.Code_UNKNOWN.String()
+	}
+	return code.Code(a.Code).String()
+}
+
+// String is the attempt in a few words, for the console's task page:
+// "attempt 2: HTTP 500 (INTERNAL) in 1.8ms".
+func (a Attempt) String() string {
+	answer := "no response"
+	if a.HTTPStatus != 0 {
+		answer = fmt.Sprintf("HTTP %d", a.HTTPStatus)
+	}
+	return fmt.Sprintf("attempt %d: %s (%s) in %v", a.DispatchCount, answer, a.Status(), a.ResponseTime.Sub(a.DispatchTime))
 }
 
 // TaskAttempts returns the task's attempts among the most recent ones

@@ -24,6 +24,13 @@ func WithAuthentication(unary grpc.UnaryServerInterceptor, stream grpc.StreamSer
 	return func(c *config) { c.guard = guard{unary: unary, stream: stream, rest: rest} }
 }
 
+// WithAPIHandler mounts h like WithHandler, for a route of an API that
+// the transcoder cannot serve (a hand-written REST route): WithAuthentication's
+// REST middleware applies to it as to the REST surface.
+func WithAPIHandler(pattern string, h http.Handler) Option {
+	return func(c *config) { c.handlers = append(c.handlers, mount{pattern: pattern, handler: h, api: true}) }
+}
+
 func (g guard) grpcOptions() []grpc.ServerOption {
 	var opts []grpc.ServerOption
 	if g.unary != nil {

@@ -63,6 +63,7 @@ type service struct {
 type mount struct {
 	pattern string
 	handler http.Handler
+	api     bool // authenticated as the REST surface is (WithAPIHandler)
 }
 
 // WithLogger sets the logger for request logs (debug) and recovered panics
@@ -74,7 +75,7 @@ func WithLogger(l *slog.Logger) Option {
 // WithHandler mounts h on an http.ServeMux pattern (for example
 // "GET /.well-known/openid-configuration") next to the API.
 func WithHandler(pattern string, h http.Handler) Option {
-	return func(c *config) { c.handlers = append(c.handlers, mount{pattern, h}) }
+	return func(c *config) { c.handlers = append(c.handlers, mount{pattern: pattern, handler: h}) }
 }
 
 // WithService serves another gRPC service (impl implementing desc) beside
@@ -115,6 +116,9 @@ func New(api API, opts ...Option) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	for _, r := range cfg.handlers {
+		if r.api {
+			r.handler = cfg.guard.wrapREST(r.handler)
+		}
 		mux.Handle(r.pattern, r.handler)
 	}
 
@@ -132,13 +136,14 @@ func New(api API, opts ...Option) http.Handler {
 			restH.ServeHTTP(w, r)
 		}
 	})
-	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs}
+	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs, logger: cfg.logger}
 }
 
 // handler is what New returns; Serve uses its gRPC server directly.
 type handler struct {
 	http.Handler
-	grpc *grpc.Server
+	grpc   *grpc.Server
+	logger *slog.Logger
 }
 
 // ownedByMux reports whether r is for /healthz or a WithHandler route
@@ -162,7 +167,7 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
-	return &http.Server{
+	hs := &http.Server{
 		Handler:           h,
 		Protocols:         &p,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -171,6 +176,11 @@ func NewHTTPServer(h http.Handler) *http.Server {
 		MaxHeaderBytes:    1 << 20,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
 	}
+	if sh, ok := h.(*handler); ok {
+		// The server's own errors go to New's logger, in its format.
+		hs.ErrorLog = slog.NewLogLogger(sh.logger.Handler(), slog.LevelError)
+	}
+	return hs
 }
 
 func newGRPCServer(api API, logger *slog.Logger, extra []grpc.UnaryServerInterceptor, g guard) *grpc.Server {

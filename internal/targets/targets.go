@@ -28,6 +28,7 @@
 package targets
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -188,6 +189,12 @@ const (
 // host and the address it resolves to; a refusal wraps ErrDenied, is
 // logged at warn level, and sends nothing.
 func (p *Policy) Dial(addr string) (net.Conn, error) {
+	return p.DialContext(context.Background(), "tcp", addr)
+}
+
+// DialContext is Dial for an http.Transport (workflow executions' HTTP
+// calls).
+func (p *Policy) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -210,5 +217,5 @@ func (p *Policy) Dial(addr string) (net.Conn, error) {
 		}
 		return nil
 	}}
-	return d.Dial("tcp", addr)
+	return d.DialContext(ctx, network, addr)
 }
