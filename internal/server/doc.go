@@ -61,6 +61,7 @@
 // ServeTLS serves the same handler over TLS through net/http alone (see
 // its comment for why the split cannot apply). WithAuthentication puts
 // internal/auth's interceptors first on the gRPC server and its
-// middleware around the REST surface; /healthz and WithHandler routes
-// are left to authenticate themselves, if they need to.
+// middleware around the REST surface and WithAPIHandler routes; /healthz
+// and WithHandler routes are left to authenticate themselves, if they
+// need to.
 package server

@@ -80,6 +80,33 @@ func TestValidation(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("mask naming revision_id: %v", err)
 	}
+	// Map fields by mask: labels keep the revision, variables make one.
+	name := loc + "/workflows/w" + strings.Repeat("x", 62) + "9"
+	before, err := svc.GetWorkflow(ctx, &workflowspb.GetWorkflowRequest{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err = svc.UpdateWorkflow(ctx, &workflowspb.UpdateWorkflowRequest{
+		Workflow:   &workflowspb.Workflow{Name: name, Labels: map[string]string{"team": "a"}, UserEnvVars: map[string]string{"Y": "2"}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels"}}})
+	if err != nil || op.GetError() != nil {
+		t.Fatal(err, op.GetError())
+	}
+	after, _ := svc.GetWorkflow(ctx, &workflowspb.GetWorkflowRequest{Name: name})
+	if len(after.GetLabels()) != 1 || after.GetLabels()["team"] != "a" || after.GetUserEnvVars()["X"] == "" || after.GetRevisionId() != before.GetRevisionId() {
+		t.Errorf("after a labels update: %v", after)
+	}
+	op, err = svc.UpdateWorkflow(ctx, &workflowspb.UpdateWorkflowRequest{
+		Workflow:   &workflowspb.Workflow{Name: name, UserEnvVars: map[string]string{"Y": "2"}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"userEnvVars"}}})
+	if err != nil || op.GetError() != nil {
+		t.Fatal(err, op.GetError())
+	}
+	after, _ = svc.GetWorkflow(ctx, &workflowspb.GetWorkflowRequest{Name: name})
+	if len(after.GetUserEnvVars()) != 1 || after.GetUserEnvVars()["Y"] != "2" || !strings.HasPrefix(after.GetRevisionId(), "000002-") {
+		t.Errorf("after a variables update: %v", after)
+	}
+
 	_, err = svc.UpdateWorkflow(ctx, &workflowspb.UpdateWorkflowRequest{Workflow: &workflowspb.Workflow{Name: loc + "/workflows/none", Description: "d"},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"description"}}})
 	if status.Code(err) != codes.NotFound {

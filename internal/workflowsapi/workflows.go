@@ -48,15 +48,19 @@ var (
 
 // mutablePaths are the Workflow fields a caller sets; an update without a
 // mask replaces all of them.
-var mutablePaths = []string{
-	"description", "labels", "service_account", "source_contents", "crypto_key_name",
-	"call_log_level", "user_env_vars", "execution_history_level", "tags",
+func mutablePaths() []string {
+	return []string{
+		"description", "labels", "service_account", "source_contents", "crypto_key_name",
+		"call_log_level", "user_env_vars", "execution_history_level", "tags",
+	}
 }
 
 // revisionPaths are the fields whose change makes a new revision: the
 // proto's source and service account, and the environment variables that
 // an execution reads for its whole life.
-var revisionPaths = []string{"service_account", "source_contents", "user_env_vars"}
+func revisionPaths() []string {
+	return []string{"service_account", "source_contents", "user_env_vars"}
+}
 
 var errWorkflowExists = errors.New("workflow exists")
 
@@ -180,12 +184,12 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 		return nil, invalid(msgWorkflowFormat)
 	}
 	name := wn.String()
-	paths := mutablePaths
+	paths := mutablePaths()
 	if m := req.GetUpdateMask(); m != nil && len(m.GetPaths()) > 0 {
 		paths = nil
 		for _, p := range m.GetPaths() {
 			fds, ok := protopath.Resolve(in.ProtoReflect().Descriptor(), p)
-			if !ok || !slices.Contains(mutablePaths, protopath.Name(fds)) {
+			if !ok || !slices.Contains(mutablePaths(), protopath.Name(fds)) {
 				return nil, invalid("Invalid update_mask: field %q cannot be updated.", p)
 			}
 			paths = append(paths, protopath.Name(fds))
@@ -206,7 +210,7 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 		}
 		next.UpdateTime = now
 		newRev := false
-		for _, p := range revisionPaths {
+		for _, p := range revisionPaths() {
 			fds, _ := protopath.Resolve(in.ProtoReflect().Descriptor(), p)
 			if !fieldEqual(cur.ProtoReflect(), next.ProtoReflect(), fds[0]) {
 				newRev = true
