@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/workflows/apiv1/workflowspb"
 	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
@@ -158,7 +159,7 @@ func TestBrowserWorkflows(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#execute-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#execution-live`)),
 	)
-	<-arrived
+	await(t, arrived, "the held call")
 	if got := tb.text(t, `#execution-live h1 .badge`); got != "ACTIVE" {
 		t.Errorf("state while the call is held: %q", got)
 	}
@@ -186,7 +187,7 @@ func TestBrowserWorkflows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-s.wf.Finished(execs.GetName())
+	await(t, s.wf.Finished(execs.GetName()), "the failing execution")
 	tb.do(t, "opening the failed execution", chromedp.Navigate(s.URL+"/console/"+execs.GetName()), chromedp.WaitVisible(chromedp.CSS(`.error-card`)))
 	if got := tb.text(t, `.error-card .place`); got != "In step check of main, line 6" {
 		t.Errorf("failure place %q", got)
@@ -250,4 +251,14 @@ func (tb *tab) expectError(t *testing.T, url, what, doing string, steps ...chrom
 		t.Errorf("%s: the browser reported %d errors with %q for %s, want 1", doing, seen, what, url)
 	}
 	tb.noErrors(t)
+}
+
+// await waits for ch, at most the browser steps' timeout.
+func await[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(timeout):
+		t.Fatalf("waited %v for %s", timeout, what)
+	}
 }

@@ -79,13 +79,13 @@ func TestWorkflowScreenshots(t *testing.T) {
 	var failed, ok *executionspb.Execution
 	for i, arg := range []string{`{"id": "A-1041", "sku": "MUG", "qty": 1}`, `{"id": "A-1042", "sku": "TSHIRT-M", "qty": 2}`} {
 		e := run("reserve-stock", arg)
-		<-s.wf.Finished(e.GetName())
+		await(t, s.wf.Finished(e.GetName()), "an execution")
 		if i == 1 {
 			failed = e
 		}
 	}
 	ok = run("reserve-stock-v2", `{"id": "A-1043", "sku": "TSHIRT-M", "qty": 2}`)
-	<-s.wf.Finished(ok.GetName())
+	await(t, s.wf.Finished(ok.GetName()), "an execution")
 	running := run("nightly-report", `{"day": "2026-12-05"}`)
 
 	tb := newTab(t, 1280, 800)

@@ -30,7 +30,7 @@ func TestWorkflowPagesAnswerErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-s.wf.Finished(e.GetName())
+	await(t, s.wf.Finished(e.GetName()), "the execution")
 	page := "/console/" + e.GetName()
 	if resp, _ := b.do("POST", page+"/cancel", url.Values{}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("cancel without the token: %d", resp.StatusCode)
