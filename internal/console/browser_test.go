@@ -180,13 +180,19 @@ func TestBrowserCreatePauseRunAndDelete(t *testing.T) {
 		chromedp.Query(chromedp.CSS(`#ct-body`)),
 	)
 	get(t, tb, "marking the table", chromedp.Evaluate[bool](`document.querySelector("#tasks-live table").consoleTestMark = "same", true`))
+	// Where the page is scrolled to and where the task list starts: a
+	// live update must move neither.
+	const layout = `window.scrollTo(0, 40), JSON.stringify([window.scrollY, document.getElementById("tasks-title").getBoundingClientRect().top + window.scrollY])`
+	before := get(t, tb, "scrolling", chromedp.Evaluate[string](layout))
+	t.Logf("scroll and task list top before the update: %s", before)
 	other := s.task(t, demoQueue, httpTask(hook.URL+"/other", ""))
 	tb.do(t, "waiting for the live update", chromedp.WaitVisible(chromedp.CSS(`[id="t-`+lastSegment(other.GetName())+`"]`)))
 	body := get(t, tb, "reading the body field", chromedp.Value(chromedp.CSS(`#ct-body`)))
 	focused := get(t, tb, "reading the focus", chromedp.Evaluate[string](`document.activeElement.id`))
 	mark := get(t, tb, "reading the mark", chromedp.Evaluate[string](`document.querySelector("#tasks-live table").consoleTestMark || ""`))
-	if body != "half-typed" || focused != "ct-body" || mark != "same" {
-		t.Errorf("after a live update: body %q, focus on %q, table mark %q", body, focused, mark)
+	after := get(t, tb, "reading the layout", chromedp.Evaluate[string](`JSON.stringify([window.scrollY, document.getElementById("tasks-title").getBoundingClientRect().top + window.scrollY])`))
+	if body != "half-typed" || focused != "ct-body" || mark != "same" || before != after || !strings.HasPrefix(before, "[40,") {
+		t.Errorf("after a live update: body %q, focus on %q, table mark %q, scroll and list top %s then %s", body, focused, mark, before, after)
 	}
 
 	// The task page shows the body decoded.
