@@ -236,3 +236,29 @@ func TestBrowserCreatePauseRunAndDelete(t *testing.T) {
 		t.Error("the queue still exists")
 	}
 }
+
+// TestBrowserLayoutFits: at 1280 px the tables fit their cards, and on a
+// phone nothing scrolls sideways; the first Tab reaches the skip link.
+func TestBrowserLayoutFits(t *testing.T) {
+	s := newStack(t, nil)
+	s.queue(t, demoQueue, true)
+	s.queue(t, "projects/a-rather-long-project-name/locations/northamerica-northeast1/queues/nightly-reports-and-exports", false)
+	task := s.task(t, demoQueue, httpTask("http://127.0.0.1:1/a/rather/long/path/for/a/target?with=query&and=more", `{"a":1}`))
+	pages := []string{"/console/", "/console/" + demoQueue, "/console/" + task.GetName()}
+	// overflow lists the elements wider than their box.
+	const overflow = `JSON.stringify([document.documentElement, ...document.querySelectorAll(".table-wrap, .card")]
+		.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className || e.tagName))`
+	for _, size := range []struct{ w, h int64 }{{1280, 900}, {390, 844}} {
+		tb := newTab(t, size.w, size.h)
+		for _, p := range pages {
+			tb.do(t, "opening "+p, chromedp.Navigate(s.URL+p), chromedp.WaitVisible(chromedp.CSS(`main`)))
+			if got := get(t, tb, "measuring "+p, chromedp.Evaluate[string](overflow)); got != "[]" {
+				t.Errorf("%d px, %s: wider than their box: %s", size.w, p, got)
+			}
+		}
+		tb.do(t, "tabbing", chromedp.KeyEvent("\t"))
+		if got := get(t, tb, "reading the focus", chromedp.Evaluate[string](`document.activeElement.className`)); got != "skip" {
+			t.Errorf("%d px: the first Tab focuses %q, want the skip link", size.w, got)
+		}
+	}
+}
