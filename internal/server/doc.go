@@ -34,7 +34,14 @@
 //     as plain text for requests it cannot route. They are rewritten into
 //     {"error": {"code": <HTTP>, "message", "status": "<CODE>", "details"}}
 //     with the HTTP status of google/rpc/code.proto (FAILED_PRECONDITION
-//     is 400), which is what googleapi.CheckResponse and apierror parse.
+//     is 400), which is what googleapi.CheckResponse and apierror parse;
+//     details are google.rpc messages as @type'd JSON objects. A request
+//     no route matches (path or method) gets what Google's front end
+//     sends instead: 404 with an HTML page naming the URL. So a resource
+//     name a client puts in the path but that does not fit the rule's
+//     template (CreateQueue under parent "not-a-valid-parent" is POST
+//     /v2/not-a-valid-parent/queues) is a 404 over REST, never reaching
+//     the service, where gRPC gets the service's answer.
 //   - The JSON codec omits zero values and rejects unknown fields (Google
 //     does both; vanguard's default does neither). A request that fails
 //     before it reaches the service (bad JSON, unknown field or query

@@ -23,6 +23,7 @@ type restCase struct {
 	wantCode                              int
 	wantStatus                            string // canonical code name of an error
 	wantBody                              string // substring of the response body
+	wantCT                                string // Content-Type, when not Google's JSON error
 	wantReq                               proto.Message
 }
 
@@ -65,8 +66,9 @@ func TestREST(t *testing.T) {
 			body: `{"name":"projects/p/locations/l/queues/q/tasks/t","responseView":2}`, wantCode: 200,
 			wantReq: &cloudtaskspb.RunTaskRequest{Name: q[4:] + "/tasks/t", ResponseView: cloudtaskspb.Task_FULL}},
 		{name: "Empty is {}", method: "DELETE", path: q, wantCode: 200, wantBody: "{}"},
-		{name: "unknown path", method: "GET", path: "/v2/nothing/here", wantCode: 404, wantStatus: "NOT_FOUND"},
-		{name: "wrong verb", method: "PUT", path: q, wantCode: 404, wantStatus: "NOT_FOUND"},
+		{name: "unknown path", method: "GET", path: "/v2/nothing/here?$alt=json", wantCode: 404, wantCT: "text/html; charset=UTF-8",
+			wantBody: "The requested URL <code>/v2/nothing/here?$alt=json</code> was not found on this server."},
+		{name: "wrong verb", method: "PUT", path: q, wantCode: 404, wantCT: "text/html; charset=UTF-8", wantBody: "<code>" + q + "</code> was not found"},
 		{name: "service error with details", method: "GET", path: "/v2/projects/p/locations/l/queues/missing", wantCode: 404,
 			wantStatus: "NOT_FOUND", wantBody: `"@type":"type.googleapis.com/google.rpc.Help"`},
 		{name: "FAILED_PRECONDITION is 400", method: "GET", path: "/v2/projects/p/locations/l/queues/gone", wantCode: 400, wantStatus: "FAILED_PRECONDITION"},
@@ -77,13 +79,16 @@ func TestREST(t *testing.T) {
 		{name: "buffer with ID", method: "POST", path: q + "/tasks/abc:buffer?$alt=json;enum-encoding=int", contentType: "text/plain", body: "hello",
 			wantCode: 200, wantBody: `{"task":{"name":"projects/p/locations/l/queues/q/tasks/abc","view":1}}`},
 		{name: "buffer without ID", method: "POST", path: q + "/tasks:buffer", body: "x", wantCode: 200, wantBody: `"view":"BASIC"`},
-		{name: "buffer GET is not a route", method: "GET", path: q + "/tasks:buffer", wantCode: 404, wantStatus: "NOT_FOUND"},
+		{name: "buffer GET is not a route", method: "GET", path: q + "/tasks:buffer", wantCode: 404, wantCT: "text/html; charset=UTF-8", wantBody: "was not found on this server"},
 	}
 	api, ts := startFake(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			resp := do(t, ts.URL, c.method, c.path, c.contentType, c.body)
 			checkResponse(t, resp, c.wantCode, c.wantStatus, c.wantBody)
+			if c.wantCT != "" && resp.ct != c.wantCT {
+				t.Fatalf("Content-Type %q, want %q", resp.ct, c.wantCT)
+			}
 			if c.wantReq != nil {
 				if got := api.lastRequest(); !proto.Equal(got, c.wantReq) {
 					t.Fatalf("service got %v, want %v", got, c.wantReq)
