@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // logRequests logs every HTTP request but gRPC ones at debug level; those
@@ -34,9 +36,37 @@ func logUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
 		}
 		start := time.Now()
 		resp, err := next(ctx, req)
-		logger.DebugContext(ctx, "rpc", "method", info.FullMethod, "code", status.Code(err).String(), "duration", time.Since(start))
+		logger.DebugContext(ctx, "rpc", "method", info.FullMethod, "resource", resourceOf(req), "code", status.Code(err).String(), "duration", time.Since(start))
 		return resp, err
 	}
+}
+
+// routingFields are the request fields that name the resource of a call
+// (what the clients send in x-goog-request-params), in the order tried.
+var routingFields = []protoreflect.Name{"parent", "name", "resource", "queue", "cmek_config"}
+
+// resourceOf returns the queue, task or other resource req names, so that
+// a call's log line says what it was about; a message field stands for
+// its name ("queue" of UpdateQueue).
+func resourceOf(req any) string {
+	m, ok := req.(proto.Message)
+	if !ok {
+		return ""
+	}
+	r := m.ProtoReflect()
+	for _, n := range routingFields {
+		f := r.Descriptor().Fields().ByName(n)
+		switch {
+		case f == nil || f.IsList() || f.IsMap():
+		case f.Kind() == protoreflect.StringKind:
+			return r.Get(f).String()
+		case f.Kind() == protoreflect.MessageKind:
+			if name := f.Message().Fields().ByName("name"); name != nil && name.Kind() == protoreflect.StringKind {
+				return r.Get(f).Message().Get(name).String()
+			}
+		}
+	}
+	return ""
 }
 
 // statusWriter records the status code. Unwrap lets

@@ -224,7 +224,7 @@ func TestRequestsLoggedAtDebug(t *testing.T) {
 	checkResponse(t, do(t, ts.URL, "GET", "/v2/projects/p/locations/l/queues/missing", "", ""), 404, "NOT_FOUND", "")
 	// The RPC ends before the HTTP response does.
 	for _, want := range []map[string]string{
-		{"msg": "rpc", "method": "/google.cloud.tasks.v2.CloudTasks/GetQueue", "code": "NotFound"},
+		{"msg": "rpc", "method": "/google.cloud.tasks.v2.CloudTasks/GetQueue", "resource": "projects/p/locations/l/queues/missing", "code": "NotFound"},
 		{"msg": "request", "method": "GET", "path": "/v2/projects/p/locations/l/queues/missing", "status": "404"},
 	} {
 		r := recv(t, records, want["msg"]+" log record")
