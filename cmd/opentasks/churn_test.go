@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +48,14 @@ func TestChurnLogsNoErrors(t *testing.T) {
 
 func churn(t *testing.T, store string) {
 	ctx := deadline(t, 2*time.Minute)
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	// Targets fail too in normal use: every other attempt gets a 503, and
+	// each round has a task for a closed port.
+	var answered atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if answered.Add(1)%2 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
 	t.Cleanup(target.Close)
 
 	logPath := filepath.Join(t.TempDir(), "server.log")
@@ -80,6 +88,32 @@ func churn(t *testing.T, store string) {
 	for err := range errs {
 		t.Error(err)
 	}
+	// Stopping with attempts in flight is normal too.
+	arrived := make(chan struct{}, 1)
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hung.Close)
+	const busy = "projects/churn/locations/us-central1/queues/busy"
+	if _, err := clients[0].CreateQueue(ctx, &cloudtaskspb.CreateQueueRequest{Parent: busy[:strings.LastIndex(busy, "/queues/")], Queue: &cloudtaskspb.Queue{Name: busy}}); err != nil {
+		t.Fatal(err)
+	}
+	for range tasks {
+		if _, err := clients[0].CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: busy, Task: &cloudtaskspb.Task{
+			MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: hung.URL}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-arrived:
+	case <-ctx.Done():
+		t.Fatal("no attempt reached the hanging target")
+	}
 	if err := p.terminate(); err != nil {
 		t.Errorf("server exit after SIGTERM: %v", err)
 	}
@@ -105,7 +139,7 @@ func churn(t *testing.T, store string) {
 		}
 	}
 	// The log was the server's, at debug level: every call is in it.
-	if want := workers * rounds * (2*tasks + 8); rpcs < want {
+	if want := workers * rounds * (2*tasks + 9); rpcs < want {
 		t.Errorf("%d rpc lines in the server's log, want at least %d", rpcs, want)
 	}
 }
@@ -127,6 +161,11 @@ func churnRound(ctx context.Context, c *cloudtasksapi.Client, queue, url string,
 		if _, err := create(); err != nil {
 			return fmt.Errorf("CreateTask: %w", err)
 		}
+	}
+	if _, err := c.CreateTask(ctx, &cloudtaskspb.CreateTaskRequest{Parent: queue, Task: &cloudtaskspb.Task{
+		MessageType: &cloudtaskspb.Task_HttpRequest{HttpRequest: &cloudtaskspb.HttpRequest{Url: "http://127.0.0.1:1/closed"}},
+	}}); err != nil {
+		return fmt.Errorf("CreateTask for a closed port: %w", err)
 	}
 	if _, err := c.PauseQueue(ctx, &cloudtaskspb.PauseQueueRequest{Name: queue}); err != nil {
 		return fmt.Errorf("PauseQueue: %w", err)
