@@ -29,9 +29,10 @@ import (
 
 // TestChurnLogsNoErrors runs a conformance-style churn (queues created,
 // filled, paused, resumed, purged and deleted in quick succession while
-// their schedulers deliver, and calls on what was just deleted) against a
-// real server process at --log-level debug, over gRPC and REST. Every one
-// of these is normal use: the server's log may not have a single ERROR
+// their schedulers deliver, and calls on what was just deleted; targets
+// that fail; a SIGTERM with attempts in flight) against a real server
+// process at --log-level debug, over gRPC and REST. Every one of these is
+// normal use: the server's log may not have a single ERROR
 // line, since ERROR is kept for faults an operator must act on. Runs on
 // SQLite, and on PostgreSQL when OPENTASKS_TEST_POSTGRES is set.
 func TestChurnLogsNoErrors(t *testing.T) {

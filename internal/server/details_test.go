@@ -245,19 +245,34 @@ func TestErrorDetails(t *testing.T) {
 }
 
 // TestErrorDetailsUnknownJSONField: Google's front end refuses a REST body
-// with an unknown field with a google.rpc.BadRequest detail (spec 9.2).
-// No official client can send one, so the request is raw and the answer
-// is read the way the Go REST client reads it (googleapi.CheckResponse,
-// apierror.FromError).
+// with an unknown field with a google.rpc.BadRequest detail (spec 9.2)
+// naming where it is, from the rule's body field down, in proto names
+// (see unknownfield.go). No official client can send one, so the requests
+// are raw and the answers are read the way the Go REST client reads them
+// (googleapi.CheckResponse, apierror.FromError).
 func TestErrorDetailsUnknownJSONField(t *testing.T) {
 	_, ts := startFake(t)
-	res, err := http.Post(ts.URL+"/v2/projects/p/locations/l/queues", "application/json",
-		strings.NewReader(`{"name":"projects/p/locations/l/queues/q","bogus":1}`))
-	if err != nil {
-		t.Fatal(err)
+	const q = "/v2/projects/p/locations/l/queues/q"
+	for _, c := range []struct{ path, body, at string }{
+		{"/v2/projects/p/locations/l/queues", `{"name":"projects/p/locations/l/queues/q","bogus":1}`, "queue"},
+		{"/v2/projects/p/locations/l/queues", `{"retryConfig":{"maxAttempts":1},"rateLimits":{"bogus":1}}`, "queue.rate_limits"},
+		{q + "/tasks", `{"parent":"x","bogus":1}`, ""},
+		{q + "/tasks", `{"task":{"httpRequest":{"url":"http://h","bogus":{"a":1}}}}`, "task.http_request"},
+		{q + "/tasks:batchCreate", `{"requests":[{"task":{}},{"task":{"scheduleTime":"2026-01-01T00:00:00Z","bogus":1}}]}`, "requests[1].task"},
+	} {
+		t.Run(c.body, func(t *testing.T) {
+			res, err := http.Post(ts.URL+c.path, "application/json", strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = googleapi.CheckResponse(res)
+			res.Body.Close()
+			msg := `Invalid JSON payload received. Unknown name "bogus": Cannot find field.`
+			if c.at != "" {
+				msg = `Invalid JSON payload received. Unknown name "bogus" at '` + c.at + `': Cannot find field.`
+			}
+			wantDetails(t, err, "rest", codes.InvalidArgument, msg,
+				&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: c.at, Description: msg}}})
+		})
 	}
-	defer res.Body.Close()
-	msg := `Invalid JSON payload received. Unknown name "bogus": Cannot find field.`
-	wantDetails(t, googleapi.CheckResponse(res), "rest", codes.InvalidArgument, msg,
-		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Description: msg}}})
 }

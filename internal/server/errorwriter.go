@@ -160,17 +160,23 @@ func requestError(st *status.Status) *status.Status {
 	}
 	msg := st.Message()
 	var out *status.Status
+	var field string
 	if name, ok := quoted(msg, `unknown field in field path "`); ok {
 		out = status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q: Cannot bind query parameter. Field '%s' could not be found in request message.", name, name)
 	} else if name, ok := quoted(msg, `unknown field "`); ok {
-		out = status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q: Cannot find field.", name)
+		if i := strings.Index(msg, atMarker); i >= 0 {
+			field = strings.TrimSuffix(msg[i+len(atMarker):], "'")
+			out = status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q at '%s': Cannot find field.", name, field)
+		} else {
+			out = status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q: Cannot find field.", name)
+		}
 	} else if i := strings.Index(msg, "proto:"); i >= 0 {
 		return status.New(codes.InvalidArgument, "Invalid JSON payload received. "+strings.TrimSpace(msg[i+len("proto:"):]))
 	} else {
 		return st
 	}
 	withDetail, err := out.WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Description: out.Message()}},
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: out.Message()}},
 	})
 	if err != nil {
 		return out

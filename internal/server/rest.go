@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // mixinRules are the HTTP rules of the Locations and Operations mixins as
@@ -65,26 +66,27 @@ type rest struct {
 }
 
 func newREST(gs *grpc.Server, api API) (*rest, error) {
-	names, err := newTranscoder(gs, false)
+	bodies := bodyFields(gs)
+	names, err := newTranscoder(gs, bodies, false)
 	if err != nil {
 		return nil, err
 	}
-	ints, err := newTranscoder(gs, true)
+	ints, err := newTranscoder(gs, bodies, true)
 	if err != nil {
 		return nil, err
 	}
 	return &rest{api: api, names: names, ints: ints}, nil
 }
 
-func newTranscoder(gs *grpc.Server, enumNumbers bool) (*vanguard.Transcoder, error) {
+func newTranscoder(gs *grpc.Server, bodies map[protoreflect.FullName]string, enumNumbers bool) (*vanguard.Transcoder, error) {
 	t, err := vanguardgrpc.NewTranscoder(gs,
 		vanguard.WithRules(mixinRules...),
 		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
-			return &vanguard.JSONCodec{
+			return bodyCodec{bodyFields: bodies, JSONCodec: vanguard.JSONCodec{
 				// Google omits zero values and rejects unknown fields.
 				MarshalOptions:   protojson.MarshalOptions{Resolver: res, UseEnumNumbers: enumNumbers},
 				UnmarshalOptions: protojson.UnmarshalOptions{Resolver: res},
-			}
+			}}
 		}),
 		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(maxMessageBytes)),
 	)

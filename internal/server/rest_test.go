@@ -55,7 +55,7 @@ func TestREST(t *testing.T) {
 		{name: "bad query value", method: "GET", path: q + "/tasks?pageSize=many", wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "unknown JSON field", method: "POST", path: "/v2/projects/p/locations/l/queues", contentType: "application/json",
 			body: `{"name":"projects/p/locations/l/queues/q","bogus":1}`, wantCode: 400, wantStatus: "INVALID_ARGUMENT",
-			wantBody: `Invalid JSON payload received. Unknown name \"bogus\": Cannot find field.`},
+			wantBody: `Invalid JSON payload received. Unknown name \"bogus\" at 'queue': Cannot find field.`},
 		{name: "malformed JSON", method: "POST", path: "/v2/projects/p/locations/l/queues", contentType: "application/json",
 			body: `{"name":`, wantCode: 400, wantStatus: "INVALID_ARGUMENT", wantBody: "Invalid JSON payload received."},
 		{name: "JSON content type with charset", method: "POST", path: "/v2/projects/p/locations/l/queues",
