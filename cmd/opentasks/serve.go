@@ -39,6 +39,8 @@ type serveFlags struct {
 	appEngineHost  string
 	oauthSource    string
 	maxInFlight    int
+	wf             workflowsFlags
+	queues         queueFlags
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
@@ -53,6 +55,8 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
+	f.wf.register(fs)
+	f.queues.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
@@ -72,6 +76,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	}
 	if f.maxInFlight < 1 {
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
+	}
+	if err := f.queues.load(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -163,14 +170,23 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
 	})
-	h := server.New(svc, server.WithLogger(logger),
-		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
-
+	if err := f.queues.declare(ctx, svc, logger); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopWorkflows()
+	h := server.New(f.queues.api(svc), append([]server.Option{server.WithLogger(logger),
+		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts...)...)
+
 	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
 	err = server.Serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")

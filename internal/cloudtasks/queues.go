@@ -12,6 +12,9 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/opentasks/opentasks/internal/pagetoken"
+	"github.com/opentasks/opentasks/internal/protofilter"
+	"github.com/opentasks/opentasks/internal/protopath"
 	"github.com/opentasks/opentasks/internal/store"
 )
 
@@ -25,13 +28,13 @@ func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRe
 	if err != nil {
 		return nil, err
 	}
-	match, err := compileFilter((&cloudtaskspb.Queue{}).ProtoReflect().Descriptor(), req.GetFilter())
+	match, err := protofilter.Compile((&cloudtaskspb.Queue{}).ProtoReflect().Descriptor(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	scope := tokenScope("ListQueues", parent, req.GetFilter())
-	after, err := decodePageToken(req.GetPageToken(), scope, now)
+	scope := pagetoken.Scope("ListQueues", parent, req.GetFilter())
+	after, err := pagetoken.Decode(req.GetPageToken(), scope, now)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +52,7 @@ func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRe
 				continue
 			}
 			if len(resp.Queues) == size {
-				resp.NextPageToken = encodePageToken(scope, resp.Queues[size-1].Name, now)
+				resp.NextPageToken = pagetoken.Encode(scope, resp.Queues[size-1].Name, now)
 				return resp, nil
 			}
 			resp.Queues = append(resp.Queues, q)
@@ -142,11 +145,11 @@ func queueMask(paths []string) ([][]protoreflect.FieldDescriptor, error) {
 	md := (&cloudtaskspb.Queue{}).ProtoReflect().Descriptor()
 	var masks [][]protoreflect.FieldDescriptor
 	for _, p := range paths {
-		fds, ok := resolvePath(md, p)
+		fds, ok := protopath.Resolve(md, p)
 		if !ok {
 			return nil, invalid("Invalid update_mask: unknown field path %q.", p)
 		}
-		if !outputOnlyQueuePath(fieldPath(fds)) {
+		if !outputOnlyQueuePath(protopath.Name(fds)) {
 			masks = append(masks, fds)
 		}
 	}
@@ -156,6 +159,12 @@ func queueMask(paths []string) ([][]protoreflect.FieldDescriptor, error) {
 // UpdateQueue updates the fields named by the mask (all mutable fields
 // when it is empty), creating the queue if it does not exist.
 func (s *Service) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest) (*cloudtaskspb.Queue, error) {
+	return s.updateQueue(ctx, req, 0)
+}
+
+// updateQueue is UpdateQueue; a burst above zero replaces the
+// max_burst_size the rate implies (see DeclareQueue).
+func (s *Service) updateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest, burst int32) (*cloudtaskspb.Queue, error) {
 	in := req.GetQueue()
 	name := in.GetName()
 	if err := checkQueue(name); err != nil {
@@ -179,10 +188,13 @@ func (s *Service) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueue
 			next.Name, next.State, next.PurgeTime = name, state, purged
 		}
 		for _, m := range masks {
-			copyPath(next, src, m)
+			protopath.Copy(next, src, m)
 		}
 		if err := normalizeQueue(next); err != nil {
 			return nil, err
+		}
+		if burst > 0 {
+			next.RateLimits.MaxBurstSize = burst
 		}
 		return next, nil
 	})

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/opentasks/opentasks/internal/pagetoken"
 	"github.com/opentasks/opentasks/internal/store"
 )
 
@@ -27,8 +28,8 @@ func (s *Service) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksRequ
 		return nil, err
 	}
 	now := s.now()
-	scope := tokenScope("ListTasks", parent, "")
-	after, err := decodePageToken(req.GetPageToken(), scope, now)
+	scope := pagetoken.Scope("ListTasks", parent, "")
+	after, err := pagetoken.Decode(req.GetPageToken(), scope, now)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,7 @@ func (s *Service) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksRequ
 	resp := &cloudtaskspb.ListTasksResponse{}
 	if len(tasks) > size {
 		tasks = tasks[:size]
-		resp.NextPageToken = encodePageToken(scope, tasks[size-1].ID, now)
+		resp.NextPageToken = pagetoken.Encode(scope, tasks[size-1].ID, now)
 	}
 	for _, t := range tasks {
 		resp.Tasks = append(resp.Tasks, withView(t.Task, view))

@@ -13,6 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/opentasks/opentasks/internal/pagetoken"
+	"github.com/opentasks/opentasks/internal/protopath"
 )
 
 // wantStatus fails t unless err has the code and message.
@@ -26,21 +29,21 @@ func wantStatus(t *testing.T, what string, err error, code codes.Code, msg strin
 
 func TestPageTokens(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	scope := tokenScope("ListQueues", "projects/p/locations/l", "state:PAUSED")
-	tok := encodePageToken(scope, "projects/p/locations/l/queues/q", now)
-	if got, err := decodePageToken(tok, scope, now.Add(time.Hour)); err != nil || got != "projects/p/locations/l/queues/q" {
+	scope := pagetoken.Scope("ListQueues", "projects/p/locations/l", "state:PAUSED")
+	tok := pagetoken.Encode(scope, "projects/p/locations/l/queues/q", now)
+	if got, err := pagetoken.Decode(tok, scope, now.Add(time.Hour)); err != nil || got != "projects/p/locations/l/queues/q" {
 		t.Fatalf("decode = %q, %v", got, err)
 	}
-	if got, err := decodePageToken("", scope, now); err != nil || got != "" {
+	if got, err := pagetoken.Decode("", scope, now); err != nil || got != "" {
 		t.Fatalf("empty token = %q, %v", got, err)
 	}
-	other := tokenScope("ListQueues", "projects/p/locations/l", "state:RUNNING")
-	wantStatus(t, "changed filter", func() error { _, err := decodePageToken(tok, other, now); return err }(),
+	other := pagetoken.Scope("ListQueues", "projects/p/locations/l", "state:RUNNING")
+	wantStatus(t, "changed filter", func() error { _, err := pagetoken.Decode(tok, other, now); return err }(),
 		codes.InvalidArgument, "The page token does not belong to this request; the filter and parent must not change while paging.")
-	wantStatus(t, "expired", func() error { _, err := decodePageToken(tok, scope, now.Add(2*time.Hour+time.Second)); return err }(),
+	wantStatus(t, "expired", func() error { _, err := pagetoken.Decode(tok, scope, now.Add(2*time.Hour+time.Second)); return err }(),
 		codes.InvalidArgument, "The page token has expired.")
-	for _, garbage := range []string{"!!!", "abc", encodePageToken(scope, "", now), "c2NvcGUAeAB5"} {
-		_, err := decodePageToken(garbage, scope, now)
+	for _, garbage := range []string{"!!!", "abc", pagetoken.Encode(scope, "", now), "c2NvcGUAeAB5"} {
+		_, err := pagetoken.Decode(garbage, scope, now)
 		wantStatus(t, "garbage "+garbage, err, codes.InvalidArgument, "Invalid page token.")
 	}
 }
@@ -239,7 +242,7 @@ func TestQueueMask(t *testing.T) {
 		t.Fatalf("masks = %d, want output-only paths dropped", len(masks))
 	}
 	for _, m := range masks {
-		copyPath(cur, src, m)
+		protopath.Copy(cur, src, m)
 	}
 	want := &cloudtaskspb.Queue{
 		Name:        "projects/p/locations/l/queues/q",

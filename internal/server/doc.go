@@ -3,6 +3,9 @@
 // over gRPC and over Google's REST surface, plus GET /healthz, so that
 // Google's client libraries cannot tell it from cloudtasks.googleapis.com.
 // It knows nothing of what the API means; that is internal/cloudtasks.
+// Other APIs (Workflows, Executions) join it on the same port through
+// WithService, their REST paths from their own descriptors, and
+// WithRESTRules for mixin paths only a service config declares.
 //
 // gRPC calls (HTTP/2 without TLS, content type application/grpc) go
 // straight to a grpc-go server. Through http.Handler that server manages

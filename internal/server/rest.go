@@ -65,22 +65,22 @@ type rest struct {
 	ints  http.Handler // transcoder answering enums as numbers
 }
 
-func newREST(gs *grpc.Server, api API) (*rest, error) {
-	bodies := bodyFields(gs)
-	names, err := newTranscoder(gs, bodies, false)
+func newREST(gs *grpc.Server, api API, rules []*annotations.HttpRule) (*rest, error) {
+	bodies := bodyFields(gs, rules)
+	names, err := newTranscoder(gs, rules, bodies, false)
 	if err != nil {
 		return nil, err
 	}
-	ints, err := newTranscoder(gs, bodies, true)
+	ints, err := newTranscoder(gs, rules, bodies, true)
 	if err != nil {
 		return nil, err
 	}
 	return &rest{api: api, names: names, ints: ints}, nil
 }
 
-func newTranscoder(gs *grpc.Server, bodies map[protoreflect.FullName]string, enumNumbers bool) (*vanguard.Transcoder, error) {
+func newTranscoder(gs *grpc.Server, rules []*annotations.HttpRule, bodies map[protoreflect.FullName]string, enumNumbers bool) (*vanguard.Transcoder, error) {
 	t, err := vanguardgrpc.NewTranscoder(gs,
-		vanguard.WithRules(mixinRules...),
+		vanguard.WithRules(rules...),
 		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
 			return bodyCodec{bodyFields: bodies, JSONCodec: vanguard.JSONCodec{
 				// Google omits zero values and rejects unknown fields.
@@ -127,6 +127,15 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	firebase, isFirebase := firebaseQueue(r)
+	if isFirebase {
+		var st *status.Status
+		if body, st = s.firebaseBody(r, firebase, body); st != nil {
+			writeError(w, st)
+			return
+		}
+	}
+
 	// The transcoder sees a plain JSON REST call: no system parameters, one
 	// JSON content type (it refuses "application/json; charset=UTF-8"), and
 	// none of the headers that would make it take the call for Connect.
@@ -146,9 +155,18 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reached := new(atomic.Bool)
 	r2 = r2.WithContext(context.WithValue(r2.Context(), reachedKey{}, reached))
-	ew := &errorWriter{ResponseWriter: w, r: r, reached: reached}
+	out := w
+	var rec *recorder
+	if isFirebase {
+		rec = newRecorder()
+		out = rec
+	}
+	ew := &errorWriter{ResponseWriter: out, r: r, reached: reached}
 	t.ServeHTTP(ew, r2)
 	ew.finish()
+	if isFirebase {
+		firebaseAnswer(w, rec)
+	}
 }
 
 // wantsEnumNumbers reports whether the caller asked for

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/grpc"
 )
@@ -36,6 +38,14 @@ type Option func(*config)
 type config struct {
 	logger   *slog.Logger
 	handlers []mount
+	services []service
+	rules    []*annotations.HttpRule
+}
+
+// service is a gRPC service served beside the API (WithService).
+type service struct {
+	desc *grpc.ServiceDesc
+	impl any
 }
 
 type mount struct {
@@ -55,6 +65,19 @@ func WithHandler(pattern string, h http.Handler) Option {
 	return func(c *config) { c.handlers = append(c.handlers, mount{pattern, h}) }
 }
 
+// WithService serves another gRPC service (impl implementing desc) beside
+// the API, over gRPC and over the REST surface its descriptors' http rules
+// declare, with the same error shapes, limits and logs.
+func WithService(desc *grpc.ServiceDesc, impl any) Option {
+	return func(c *config) { c.services = append(c.services, service{desc, impl}) }
+}
+
+// WithRESTRules adds REST bindings that no descriptor carries: those a
+// service config declares for the Locations and Operations mixins.
+func WithRESTRules(rules ...*annotations.HttpRule) Option {
+	return func(c *config) { c.rules = append(c.rules, rules...) }
+}
+
 // New returns the handler that serves api over gRPC, REST and /healthz on
 // one port. gRPC needs HTTP/2 without TLS: serve the handler with Serve
 // (fastest), NewHTTPServer, or an http.Server with the same Protocols.
@@ -64,7 +87,10 @@ func New(api API, opts ...Option) http.Handler {
 		o(&cfg)
 	}
 	gs := newGRPCServer(api, cfg.logger)
-	rest, err := newREST(gs, api)
+	for _, sv := range cfg.services {
+		gs.RegisterService(sv.desc, sv.impl)
+	}
+	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules))
 	if err != nil {
 		// The transcoder is built from compiled-in descriptors and rules:
 		// failing here is a bug in this package, not a runtime condition.

@@ -50,10 +50,22 @@ func (c bodyCodec) Unmarshal(b []byte, msg proto.Message) error {
 	return fmt.Errorf("%w%s%s'", err, atMarker, path)
 }
 
-// bodyFields lists the body fields of the HTTP rules of gs's services by
-// their message type.
-func bodyFields(gs *grpc.Server) map[protoreflect.FullName]string {
+// bodyFields lists the body fields of the HTTP rules of gs's services and
+// of the extra rules by their message type.
+func bodyFields(gs *grpc.Server, extra []*annotations.HttpRule) map[protoreflect.FullName]string {
 	out := map[protoreflect.FullName]string{}
+	add := func(m protoreflect.MethodDescriptor, r *annotations.HttpRule) {
+		if f := m.Input().Fields().ByName(protoreflect.Name(r.GetBody())); f != nil && f.Message() != nil {
+			out[f.Message().FullName()] = string(f.Name())
+		}
+	}
+	for _, r := range extra {
+		if m, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(r.GetSelector())); err == nil {
+			if m, ok := m.(protoreflect.MethodDescriptor); ok {
+				add(m, r)
+			}
+		}
+	}
 	for name := range gs.GetServiceInfo() {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
 		if err != nil {
@@ -67,9 +79,7 @@ func bodyFields(gs *grpc.Server) map[protoreflect.FullName]string {
 			m := sd.Methods().Get(i)
 			rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
 			for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-				if f := m.Input().Fields().ByName(protoreflect.Name(r.GetBody())); f != nil && f.Message() != nil {
-					out[f.Message().FullName()] = string(f.Name())
-				}
+				add(m, r)
 			}
 		}
 	}

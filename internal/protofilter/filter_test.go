@@ -1,8 +1,10 @@
-package cloudtasks
+package protofilter
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"google.golang.org/grpc/codes"
@@ -47,9 +49,9 @@ func TestFilter(t *testing.T) {
 	}
 	md := paused.ProtoReflect().Descriptor()
 	for _, c := range cases {
-		f, err := compileFilter(md, c.filter)
+		f, err := Compile(md, c.filter)
 		if err != nil {
-			t.Errorf("compileFilter(%q): %v", c.filter, err)
+			t.Errorf("Compile(%q): %v", c.filter, err)
 			continue
 		}
 		if got := f(paused.ProtoReflect()); got != c.paused {
@@ -68,9 +70,62 @@ func TestFilterErrors(t *testing.T) {
 		"retry_config.min_backoff > soon", "purge_time < yesterday", "rate_limits:PAUSED",
 		"name.x: 1", "NOT", "state == PAUSED",
 	} {
-		_, err := compileFilter((&cloudtaskspb.Queue{}).ProtoReflect().Descriptor(), text)
+		_, err := Compile((&cloudtaskspb.Queue{}).ProtoReflect().Descriptor(), text)
 		if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), "Invalid filter: ") {
-			t.Errorf("compileFilter(%q) = %v, want INVALID_ARGUMENT", text, err)
+			t.Errorf("Compile(%q) = %v, want INVALID_ARGUMENT", text, err)
 		}
+	}
+}
+
+func TestOrder(t *testing.T) {
+	md := (&cloudtaskspb.Queue{}).ProtoReflect().Descriptor()
+	a := &cloudtaskspb.Queue{Name: "a", State: cloudtaskspb.Queue_PAUSED, PurgeTime: timestamppb.New(time.Unix(10, 5))}
+	b := &cloudtaskspb.Queue{Name: "b", State: cloudtaskspb.Queue_RUNNING, PurgeTime: timestamppb.New(time.Unix(10, 7))}
+	c := &cloudtaskspb.Queue{Name: "c", State: cloudtaskspb.Queue_RUNNING}
+	cases := []struct {
+		order string
+		want  string
+	}{
+		{"name desc", "cba"},
+		{"state, name desc", "cba"}, {"state desc, name", "abc"},
+		{"purgeTime", "cab"},
+		{"purge_time desc", "bac"},
+		{"", "abc"}, // equal: the stable sort keeps the input order
+	}
+	for _, tc := range cases {
+		o, err := CompileOrder(md, tc.order, nil)
+		if err != nil {
+			t.Fatalf("CompileOrder(%q): %v", tc.order, err)
+		}
+		qs := []*cloudtaskspb.Queue{a, b, c}
+		slices.SortStableFunc(qs, func(x, y *cloudtaskspb.Queue) int { return o(x.ProtoReflect(), y.ProtoReflect()) })
+		got := ""
+		for _, q := range qs {
+			got += q.Name
+		}
+		if got != tc.want {
+			t.Errorf("order %q: %s, want %s", tc.order, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"nope", "name up", "name,", "rate_limits", "name desc extra"} {
+		if _, err := CompileOrder(md, bad, nil); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("CompileOrder(%q) = %v, want INVALID_ARGUMENT", bad, err)
+		}
+	}
+	if _, err := CompileOrder(md, "state", []string{"name"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a field outside the allowed list: %v", err)
+	}
+}
+
+func TestFilterDate(t *testing.T) {
+	md := (&cloudtaskspb.Queue{}).ProtoReflect().Descriptor()
+	f, err := Compile(md, `purgeTime > "2023-08-01"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := &cloudtaskspb.Queue{PurgeTime: timestamppb.New(time.Date(2023, 8, 1, 0, 0, 1, 0, time.UTC))}
+	before := &cloudtaskspb.Queue{PurgeTime: timestamppb.New(time.Date(2023, 7, 31, 23, 59, 59, 0, time.UTC))}
+	if !f(after.ProtoReflect()) || f(before.ProtoReflect()) {
+		t.Fatal("a bare date is not midnight UTC")
 	}
 }
