@@ -159,16 +159,20 @@ func queueMask(paths []string) ([][]protoreflect.FieldDescriptor, error) {
 // UpdateQueue updates the fields named by the mask (all mutable fields
 // when it is empty), creating the queue if it does not exist.
 func (s *Service) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest) (*cloudtaskspb.Queue, error) {
+	if err := routedProject(req.GetQueue().GetName()); err != nil {
+		return nil, err
+	}
 	return s.updateQueue(ctx, req, 0)
 }
 
-// updateQueue is UpdateQueue; a burst above zero replaces the
-// max_burst_size the rate implies (see DeclareQueue).
+// updateQueue is UpdateQueue past Google's front end (a declared queue
+// never went through it); a burst above zero replaces the max_burst_size
+// the rate implies (see DeclareQueue).
 func (s *Service) updateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest, burst int32) (*cloudtaskspb.Queue, error) {
 	in := req.GetQueue()
 	name := in.GetName()
-	if err := checkQueue(name); err != nil {
-		return nil, err
+	if !validQueueName(name) {
+		return nil, errQueueNameFormat()
 	}
 	paths := req.GetUpdateMask().GetPaths()
 	masks, err := queueMask(paths)
