@@ -42,8 +42,9 @@ func logUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
 }
 
 // routingFields are the request fields that name the resource of a call
-// (what the clients send in x-goog-request-params), in the order tried.
-var routingFields = []protoreflect.Name{"parent", "name", "resource", "queue", "cmek_config"}
+// (what the clients send in x-goog-request-params), in the order tried;
+// "workflow" is UpdateWorkflow's, for the Workflows API served beside.
+var routingFields = []protoreflect.Name{"parent", "name", "resource", "queue", "cmek_config", "workflow"}
 
 // resourceOf returns the queue, task or other resource req names, so that
 // a call's log line says what it was about; a message field stands for

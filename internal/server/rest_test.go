@@ -219,14 +219,20 @@ func (h recordingHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 func TestRequestsLoggedAtDebug(t *testing.T) {
-	records := make(chan slog.Record, 2)
+	records := make(chan slog.Record, 4)
 	_, ts := startFake(t, server.WithLogger(slog.New(recordingHandler{slog.DiscardHandler, records})))
 	checkResponse(t, do(t, ts.URL, "GET", "/v2/projects/p/locations/l/queues/missing", "", ""), 404, "NOT_FOUND", "")
 	// The RPC ends before the HTTP response does.
-	for _, want := range []map[string]string{
+	wants := []map[string]string{
 		{"msg": "rpc", "method": "/google.cloud.tasks.v2.CloudTasks/GetQueue", "resource": "projects/p/locations/l/queues/missing", "code": "NotFound"},
 		{"msg": "request", "method": "GET", "path": "/v2/projects/p/locations/l/queues/missing", "status": "404"},
-	} {
+	}
+	// A call routed on a message field is logged with that message's name.
+	checkResponse(t, do(t, ts.URL, "PATCH", "/v2/projects/p/locations/l/queues/q2", "application/json", "{}"), 200, "", "")
+	wants = append(wants,
+		map[string]string{"msg": "rpc", "method": "/google.cloud.tasks.v2.CloudTasks/UpdateQueue", "resource": "projects/p/locations/l/queues/q2", "code": "OK"},
+		map[string]string{"msg": "request", "method": "PATCH", "status": "200"})
+	for _, want := range wants {
 		r := recv(t, records, want["msg"]+" log record")
 		got := map[string]string{"msg": r.Message}
 		r.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
