@@ -59,6 +59,9 @@
 //
 // Panics in the service or the transport become INTERNAL for that call
 // and are logged at error level with PanicMessage and the stack. Requests
-// are logged at debug level. REST bodies are capped at 4 MiB and gRPC
-// messages likewise: room for a 1 MiB task after base64 and escaping.
+// are logged at debug level, each call with the resource it names; a call
+// that failed on the server's side (INTERNAL, UNKNOWN, DATA_LOSS: the
+// store failed) is logged at error level, the caller's errors never are.
+// REST bodies are capped at 4 MiB and gRPC messages likewise: room for a
+// 1 MiB task after base64 and escaping.
 package server

@@ -61,6 +61,8 @@ func (f *fakeAPI) GetQueue(_ context.Context, req *cloudtaskspb.GetQueueRequest)
 		return nil, status.Error(codes.FailedPrecondition, "gone")
 	case strings.HasSuffix(req.GetName(), "/panic"):
 		panic("boom")
+	case strings.HasSuffix(req.GetName(), "/broken"):
+		return nil, status.Error(codes.Internal, "getting queue: disk I/O error")
 	}
 	return &cloudtaskspb.Queue{Name: req.GetName(), State: cloudtaskspb.Queue_PAUSED}, nil
 }

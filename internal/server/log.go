@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -28,15 +29,25 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// logUnary logs every RPC (gRPC, or REST after transcoding) at debug level.
+// logUnary logs every RPC (gRPC, or REST after transcoding) at debug
+// level, and at error level one that failed on the server's side
+// (INTERNAL, UNKNOWN, DATA_LOSS: the store could not be read or written),
+// which an operator must see whatever the level. Every other failure is
+// the caller's and stays at debug. Panics are recoverUnary's to log.
 func logUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
-		if !logger.Enabled(ctx, slog.LevelDebug) {
-			return next(ctx, req)
+		debug := logger.Enabled(ctx, slog.LevelDebug)
+		var start time.Time
+		if debug {
+			start = time.Now()
 		}
-		start := time.Now()
 		resp, err := next(ctx, req)
-		logger.DebugContext(ctx, "rpc", "method", info.FullMethod, "resource", resourceOf(req), "code", status.Code(err).String(), "duration", time.Since(start))
+		switch code := status.Code(err); {
+		case code == codes.Internal || code == codes.Unknown || code == codes.DataLoss:
+			logger.ErrorContext(ctx, "rpc failed", "method", info.FullMethod, "resource", resourceOf(req), "code", code.String(), "err", status.Convert(err).Message())
+		case debug:
+			logger.DebugContext(ctx, "rpc", "method", info.FullMethod, "resource", resourceOf(req), "code", code.String(), "duration", time.Since(start))
+		}
 		return resp, err
 	}
 }

@@ -243,3 +243,37 @@ func TestRequestsLoggedAtDebug(t *testing.T) {
 		}
 	}
 }
+
+// infoRecorder keeps the records a logger at info level would write.
+type infoRecorder struct{ recordingHandler }
+
+func (infoRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+// TestServerFaultsLoggedAtError: at the default level a call that failed
+// on the server's side is one ERROR line naming the call, its resource and
+// the fault; the caller's errors log nothing; a panic is logged once.
+func TestServerFaultsLoggedAtError(t *testing.T) {
+	records := make(chan slog.Record, 4)
+	_, ts := startFake(t, server.WithLogger(slog.New(infoRecorder{recordingHandler{slog.DiscardHandler, records}})))
+	for transport, c := range dialClients(t, ts.URL) {
+		t.Run(transport, func(t *testing.T) {
+			ctx := context.Background()
+			_, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: "projects/p/locations/l/queues/missing"})
+			if err == nil || len(records) != 0 {
+				t.Fatalf("missing queue: %v, %d records", err, len(records))
+			}
+			_, err = c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: "projects/p/locations/l/queues/broken"})
+			r := recv(t, records, "the server fault's record")
+			got := map[string]string{}
+			r.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
+			if err == nil || r.Level != slog.LevelError || r.Message != "rpc failed" || got["resource"] != "projects/p/locations/l/queues/broken" ||
+				got["code"] != "Internal" || got["err"] != "getting queue: disk I/O error" || got["method"] != "/google.cloud.tasks.v2.CloudTasks/GetQueue" {
+				t.Fatalf("server fault logged %v %q %v (call: %v)", r.Level, r.Message, got, err)
+			}
+			_, _ = c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: "projects/p/locations/l/queues/panic"})
+			if r := recv(t, records, "the panic's record"); r.Message != server.PanicMessage || len(records) != 0 {
+				t.Fatalf("panic logged as %q, then %d more", r.Message, len(records))
+			}
+		})
+	}
+}

@@ -160,7 +160,7 @@ func newGRPCServer(api API, logger *slog.Logger) *grpc.Server {
 		// grown stacks) across calls instead of one new goroutine a call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*16),
 		grpc.ForceServerCodecV2(codec),
-		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger)),
+		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, recoverUnary(logger), logUnary(logger)),
 	)
 	cloudtaskspb.RegisterCloudTasksServer(gs, api)
 	location.RegisterLocationsServer(gs, api)
