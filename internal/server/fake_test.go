@@ -119,6 +119,9 @@ func (f *fakeAPI) BufferTask(_ context.Context, queue, taskID string, body []byt
 	if strings.HasSuffix(queue, "/panic") {
 		panic("buffer boom")
 	}
+	if strings.HasSuffix(queue, "/broken") {
+		return nil, status.Error(codes.Internal, "buffering task: disk I/O error")
+	}
 	return &cloudtaskspb.Task{Name: queue + "/tasks/" + taskID, View: cloudtaskspb.Task_BASIC}, nil
 }
 

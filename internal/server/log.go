@@ -42,14 +42,22 @@ func logUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
 			start = time.Now()
 		}
 		resp, err := next(ctx, req)
-		switch code := status.Code(err); {
-		case code == codes.Internal || code == codes.Unknown || code == codes.DataLoss:
-			logger.ErrorContext(ctx, "rpc failed", "method", info.FullMethod, "resource", resourceOf(req), "code", code.String(), "err", status.Convert(err).Message())
-		case debug:
-			logger.DebugContext(ctx, "rpc", "method", info.FullMethod, "resource", resourceOf(req), "code", code.String(), "duration", time.Since(start))
+		if !logServerFault(ctx, logger, info.FullMethod, resourceOf(req), err) && debug {
+			logger.DebugContext(ctx, "rpc", "method", info.FullMethod, "resource", resourceOf(req), "code", status.Code(err).String(), "duration", time.Since(start))
 		}
 		return resp, err
 	}
+}
+
+// logServerFault logs err at error level if the call failed on the
+// server's side, and reports whether it did.
+func logServerFault(ctx context.Context, logger *slog.Logger, method, resource string, err error) bool {
+	switch code := status.Code(err); code {
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		logger.ErrorContext(ctx, "rpc failed", "method", method, "resource", resource, "code", code.String(), "err", status.Convert(err).Message())
+		return true
+	}
+	return false
 }
 
 // routingFields are the request fields that name the resource of a call

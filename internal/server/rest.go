@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -61,11 +62,12 @@ func camelPaths(v string) string {
 // does what Google's front end does around it (see doc.go).
 type rest struct {
 	api   API
+	log   *slog.Logger // for the calls it makes to api itself
 	names http.Handler // transcoder answering enums by name (the default)
 	ints  http.Handler // transcoder answering enums as numbers
 }
 
-func newREST(gs *grpc.Server, api API, rules []*annotations.HttpRule) (*rest, error) {
+func newREST(gs *grpc.Server, api API, rules []*annotations.HttpRule, logger *slog.Logger) (*rest, error) {
 	bodies := bodyFields(gs, rules)
 	names, err := newTranscoder(gs, rules, bodies, false)
 	if err != nil {
@@ -75,7 +77,7 @@ func newREST(gs *grpc.Server, api API, rules []*annotations.HttpRule) (*rest, er
 	if err != nil {
 		return nil, err
 	}
-	return &rest{api: api, names: names, ints: ints}, nil
+	return &rest{api: api, log: logger, names: names, ints: ints}, nil
 }
 
 func newTranscoder(gs *grpc.Server, rules []*annotations.HttpRule, bodies map[protoreflect.FullName]string, enumNumbers bool) (*vanguard.Transcoder, error) {

@@ -276,4 +276,13 @@ func TestServerFaultsLoggedAtError(t *testing.T) {
 			}
 		})
 	}
+	// BufferTask, which REST serves without the gRPC server, too.
+	checkResponse(t, do(t, ts.URL, "POST", "/v2/projects/p/locations/l/queues/broken/tasks:buffer", "text/plain", "x"), 500, "INTERNAL", "")
+	r := recv(t, records, "BufferTask's fault record")
+	got := map[string]string{}
+	r.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
+	if r.Level != slog.LevelError || got["method"] != "/google.cloud.tasks.v2.CloudTasks/BufferTask" || got["resource"] != "projects/p/locations/l/queues/broken" ||
+		got["err"] != "buffering task: disk I/O error" {
+		t.Fatalf("BufferTask fault logged %v %q %v", r.Level, r.Message, got)
+	}
 }

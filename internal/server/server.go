@@ -90,7 +90,7 @@ func New(api API, opts ...Option) http.Handler {
 	for _, sv := range cfg.services {
 		gs.RegisterService(sv.desc, sv.impl)
 	}
-	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules))
+	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules), cfg.logger)
 	if err != nil {
 		// The transcoder is built from compiled-in descriptors and rules:
 		// failing here is a bug in this package, not a runtime condition.
