@@ -150,7 +150,8 @@ func (s *Service) housekeep(ctx context.Context) {
 func (s *Service) sweep(ctx context.Context) {
 	now := s.now()
 	names := s.runs.names()
-	if err := s.st.RenewExecutions(ctx, names, now.Add(s.cfg.LeaseTTL)); err != nil {
+	// A sweep cut short by Stop is no fault.
+	if err := s.st.RenewExecutions(ctx, names, now.Add(s.cfg.LeaseTTL)); err != nil && ctx.Err() == nil {
 		s.log.Error("renewing execution leases", "err", err)
 	}
 	for _, n := range names {
@@ -158,10 +159,10 @@ func (s *Service) sweep(ctx context.Context) {
 			s.runs.cancel(n)
 		}
 	}
-	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil {
+	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil && ctx.Err() == nil {
 		s.log.Error("ending interrupted executions", "err", err)
 	}
-	if _, err := s.st.DeleteExecutionsEndedBefore(ctx, now.Add(-s.cfg.Retention)); err != nil {
+	if _, err := s.st.DeleteExecutionsEndedBefore(ctx, now.Add(-s.cfg.Retention)); err != nil && ctx.Err() == nil {
 		s.log.Error("deleting old executions", "err", err)
 	}
 }
