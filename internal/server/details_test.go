@@ -2,9 +2,9 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
-	"sort"
 	"strings"
 	"testing"
 
@@ -16,8 +16,9 @@ import (
 	"google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // apiErrorOf reads err as callers of the official client do. The clients
@@ -53,36 +54,21 @@ func detailsOf(ae *apierror.APIError) []proto.Message {
 	return out
 }
 
-// sortDetails orders details by type, as detailsOf lists them for REST.
-func sortDetails(ms []proto.Message) []proto.Message {
-	rank := map[protoreflect.FullName]int{}
-	for i, m := range []proto.Message{&errdetails.ErrorInfo{}, &errdetails.BadRequest{}, &errdetails.PreconditionFailure{},
-		&errdetails.QuotaFailure{}, &errdetails.RetryInfo{}, &errdetails.ResourceInfo{}, &errdetails.RequestInfo{},
-		&errdetails.DebugInfo{}, &errdetails.Help{}, &errdetails.LocalizedMessage{}} {
-		rank[m.ProtoReflect().Descriptor().FullName()] = i
-	}
-	out := append([]proto.Message(nil), ms...)
-	sort.SliceStable(out, func(i, j int) bool {
-		return rank[out[i].ProtoReflect().Descriptor().FullName()] < rank[out[j].ProtoReflect().Descriptor().FullName()]
-	})
-	return out
-}
-
-// wantDetails fails unless err, read with apierror.FromError as a caller
-// of the official client would, has code and msg and exactly want as
-// details. Over gRPC the order is checked too: it is the recorded one.
+// wantDetails fails unless err, read as a caller of the official client
+// reads it (apiErrorOf), has code and msg and exactly want as details, in
+// that order, as sent: over gRPC the status's, over REST the body's
+// error.details, which the client must parse all of too.
 func wantDetails(t *testing.T, err error, transport string, code codes.Code, msg string, want ...proto.Message) {
 	t.Helper()
 	ae, ok := apiErrorOf(err)
 	if !ok {
 		t.Fatalf("error %v is not an API error", err)
 	}
-	got := detailsOf(ae)
+	var got []proto.Message
 	if transport == "grpc" {
 		if ae.GRPCStatus().Code() != code {
 			t.Fatalf("code = %v, want %v", ae.GRPCStatus().Code(), code)
 		}
-		got = nil
 		for _, d := range ae.GRPCStatus().Details() {
 			got = append(got, d.(proto.Message))
 		}
@@ -90,7 +76,30 @@ func wantDetails(t *testing.T, err error, transport string, code codes.Code, msg
 		if ae.HTTPCode() != apiHTTPStatus[code] {
 			t.Fatalf("HTTP %d, want %d", ae.HTTPCode(), apiHTTPStatus[code])
 		}
-		want = sortDetails(want)
+		var herr *googleapi.Error
+		if !errors.As(err, &herr) {
+			t.Fatalf("REST error %v is not a googleapi.Error", err)
+		}
+		var body struct {
+			Error struct{ Details []json.RawMessage }
+		}
+		if err := json.Unmarshal([]byte(herr.Body), &body); err != nil {
+			t.Fatalf("REST error body %q: %v", herr.Body, err)
+		}
+		for _, raw := range body.Error.Details {
+			var a anypb.Any
+			if err := protojson.Unmarshal(raw, &a); err != nil {
+				t.Fatalf("detail %s: %v", raw, err)
+			}
+			m, err := a.UnmarshalNew()
+			if err != nil {
+				t.Fatalf("detail %s: %v", raw, err)
+			}
+			got = append(got, m)
+		}
+		if n := len(detailsOf(ae)); n != len(got) {
+			t.Fatalf("the client parsed %d of the %d details sent", n, len(got))
+		}
 	}
 	if ae.Message() != msg {
 		t.Fatalf("message %q, want %q", ae.Message(), msg)
