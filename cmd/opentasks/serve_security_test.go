@@ -365,3 +365,47 @@ func TestServeRecordsDeniedAttempt(t *testing.T) {
 		t.Errorf("no log line for the denied attempt:\n%s", log.String())
 	}
 }
+
+// TestCLIWithToken: the CLI sends $OPENTASKS_TOKEN to a server that
+// requires authentication.
+func TestCLIWithToken(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("cli-t0ken user:ops@example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := serveWith(t, io.Discard, nil, "--auth-tokens", tokens, "--store", "sqlite:"+filepath.Join(dir, "db"))
+	ctx := deadline(t, time.Minute)
+	args := []string{"queues", "create", "q", "--endpoint", url, "--project", "p"}
+	var stderr strings.Builder
+	if code := run(ctx, args, io.Discard, &stderr, nil); code == 0 || !strings.Contains(stderr.String(), "missing required authentication credential") {
+		t.Fatalf("without a token: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run(ctx, args, io.Discard, &stderr, []string{"OPENTASKS_TOKEN=cli-t0ken"}); code != 0 {
+		t.Fatalf("with a token: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestHealthcheckTLS: in a container with TLS on, healthcheck finds the
+// server from OPENTASKS_ADDR and asks over TLS for the certificate of
+// OPENTASKS_TLS_CERT, and no other.
+func TestHealthcheckTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.New(t)
+	certFile, keyFile := ca.WriteFiles(dir, "serve")
+	url := serveWith(t, io.Discard, nil, "--tls-cert", certFile, "--tls-key", keyFile, "--store", "sqlite:"+filepath.Join(dir, "db"))
+	addr := strings.TrimPrefix(url, "https://")
+	ctx := deadline(t, time.Minute)
+	var stdout, stderr strings.Builder
+	if code := run(ctx, []string{"healthcheck"}, &stdout, &stderr, []string{"OPENTASKS_ADDR=" + addr, "OPENTASKS_TLS_CERT=" + certFile}); code != 0 || stdout.String() != "ok\n" {
+		t.Fatalf("healthcheck: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	otherDir := t.TempDir()
+	other, _ := ca.WriteFiles(otherDir, "other")
+	stderr.Reset()
+	if code := run(ctx, []string{"healthcheck"}, io.Discard, &stderr, []string{"OPENTASKS_ADDR=" + addr, "OPENTASKS_TLS_CERT=" + other}); code == 0 ||
+		!strings.Contains(stderr.String(), "not the one OPENTASKS_TLS_CERT names") {
+		t.Fatalf("healthcheck with another certificate: exit %d, stderr %q", code, stderr.String())
+	}
+}

@@ -22,13 +22,15 @@ import (
 // workflowsFlags configure the Workflows and Executions APIs of serve.
 type workflowsFlags struct {
 	maxActive int
+	maxQueued int
 	retention time.Duration
 	leaseTTL  time.Duration
 	mocks     string
 }
 
 func (f *workflowsFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&f.maxActive, "workflows-max-active", 1000, "most ACTIVE executions of one workflow; CreateExecution past it is RESOURCE_EXHAUSTED")
+	fs.IntVar(&f.maxActive, "workflows-max-active", 1000, "most ACTIVE executions of one workflow; new ones past it are QUEUED")
+	fs.IntVar(&f.maxQueued, "workflows-max-queued", 10000, "most QUEUED executions of one workflow (started oldest first as active ones end); CreateExecution past it is RESOURCE_EXHAUSTED; 0 queues none")
 	fs.DurationVar(&f.retention, "workflows-retention", 30*24*time.Hour, "how long a finished workflow execution is kept")
 	fs.StringVar(&f.mocks, "workflows-mocks", "", "`FILE` of mock rules (docs/workflows-mocks.md) answering the calls of every deployed workflow, for tests without a cloud project")
 	fs.DurationVar(&f.leaseTTL, "workflows-lease-ttl", 30*time.Second, "postgres: an execution whose node died ends FAILED (interrupted) about this long after")
@@ -60,6 +62,7 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 		Mocks:      mocks,
 		Endpoint:   "http://" + dialable(addr),
 		MaxActive:  f.wf.maxActive,
+		MaxQueued:  f.wf.maxQueued,
 		Retention:  f.wf.retention,
 		LeaseTTL:   f.wf.leaseTTL,
 		SoleOwner:  strings.HasPrefix(f.store, "sqlite:"),
@@ -76,6 +79,7 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 		server.WithAPIHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
 		server.WithAPIHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
 		server.WithAPIHandler(workflows.CallbackRESTPattern, svc.CallbacksHandler()),
+		server.WithAPIHandler(workflowsapi.ListCallbacksRoute, svc.ListCallbacksHandler()),
 	}, svc.Stop, nil
 }
 
