@@ -180,13 +180,19 @@ func TestBrowserCreatePauseRunAndDelete(t *testing.T) {
 		chromedp.Query(chromedp.CSS(`#ct-body`)),
 	)
 	get(t, tb, "marking the table", chromedp.Evaluate[bool](`document.querySelector("#tasks-live table").consoleTestMark = "same", true`))
+	// Where the page is scrolled to and where the task list starts: a
+	// live update must move neither.
+	const layout = `window.scrollTo(0, 40), JSON.stringify([window.scrollY, document.getElementById("tasks-title").getBoundingClientRect().top + window.scrollY])`
+	before := get(t, tb, "scrolling", chromedp.Evaluate[string](layout))
+	t.Logf("scroll and task list top before the update: %s", before)
 	other := s.task(t, demoQueue, httpTask(hook.URL+"/other", ""))
 	tb.do(t, "waiting for the live update", chromedp.WaitVisible(chromedp.CSS(`[id="t-`+lastSegment(other.GetName())+`"]`)))
 	body := get(t, tb, "reading the body field", chromedp.Value(chromedp.CSS(`#ct-body`)))
 	focused := get(t, tb, "reading the focus", chromedp.Evaluate[string](`document.activeElement.id`))
 	mark := get(t, tb, "reading the mark", chromedp.Evaluate[string](`document.querySelector("#tasks-live table").consoleTestMark || ""`))
-	if body != "half-typed" || focused != "ct-body" || mark != "same" {
-		t.Errorf("after a live update: body %q, focus on %q, table mark %q", body, focused, mark)
+	after := get(t, tb, "reading the layout", chromedp.Evaluate[string](`JSON.stringify([window.scrollY, document.getElementById("tasks-title").getBoundingClientRect().top + window.scrollY])`))
+	if body != "half-typed" || focused != "ct-body" || mark != "same" || before != after || !strings.HasPrefix(before, "[40,") {
+		t.Errorf("after a live update: body %q, focus on %q, table mark %q, scroll and list top %s then %s", body, focused, mark, before, after)
 	}
 
 	// The task page shows the body decoded.
@@ -228,5 +234,31 @@ func TestBrowserCreatePauseRunAndDelete(t *testing.T) {
 	tb.do(t, "confirming", chromedp.Click(chromedp.CSS(`#confirm-ok`)), chromedp.WaitVisible(chromedp.CSS(`.card.empty`)))
 	if _, err := s.api.GetQueue(context.Background(), &cloudtaskspb.GetQueueRequest{Name: demoQueue}); err == nil {
 		t.Error("the queue still exists")
+	}
+}
+
+// TestBrowserLayoutFits: at 1280 px the tables fit their cards, and on a
+// phone nothing scrolls sideways; the first Tab reaches the skip link.
+func TestBrowserLayoutFits(t *testing.T) {
+	s := newStack(t, nil)
+	s.queue(t, demoQueue, true)
+	s.queue(t, "projects/a-rather-long-project-name/locations/northamerica-northeast1/queues/nightly-reports-and-exports", false)
+	task := s.task(t, demoQueue, httpTask("http://127.0.0.1:1/a/rather/long/path/for/a/target?with=query&and=more", `{"a":1}`))
+	pages := []string{"/console/", "/console/" + demoQueue, "/console/" + task.GetName()}
+	// overflow lists the elements wider than their box.
+	const overflow = `JSON.stringify([document.documentElement, ...document.querySelectorAll(".table-wrap, .card")]
+		.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className || e.tagName))`
+	for _, size := range []struct{ w, h int64 }{{1280, 900}, {390, 844}} {
+		tb := newTab(t, size.w, size.h)
+		for _, p := range pages {
+			tb.do(t, "opening "+p, chromedp.Navigate(s.URL+p), chromedp.WaitVisible(chromedp.CSS(`main`)))
+			if got := get(t, tb, "measuring "+p, chromedp.Evaluate[string](overflow)); got != "[]" {
+				t.Errorf("%d px, %s: wider than their box: %s", size.w, p, got)
+			}
+		}
+		tb.do(t, "tabbing", chromedp.KeyEvent("\t"))
+		if got := get(t, tb, "reading the focus", chromedp.Evaluate[string](`document.activeElement.className`)); got != "skip" {
+			t.Errorf("%d px: the first Tab focuses %q, want the skip link", size.w, got)
+		}
 	}
 }

@@ -427,7 +427,7 @@ func TestTaskSamplesAreSharedForASecondAndForgotten(t *testing.T) {
 	now = time.Now().Add(time.Hour)
 	ctx := context.Background()
 	read := func(q string) numbers {
-		n, err := s.console.numbersOf(ctx, q, queueSample)
+		n, err := s.console.numbersOf(ctx, sampleSpec{q, queueSample, sampleTTL})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -444,6 +444,23 @@ func TestTaskSamplesAreSharedForASecondAndForgotten(t *testing.T) {
 	read(demoQueue)
 	if lists != 2 {
 		t.Errorf("%d ListTasks calls after a second, want 2", lists)
+	}
+	// The Queues page of 250 queues reuses a count for three seconds.
+	overview := func() {
+		if _, err := s.console.numbersOf(ctx, sampleSpec{demoQueue, overviewSample, 3 * sampleTTL}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n, want := range map[int]time.Duration{0: time.Second, 64: time.Second, 100: time.Second, 101: 2 * time.Second, 250: 3 * time.Second} {
+		if got := overviewTTL(n); got != want {
+			t.Errorf("overviewTTL(%d) = %v, want %v", n, got, want)
+		}
+	}
+	overview()
+	now = now.Add(2 * time.Second)
+	overview()
+	if lists != 3 {
+		t.Errorf("%d ListTasks calls after two overview reads 2 s apart, want 3", lists)
 	}
 	now = now.Add(2 * time.Minute)
 	read(other)

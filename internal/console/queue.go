@@ -189,7 +189,7 @@ func (c *Console) showQueue(ctx context.Context, w http.ResponseWriter, r *http.
 		Config:    configOf(q, now),
 		Form:      form, FormError: formErr, Methods: methods,
 	}
-	if d.Live, err = c.numbersOf(ctx, name, queueSample); err != nil {
+	if d.Live, err = c.numbersOf(ctx, sampleSpec{name, queueSample, sampleTTL}); err != nil {
 		d.LiveErr = errMessage(err)
 	}
 	qv := r.URL.Query()

@@ -22,12 +22,24 @@ import (
 
 // How many tasks a queue's live numbers count at most (one ListTasks
 // page): few on the Queues page, which counts every queue, more on a
-// queue's own page. sampleTTL is how long one count serves every viewer.
+// queue's own page. A count serves every viewer for sampleTTL; on the
+// Queues page, for a second per sampledPerSecond queues shown, so that
+// one viewer costs at most about that many ListTasks calls a second
+// however many queues there are.
 const (
-	overviewSample = 50
-	queueSample    = 1000
-	sampleTTL      = time.Second
+	overviewSample   = 50
+	queueSample      = 1000
+	sampleTTL        = time.Second
+	sampledPerSecond = 100
 )
+
+// sampleSpec is one count of a queue's tasks: the queue, the page size, and
+// how long a count may be reused.
+type sampleSpec struct {
+	queue string
+	size  int32
+	ttl   time.Duration
+}
 
 // taskSample is what one bounded ListTasks page tells about a queue.
 type taskSample struct {
@@ -58,8 +70,9 @@ const sampleForget = time.Minute
 // tasks, at most once per sampleTTL whoever asks. The queue was listed or read with the
 // caller's own context before, so the counts are of a queue the caller can
 // see.
-func (c *Console) sample(ctx context.Context, queue string, size int32) (taskSample, error) {
+func (c *Console) sample(ctx context.Context, sp sampleSpec) (taskSample, error) {
 	now := c.cfg.Now()
+	queue, size := sp.queue, sp.size
 	key := sampleKey{queue, size}
 	c.sampleMu.Lock()
 	e := c.samples[key]
@@ -76,7 +89,7 @@ func (c *Console) sample(ctx context.Context, queue string, size int32) (taskSam
 	c.sampleMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if now.Sub(e.at) < sampleTTL && !e.at.IsZero() {
+	if now.Sub(e.at) < sp.ttl && !e.at.IsZero() {
 		return e.s, nil
 	}
 	resp, err := c.cfg.API.ListTasks(ctx, &cloudtaskspb.ListTasksRequest{Parent: queue, PageSize: size, ResponseView: cloudtaskspb.Task_BASIC})
@@ -119,7 +132,8 @@ type numbers struct {
 
 // numbersOf combines the cheap in-memory stats (exact) with the sample
 // (exact when the queue fits in it, lower bounds otherwise).
-func (c *Console) numbersOf(ctx context.Context, queue string, size int32) (numbers, error) {
+func (c *Console) numbersOf(ctx context.Context, sp sampleSpec) (numbers, error) {
+	queue := sp.queue
 	n := numbers{Attempts: "—", Failures: "—", Oldest: "—"}
 	var st metrics.QueueStats
 	haveStats := c.cfg.Metrics != nil
@@ -129,7 +143,7 @@ func (c *Console) numbersOf(ctx context.Context, queue string, size int32) (numb
 	var s taskSample
 	if !haveStats || st.Depth > 0 {
 		var err error
-		if s, err = c.sample(ctx, queue, size); err != nil {
+		if s, err = c.sample(ctx, sp); err != nil {
 			return n, err
 		}
 	}
@@ -215,7 +229,7 @@ func (c *Console) showQueues(ctx context.Context, w http.ResponseWriter, r *http
 		d.Groups = append(d.Groups, g)
 		d.Total += len(queues)
 	}
-	c.fillNumbers(ctx, d.Groups)
+	c.fillNumbers(ctx, d.Groups, d.Total)
 	if d.Form.Project == "" {
 		d.Form = queueForm{Project: "my-project", Location: "us-central1"}
 		if len(d.Groups) > 0 {
@@ -226,15 +240,22 @@ func (c *Console) showQueues(ctx context.Context, w http.ResponseWriter, r *http
 	c.render(w, r, code, "queues", &page{Title: "Queues", Live: true}, d)
 }
 
+// overviewTTL is how long the Queues page reuses a queue's count when it
+// shows total queues.
+func overviewTTL(total int) time.Duration {
+	return sampleTTL * time.Duration(max(1, (total+sampledPerSecond-1)/sampledPerSecond))
+}
+
 // fillNumbers reads every queue's live numbers, a few queues at a time.
-func (c *Console) fillNumbers(ctx context.Context, groups []queueGroup) {
+func (c *Console) fillNumbers(ctx context.Context, groups []queueGroup, total int) {
+	ttl := overviewTTL(total)
 	var g errgroup.Group
 	g.SetLimit(8)
 	for gi := range groups {
 		for qi := range groups[gi].Queues {
 			row := &groups[gi].Queues[qi]
 			g.Go(func() error {
-				n, err := c.numbersOf(ctx, row.Name, overviewSample)
+				n, err := c.numbersOf(ctx, sampleSpec{row.Name, overviewSample, ttl})
 				if err != nil {
 					row.Err = errMessage(err)
 				}

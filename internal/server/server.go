@@ -103,7 +103,7 @@ func New(api API, opts ...Option) http.Handler {
 	for _, sv := range cfg.services {
 		gs.RegisterService(sv.desc, sv.impl)
 	}
-	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules))
+	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules), cfg.logger)
 	if err != nil {
 		// The transcoder is built from compiled-in descriptors and rules:
 		// failing here is a bug in this package, not a runtime condition.
@@ -196,7 +196,7 @@ func newGRPCServer(api API, logger *slog.Logger, extra []grpc.UnaryServerInterce
 		// grown stacks) across calls instead of one new goroutine a call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*16),
 		grpc.ForceServerCodecV2(codec),
-		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger)),
+		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, recoverUnary(logger), logUnary(logger)),
 	)...)
 	cloudtaskspb.RegisterCloudTasksServer(gs, api)
 	location.RegisterLocationsServer(gs, api)

@@ -162,7 +162,8 @@ func (s *Service) housekeep(ctx context.Context) {
 func (s *Service) sweep(ctx context.Context) {
 	now := s.now()
 	names := s.runs.names()
-	if err := s.st.RenewExecutions(ctx, names, now.Add(s.cfg.LeaseTTL)); err != nil {
+	// A sweep cut short by Stop is no fault.
+	if err := s.st.RenewExecutions(ctx, names, now.Add(s.cfg.LeaseTTL)); err != nil && ctx.Err() == nil {
 		s.log.Error("renewing execution leases", "err", err)
 	}
 	for _, n := range names {
@@ -171,10 +172,10 @@ func (s *Service) sweep(ctx context.Context) {
 			s.runs.cancel(n) // cancelled, or deleted with its workflow, elsewhere
 		}
 	}
-	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil {
+	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil && ctx.Err() == nil {
 		s.log.Error("ending interrupted executions", "err", err)
 	}
-	if err := s.deleteOld(ctx); err != nil {
+	if err := s.deleteOld(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("deleting old executions", "err", err)
 	}
 	s.startAllQueued(ctx)
