@@ -244,14 +244,20 @@ func TestBrowserLayoutFits(t *testing.T) {
 	s.queue(t, demoQueue, true)
 	s.queue(t, "projects/a-rather-long-project-name/locations/northamerica-northeast1/queues/nightly-reports-and-exports", false)
 	task := s.task(t, demoQueue, httpTask("http://127.0.0.1:1/a/rather/long/path/for/a/target?with=query&and=more", `{"a":1}`))
-	pages := []string{"/console/", "/console/" + demoQueue, "/console/" + task.GetName()}
+	assertFits(t, s.URL, "/console/", "/console/"+demoQueue, "/console/"+task.GetName())
+}
+
+// assertFits opens each page at 1280 px and on a phone: nothing may be
+// wider than its box, and the first Tab must reach the skip link.
+func assertFits(t *testing.T, base string, pages ...string) {
+	t.Helper()
 	// overflow lists the elements wider than their box.
 	const overflow = `JSON.stringify([document.documentElement, ...document.querySelectorAll(".table-wrap, .card")]
 		.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className || e.tagName))`
 	for _, size := range []struct{ w, h int64 }{{1280, 900}, {390, 844}} {
 		tb := newTab(t, size.w, size.h)
 		for _, p := range pages {
-			tb.do(t, "opening "+p, chromedp.Navigate(s.URL+p), chromedp.WaitVisible(chromedp.CSS(`main`)))
+			tb.do(t, "opening "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS(`main`)))
 			if got := get(t, tb, "measuring "+p, chromedp.Evaluate[string](overflow)); got != "[]" {
 				t.Errorf("%d px, %s: wider than their box: %s", size.w, p, got)
 			}

@@ -196,7 +196,7 @@ func execDuration(e *executionspb.Execution, now time.Time) string {
 	case e.GetDuration() != nil:
 		return e.GetDuration().AsDuration().Round(time.Millisecond).String()
 	case e.GetState() == executionspb.Execution_ACTIVE && e.GetStartTime() != nil:
-		return now.Sub(e.GetStartTime().AsTime()).Round(time.Second).String() + " so far"
+		return now.Sub(e.GetStartTime().AsTime()).Truncate(time.Second).String() + " so far"
 	}
 	return "—"
 }

@@ -253,6 +253,21 @@ func (tb *tab) expectError(t *testing.T, url, what, doing string, steps ...chrom
 	tb.noErrors(t)
 }
 
+// TestBrowserWorkflowsFit: the Workflows pages, with long names, a long
+// source line and a long log entry, fit 1280 px and a phone.
+func TestBrowserWorkflowsFit(t *testing.T) {
+	s := newWorkflowStack(t)
+	long := "a-rather-long-workflow-name-for-checking-layouts-0123456789"
+	s.deploy(t, long, "A description long enough to wrap on a phone, as people write them.", greetSource("http://127.0.0.1:1/"+strings.Repeat("long/path/", 12)))
+	e, err := s.wf.CreateExecution(context.Background(), &executionspb.CreateExecutionRequest{Parent: wfParent + "/workflows/" + long,
+		Execution: &executionspb.Execution{Argument: `{"name": "` + strings.Repeat("x", 300) + `"}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, s.wf.Finished(e.GetName()), "the execution")
+	assertFits(t, s.URL, "/console/workflows", "/console/"+wfParent+"/workflows/"+long, "/console/"+e.GetName())
+}
+
 // await waits for ch, at most the browser steps' timeout.
 func await[T any](t *testing.T, ch <-chan T, what string) {
 	t.Helper()
