@@ -186,6 +186,16 @@ func TestFolderFollows(t *testing.T) {
 	if rev, _ := f.deployed("c"); rev == "" {
 		t.Fatal("c.json not deployed")
 	}
+	// Beside the invalid files, the others serve: an execution of the JSON
+	// one returns its value.
+	run, err := f.svc.CreateExecution(t.Context(), &executionspb.CreateExecutionRequest{Parent: parent + "/workflows/c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-f.svc.Finished(run.GetName())
+	if done, err := f.svc.GetExecution(t.Context(), &executionspb.GetExecutionRequest{Name: run.GetName()}); err != nil || done.GetResult() != "3" {
+		t.Fatalf("execution of c: %v, %v; want the result 3", done, err)
+	}
 
 	// An execution running on revision 1 keeps it.
 	exec, err := f.svc.CreateExecution(t.Context(), &executionspb.CreateExecutionRequest{Parent: parent + "/workflows/a"})
