@@ -116,6 +116,14 @@ func TestCLIQueues(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &items); err != nil || len(items) != 1 || parseQueue(t, string(items[0])).Name != q.Name {
 		t.Errorf("list --format json --limit 1: %v\n%s", err, out)
 	}
+	out, _ = cliOK(t, ep, "queues", "list", "--sort-by", "~name", "--uri")
+	if out != ep+"/v2/projects/p/locations/us-central1/queues/q2\n"+ep+"/v2/projects/p/locations/us-central1/queues/q1\n" {
+		t.Errorf("list --sort-by ~name --uri:\n%s", out)
+	}
+	out, _ = cliOK(t, ep, "queues", "list", "--sort-by", "~rateLimits.maxDispatchesPerSecond", "--limit", "1", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &items); err != nil || len(items) != 1 || parseQueue(t, string(items[0])).Name != "projects/p/locations/us-central1/queues/q2" {
+		t.Errorf("list --sort-by ~rate --limit 1: %v\n%s", err, out)
+	}
 	if _, errOut := cliOK(t, ep, "queues", "list", "--location", "europe-west1"); errOut != "Listed 0 items.\n" {
 		t.Errorf("empty list stderr %q", errOut)
 	}
@@ -251,6 +259,12 @@ func TestHealthcheckAndVersion(t *testing.T) {
 	ep := startServe(t, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"))
 	if out, _ := cliOK(t, ep, "healthcheck"); out != "ok\n" {
 		t.Errorf("healthcheck stdout %q", out)
+	}
+	// In a container only OPENTASKS_ADDR is set, on every interface.
+	var stdout strings.Builder
+	addr := "0.0.0.0:" + ep[strings.LastIndex(ep, ":")+1:]
+	if code := run(context.Background(), []string{"healthcheck"}, &stdout, io.Discard, []string{"OPENTASKS_ADDR=" + addr}); code != 0 || stdout.String() != "ok\n" {
+		t.Errorf("healthcheck with OPENTASKS_ADDR=%s: exit %d, %q", addr, code, stdout.String())
 	}
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()

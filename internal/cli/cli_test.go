@@ -8,6 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"github.com/googleapis/gax-go/v2/apierror"
+	"google.golang.org/api/googleapi"
 )
 
 func TestParseInterspersed(t *testing.T) {
@@ -70,6 +74,60 @@ func TestBadFlagsExit2(t *testing.T) {
 		env := Env{Stdout: io.Discard, Stderr: &stderr}
 		if code := Queues().Run(context.Background(), env, args); code != ExitUsage || !strings.HasPrefix(stderr.String(), "ERROR: (opentasks.queues.") {
 			t.Errorf("%v: exit %d, %q", args, code, stderr.String())
+		}
+	}
+}
+
+// TestExitDetails: an API error's details follow its line as YAML.
+func TestExitDetails(t *testing.T) {
+	body := `{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"task.name"}]}]}}`
+	ae, ok := apierror.FromError(&googleapi.Error{Code: 400, Message: "bad", Body: body})
+	if !ok {
+		t.Fatal("not an API error")
+	}
+	var stderr strings.Builder
+	if code := Exit(&stderr, "opentasks.tasks.create-http-task", ae); code != ExitError {
+		t.Fatalf("exit %d", code)
+	}
+	want := "ERROR: (opentasks.tasks.create-http-task) INVALID_ARGUMENT: bad\n- \"@type\": type.googleapis.com/google.rpc.BadRequest\n  fieldViolations:\n  - field: task.name\n"
+	if stderr.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", stderr.String(), want)
+	}
+}
+
+// TestSortBy: numbers sort as numbers, a missing field first, ~ reverses,
+// later keys break ties.
+func TestSortBy(t *testing.T) {
+	q := func(name string, rate float64, state cloudtaskspb.Queue_State) *cloudtaskspb.Queue {
+		return &cloudtaskspb.Queue{Name: name, State: state, RateLimits: &cloudtaskspb.RateLimits{MaxDispatchesPerSecond: rate}}
+	}
+	items := []*cloudtaskspb.Queue{q("a", 100, 1), q("b", 9, 2), q("c", 0, 1), q("d", 9, 1)}
+	if err := sortBy(items, []string{"rateLimits.maxDispatchesPerSecond", "~name"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, it.Name)
+	}
+	if want := []string{"c", "d", "b", "a"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestLocalEndpoint: the healthcheck finds a server from its listen
+// address, as a container's OPENTASKS_ADDR gives it.
+func TestLocalEndpoint(t *testing.T) {
+	for addr, want := range map[string]string{
+		"0.0.0.0:9000":   "http://127.0.0.1:9000",
+		":9000":          "http://127.0.0.1:9000",
+		"[::]:9000":      "http://127.0.0.1:9000",
+		"10.1.2.3:8123":  "http://10.1.2.3:8123",
+		"[::1]:8123":     "http://[::1]:8123",
+		"":               "",
+		"no-port-at-all": "",
+	} {
+		if got := localEndpoint(addr); got != want {
+			t.Errorf("localEndpoint(%q) = %q, want %q", addr, got, want)
 		}
 	}
 }

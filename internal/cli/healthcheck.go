@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
@@ -16,7 +17,8 @@ func Healthcheck(ctx context.Context, env Env, args []string) int {
 	const path = "opentasks.healthcheck"
 	fs := flag.NewFlagSet("opentasks healthcheck", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	endpoint := fs.String("endpoint", firstOf(env.Getenv("OPENTASKS_ENDPOINT"), DefaultEndpoint), "server `URL`")
+	endpoint := fs.String("endpoint", firstOf(env.Getenv("OPENTASKS_ENDPOINT"), localEndpoint(env.Getenv("OPENTASKS_ADDR")), DefaultEndpoint),
+		"server `URL` (default $OPENTASKS_ENDPOINT, else serve's $OPENTASKS_ADDR on loopback)")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
 	if _, err := Parse(fs, args); err != nil {
 		return Usage(env.Stderr, path, err)
@@ -38,4 +40,18 @@ func Healthcheck(ctx context.Context, env Env, args []string) int {
 	}
 	fmt.Fprintln(env.Stdout, "ok")
 	return ExitOK
+}
+
+// localEndpoint is where a server listening on addr (serve's --addr, as
+// OPENTASKS_ADDR sets it in a container) answers on this host: an
+// unspecified host is loopback. It is "" when addr is.
+func localEndpoint(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -54,14 +54,11 @@ func PrintList[M proto.Message](c *Call, ms []M, cols []Column[M]) error {
 
 // PrintResult prints what a mutation returned, only when --format asks
 // for it (gcloud's mutations print just their status line by default).
-func PrintResult(c *Call, m proto.Message) error {
-	switch c.Format {
-	case FormatJSON:
-		return printJSON(c.Stdout, []proto.Message{m}, false)
-	case FormatYAML, FormatTable:
-		return printYAML(c.Stdout, []proto.Message{m})
+func PrintResult[M proto.Message](c *Call, m M, cols []Column[M]) error {
+	if c.Format == FormatDefault {
+		return nil
 	}
-	return nil
+	return PrintOne(c, m, cols)
 }
 
 // Status prints a status line ("Created queue [q].") on stderr.

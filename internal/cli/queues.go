@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -11,7 +10,6 @@ import (
 
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
-	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
 
@@ -24,8 +22,8 @@ func Queues() *Group {
 		Commands: []*Command{
 			{Name: "create", Args: "QUEUE", Summary: "Create a queue.", Flags: fields.register(false), Run: fields.create},
 			{Name: "update", Args: "QUEUE", Summary: "Update a queue's settings (only those given).", Flags: fields.register(true), Run: fields.update},
-			{Name: "describe", Args: "QUEUE", Summary: "Show a queue.", Run: describeQueue},
-			{Name: "list", Summary: "List the queues of a location.", Flags: registerList, Run: listQueues},
+			{Name: "describe", Args: "QUEUE", Summary: "Show a queue.", Run: onQueue(describeQueue)},
+			{Name: "list", Summary: "List the queues of a location.", Flags: registerList(true), Run: listQueues},
 			{Name: "pause", Args: "QUEUE", Summary: "Pause a queue's dispatch.", Run: queueState("pause")},
 			{Name: "resume", Args: "QUEUE", Summary: "Resume a paused queue.", Run: queueState("resume")},
 			{Name: "purge", Args: "QUEUE", Summary: "Delete all of a queue's tasks.", Run: queueState("purge")},
@@ -136,116 +134,118 @@ func parseMethod(v string) (cloudtaskspb.HttpMethod, error) {
 	return cloudtaskspb.HttpMethod(m), nil
 }
 
-// queueFieldList is gcloud's queue flags (gcloud tasks queues create).
-var queueFieldList = []queueField{
-	{"max-attempts", "retry_config.max_attempts", "most attempts per task, -1 or `unlimited` for no limit", func(q *cloudtaskspb.Queue, v string) error {
-		if v == "unlimited" {
-			retryConfig(q).MaxAttempts = -1
-			return nil
-		}
-		n, err := parseInt32(v)
-		retryConfig(q).MaxAttempts = n
-		return err
-	}},
-	{"max-retry-duration", "retry_config.max_retry_duration", "time limit for retrying a task (e.g. 1h; 0 for none)", func(q *cloudtaskspb.Queue, v string) (err error) {
-		retryConfig(q).MaxRetryDuration, err = parseDuration(v)
-		return err
-	}},
-	{"min-backoff", "retry_config.min_backoff", "least wait before a retry (e.g. 0.1s)", func(q *cloudtaskspb.Queue, v string) (err error) {
-		retryConfig(q).MinBackoff, err = parseDuration(v)
-		return err
-	}},
-	{"max-backoff", "retry_config.max_backoff", "longest wait before a retry (e.g. 3600s)", func(q *cloudtaskspb.Queue, v string) (err error) {
-		retryConfig(q).MaxBackoff, err = parseDuration(v)
-		return err
-	}},
-	{"max-doublings", "retry_config.max_doublings", "times the retry interval doubles before growing linearly", func(q *cloudtaskspb.Queue, v string) (err error) {
-		retryConfig(q).MaxDoublings, err = parseInt32(v)
-		return err
-	}},
-	{"max-dispatches-per-second", "rate_limits.max_dispatches_per_second", "most task dispatches per second (at most 500)", func(q *cloudtaskspb.Queue, v string) (err error) {
-		rateLimits(q).MaxDispatchesPerSecond, err = parseFloat(v)
-		return err
-	}},
-	{"max-concurrent-dispatches", "rate_limits.max_concurrent_dispatches", "most tasks in flight at once (at most 5000)", func(q *cloudtaskspb.Queue, v string) (err error) {
-		rateLimits(q).MaxConcurrentDispatches, err = parseInt32(v)
-		return err
-	}},
-	{"routing-override", "app_engine_routing_override", "App Engine routing for every task: service:S,version:V,instance:I", func(q *cloudtaskspb.Queue, v string) error {
-		kv, err := keyValues(v, "service", "version", "instance")
-		q.AppEngineRoutingOverride = &cloudtaskspb.AppEngineRouting{Service: kv["service"], Version: kv["version"], Instance: kv["instance"]}
-		return err
-	}},
-	{"log-sampling-ratio", "stackdriver_logging_config.sampling_ratio", "fraction of task operations to log, 0 to 1", func(q *cloudtaskspb.Queue, v string) error {
-		f, err := parseFloat(v)
-		q.StackdriverLoggingConfig = &cloudtaskspb.StackdriverLoggingConfig{SamplingRatio: f}
-		return err
-	}},
-	{"http-uri-override", "http_target.uri_override", "override of HTTP tasks' URL: scheme:,host:,port:,path:,query:,mode:(ALWAYS|IF_NOT_EXISTS)", func(q *cloudtaskspb.Queue, v string) error {
-		kv, err := keyValues(v, "scheme", "host", "port", "path", "query", "mode")
-		if err != nil {
+// queueFieldList returns gcloud's queue flags (gcloud tasks queues create).
+func queueFieldList() []queueField {
+	return []queueField{
+		{"max-attempts", "retry_config.max_attempts", "most attempts per task, -1 or `unlimited` for no limit", func(q *cloudtaskspb.Queue, v string) error {
+			if v == "unlimited" {
+				retryConfig(q).MaxAttempts = -1
+				return nil
+			}
+			n, err := parseInt32(v)
+			retryConfig(q).MaxAttempts = n
 			return err
-		}
-		o := &cloudtaskspb.UriOverride{}
-		if s, ok := kv["scheme"]; ok {
-			sc, ok := cloudtaskspb.UriOverride_Scheme_value[strings.ToUpper(s)]
-			if !ok {
-				return fmt.Errorf("scheme %q: want http or https", s)
-			}
-			o.Scheme = cloudtaskspb.UriOverride_Scheme(sc).Enum()
-		}
-		if h, ok := kv["host"]; ok {
-			o.Host = &h
-		}
-		if p, ok := kv["port"]; ok {
-			n, err := strconv.ParseInt(p, 10, 64)
+		}},
+		{"max-retry-duration", "retry_config.max_retry_duration", "time limit for retrying a task (e.g. 1h; 0 for none)", func(q *cloudtaskspb.Queue, v string) (err error) {
+			retryConfig(q).MaxRetryDuration, err = parseDuration(v)
+			return err
+		}},
+		{"min-backoff", "retry_config.min_backoff", "least wait before a retry (e.g. 0.1s)", func(q *cloudtaskspb.Queue, v string) (err error) {
+			retryConfig(q).MinBackoff, err = parseDuration(v)
+			return err
+		}},
+		{"max-backoff", "retry_config.max_backoff", "longest wait before a retry (e.g. 3600s)", func(q *cloudtaskspb.Queue, v string) (err error) {
+			retryConfig(q).MaxBackoff, err = parseDuration(v)
+			return err
+		}},
+		{"max-doublings", "retry_config.max_doublings", "times the retry interval doubles before growing linearly", func(q *cloudtaskspb.Queue, v string) (err error) {
+			retryConfig(q).MaxDoublings, err = parseInt32(v)
+			return err
+		}},
+		{"max-dispatches-per-second", "rate_limits.max_dispatches_per_second", "most task dispatches per second (at most 500)", func(q *cloudtaskspb.Queue, v string) (err error) {
+			rateLimits(q).MaxDispatchesPerSecond, err = parseFloat(v)
+			return err
+		}},
+		{"max-concurrent-dispatches", "rate_limits.max_concurrent_dispatches", "most tasks in flight at once (at most 5000)", func(q *cloudtaskspb.Queue, v string) (err error) {
+			rateLimits(q).MaxConcurrentDispatches, err = parseInt32(v)
+			return err
+		}},
+		{"routing-override", "app_engine_routing_override", "App Engine routing for every task: service:S,version:V,instance:I", func(q *cloudtaskspb.Queue, v string) error {
+			kv, err := keyValues(v, "service", "version", "instance")
+			q.AppEngineRoutingOverride = &cloudtaskspb.AppEngineRouting{Service: kv["service"], Version: kv["version"], Instance: kv["instance"]}
+			return err
+		}},
+		{"log-sampling-ratio", "stackdriver_logging_config.sampling_ratio", "fraction of task operations to log, 0 to 1", func(q *cloudtaskspb.Queue, v string) error {
+			f, err := parseFloat(v)
+			q.StackdriverLoggingConfig = &cloudtaskspb.StackdriverLoggingConfig{SamplingRatio: f}
+			return err
+		}},
+		{"http-uri-override", "http_target.uri_override", "override of HTTP tasks' URL: scheme:,host:,port:,path:,query:,mode:(ALWAYS|IF_NOT_EXISTS)", func(q *cloudtaskspb.Queue, v string) error {
+			kv, err := keyValues(v, "scheme", "host", "port", "path", "query", "mode")
 			if err != nil {
-				return fmt.Errorf("port %q is not a number", p)
+				return err
 			}
-			o.Port = &n
-		}
-		if p, ok := kv["path"]; ok {
-			o.PathOverride = &cloudtaskspb.PathOverride{Path: p}
-		}
-		if qs, ok := kv["query"]; ok {
-			o.QueryOverride = &cloudtaskspb.QueryOverride{QueryParams: qs}
-		}
-		if m, ok := kv["mode"]; ok {
-			mode, ok := cloudtaskspb.UriOverride_UriOverrideEnforceMode_value[strings.ToUpper(m)]
-			if !ok {
-				return fmt.Errorf("mode %q: want ALWAYS or IF_NOT_EXISTS", m)
+			o := &cloudtaskspb.UriOverride{}
+			if s, ok := kv["scheme"]; ok {
+				sc, ok := cloudtaskspb.UriOverride_Scheme_value[strings.ToUpper(s)]
+				if !ok {
+					return fmt.Errorf("scheme %q: want http or https", s)
+				}
+				o.Scheme = cloudtaskspb.UriOverride_Scheme(sc).Enum()
 			}
-			o.UriOverrideEnforceMode = cloudtaskspb.UriOverride_UriOverrideEnforceMode(mode)
-		}
-		httpTarget(q).UriOverride = o
-		return nil
-	}},
-	{"http-method-override", "http_target.http_method", "HTTP method for every HTTP task", func(q *cloudtaskspb.Queue, v string) (err error) {
-		httpTarget(q).HttpMethod, err = parseMethod(v)
-		return err
-	}},
-	{"http-header-override", "http_target.header_overrides", "header for every HTTP task, \"KEY: VALUE\"; repeatable", func(q *cloudtaskspb.Queue, v string) error {
-		k, val, err := header(v)
-		ht := httpTarget(q)
-		ht.HeaderOverrides = append(ht.HeaderOverrides, &cloudtaskspb.HttpTarget_HeaderOverride{Header: &cloudtaskspb.HttpTarget_Header{Key: k, Value: val}})
-		return err
-	}},
-	{"http-oidc-service-account-email-override", "http_target.oidc_token", "service account whose OIDC token every HTTP task carries", func(q *cloudtaskspb.Queue, v string) error {
-		oidcOverride(q).ServiceAccountEmail = v
-		return nil
-	}},
-	{"http-oidc-token-audience-override", "http_target.oidc_token", "audience of that OIDC token", func(q *cloudtaskspb.Queue, v string) error {
-		oidcOverride(q).Audience = v
-		return nil
-	}},
-	{"http-oauth-service-account-email-override", "http_target.oauth_token", "service account whose OAuth token every HTTP task carries", func(q *cloudtaskspb.Queue, v string) error {
-		oauthOverride(q).ServiceAccountEmail = v
-		return nil
-	}},
-	{"http-oauth-token-scope-override", "http_target.oauth_token", "scope of that OAuth token", func(q *cloudtaskspb.Queue, v string) error {
-		oauthOverride(q).Scope = v
-		return nil
-	}},
+			if h, ok := kv["host"]; ok {
+				o.Host = &h
+			}
+			if p, ok := kv["port"]; ok {
+				n, err := strconv.ParseInt(p, 10, 64)
+				if err != nil {
+					return fmt.Errorf("port %q is not a number", p)
+				}
+				o.Port = &n
+			}
+			if p, ok := kv["path"]; ok {
+				o.PathOverride = &cloudtaskspb.PathOverride{Path: p}
+			}
+			if qs, ok := kv["query"]; ok {
+				o.QueryOverride = &cloudtaskspb.QueryOverride{QueryParams: qs}
+			}
+			if m, ok := kv["mode"]; ok {
+				mode, ok := cloudtaskspb.UriOverride_UriOverrideEnforceMode_value[strings.ToUpper(m)]
+				if !ok {
+					return fmt.Errorf("mode %q: want ALWAYS or IF_NOT_EXISTS", m)
+				}
+				o.UriOverrideEnforceMode = cloudtaskspb.UriOverride_UriOverrideEnforceMode(mode)
+			}
+			httpTarget(q).UriOverride = o
+			return nil
+		}},
+		{"http-method-override", "http_target.http_method", "HTTP method for every HTTP task", func(q *cloudtaskspb.Queue, v string) (err error) {
+			httpTarget(q).HttpMethod, err = parseMethod(v)
+			return err
+		}},
+		{"http-header-override", "http_target.header_overrides", "header for every HTTP task, \"KEY: VALUE\"; repeatable", func(q *cloudtaskspb.Queue, v string) error {
+			k, val, err := header(v)
+			ht := httpTarget(q)
+			ht.HeaderOverrides = append(ht.HeaderOverrides, &cloudtaskspb.HttpTarget_HeaderOverride{Header: &cloudtaskspb.HttpTarget_Header{Key: k, Value: val}})
+			return err
+		}},
+		{"http-oidc-service-account-email-override", "http_target.oidc_token", "service account whose OIDC token every HTTP task carries", func(q *cloudtaskspb.Queue, v string) error {
+			oidcOverride(q).ServiceAccountEmail = v
+			return nil
+		}},
+		{"http-oidc-token-audience-override", "http_target.oidc_token", "audience of that OIDC token", func(q *cloudtaskspb.Queue, v string) error {
+			oidcOverride(q).Audience = v
+			return nil
+		}},
+		{"http-oauth-service-account-email-override", "http_target.oauth_token", "service account whose OAuth token every HTTP task carries", func(q *cloudtaskspb.Queue, v string) error {
+			oauthOverride(q).ServiceAccountEmail = v
+			return nil
+		}},
+		{"http-oauth-token-scope-override", "http_target.oauth_token", "scope of that OAuth token", func(q *cloudtaskspb.Queue, v string) error {
+			oauthOverride(q).Scope = v
+			return nil
+		}},
+	}
 }
 
 // queueFields collects the queue flags of one invocation.
@@ -258,7 +258,7 @@ type queueFields struct {
 func (f *queueFields) register(withClear bool) func(fs *flag.FlagSet) {
 	return func(fs *flag.FlagSet) {
 		f.queue, f.paths, f.clear = &cloudtaskspb.Queue{}, nil, nil
-		for _, qf := range queueFieldList {
+		for _, qf := range queueFieldList() {
 			fs.Func(qf.flag, qf.usage, func(v string) error {
 				if err := qf.set(f.queue, v); err != nil {
 					return err
@@ -299,7 +299,7 @@ func (f *queueFields) create(ctx context.Context, c *Call, args []string) error 
 			return err
 		}
 		Status(c, "Created queue [%s].", shortQueue(q.Name))
-		return PrintResult(c, q)
+		return PrintResult(c, q, queueColumns())
 	})(ctx, c, args)
 }
 
@@ -321,21 +321,23 @@ func (f *queueFields) update(ctx context.Context, c *Call, args []string) error 
 			return err
 		}
 		Status(c, "Updated queue [%s].", queueID(q.Name))
-		return PrintResult(c, q)
+		return PrintResult(c, q, queueColumns())
 	})(ctx, c, args)
 }
 
-// queueColumns are gcloud's queue list columns.
-var queueColumns = []Column[*cloudtaskspb.Queue]{
-	{"QUEUE_NAME", func(q *cloudtaskspb.Queue) string { return queueID(q.Name) }},
-	{"STATE", func(q *cloudtaskspb.Queue) string { return q.State.String() }},
-	{"MAX_NUM_OF_TASKS", func(q *cloudtaskspb.Queue) string {
-		return unlimited(int64(q.GetRateLimits().GetMaxConcurrentDispatches()))
-	}},
-	{"MAX_RATE (/sec)", func(q *cloudtaskspb.Queue) string {
-		return strconv.FormatFloat(q.GetRateLimits().GetMaxDispatchesPerSecond(), 'f', -1, 64)
-	}},
-	{"MAX_ATTEMPTS", func(q *cloudtaskspb.Queue) string { return unlimited(int64(q.GetRetryConfig().GetMaxAttempts())) }},
+// queueColumns returns gcloud's queue list columns.
+func queueColumns() []Column[*cloudtaskspb.Queue] {
+	return []Column[*cloudtaskspb.Queue]{
+		{"QUEUE_NAME", func(q *cloudtaskspb.Queue) string { return queueID(q.Name) }},
+		{"STATE", func(q *cloudtaskspb.Queue) string { return q.State.String() }},
+		{"MAX_NUM_OF_TASKS", func(q *cloudtaskspb.Queue) string {
+			return unlimited(int64(q.GetRateLimits().GetMaxConcurrentDispatches()))
+		}},
+		{"MAX_RATE (/sec)", func(q *cloudtaskspb.Queue) string {
+			return strconv.FormatFloat(q.GetRateLimits().GetMaxDispatchesPerSecond(), 'f', -1, 64)
+		}},
+		{"MAX_ATTEMPTS", func(q *cloudtaskspb.Queue) string { return unlimited(int64(q.GetRetryConfig().GetMaxAttempts())) }},
+	}
 }
 
 // unlimited shows an empty or -1 limit as gcloud does.
@@ -346,53 +348,12 @@ func unlimited(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-var describeQueue = onQueue(func(ctx context.Context, c *Call, client *cloudtasks.Client, name string) error {
+func describeQueue(ctx context.Context, c *Call, client *cloudtasks.Client, name string) error {
 	q, err := client.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: name})
 	if err != nil {
 		return err
 	}
-	return PrintOne(c, q, queueColumns)
-})
-
-// listFlags are gcloud's list flags.
-type listFlags struct {
-	limit, pageSize int
-	filter          string
-}
-
-// registerList adds --limit, --page-size and --filter; the values live in
-// the Call's flag set and are read back with listOptions.
-func registerList(fs *flag.FlagSet) {
-	fs.Int("limit", 0, "most items to list (0: all)")
-	fs.Int("page-size", 100, "items fetched per request")
-	fs.String("filter", "", "server-side filter (Cloud Tasks' filter syntax, e.g. state: PAUSED)")
-}
-
-func listOptions(fs *flag.FlagSet) listFlags {
-	get := func(name string) string { return fs.Lookup(name).Value.String() }
-	limit, _ := strconv.Atoi(get("limit"))
-	size, _ := strconv.Atoi(get("page-size"))
-	lf := listFlags{limit: limit, pageSize: size}
-	if f := fs.Lookup("filter"); f != nil {
-		lf.filter = f.Value.String()
-	}
-	return lf
-}
-
-// collect drains an iterator's next function up to limit items (0: all).
-func collect[T any](next func() (T, error), limit int) ([]T, error) {
-	var out []T
-	for limit <= 0 || len(out) < limit {
-		v, err := next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return PrintOne(c, q, queueColumns())
 }
 
 func listQueues(ctx context.Context, c *Call, args []string) error {
@@ -400,13 +361,12 @@ func listQueues(ctx context.Context, c *Call, args []string) error {
 		return Usagef("unrecognized arguments: %s", strings.Join(args, " "))
 	}
 	return c.WithClient(ctx, func(client *cloudtasks.Client) error {
-		lf := listOptions(c.Flags)
-		it := client.ListQueues(ctx, &cloudtaskspb.ListQueuesRequest{Parent: c.LocationName(), Filter: lf.filter, PageSize: int32(lf.pageSize)})
-		qs, err := collect(it.Next, lf.limit)
+		lf, err := listOptions(c.Flags)
 		if err != nil {
 			return err
 		}
-		return PrintList(c, qs, queueColumns)
+		it := client.ListQueues(ctx, &cloudtaskspb.ListQueuesRequest{Parent: c.LocationName(), Filter: lf.filter, PageSize: int32(lf.pageSize)})
+		return listAll(c, lf, it.Next, queueColumns())
 	})
 }
 
@@ -440,7 +400,7 @@ func queueState(verb string) func(context.Context, *Call, []string) error {
 		past := map[string]string{"pause": "Paused", "resume": "Resumed", "purge": "Purged", "delete": "Deleted"}[verb]
 		Status(c, "%s queue [%s].", past, queueID(name))
 		if q != nil {
-			return PrintResult(c, q)
+			return PrintResult(c, q, queueColumns())
 		}
 		return nil
 	})

@@ -23,10 +23,10 @@ func Tasks() *Group {
 		Commands: []*Command{
 			{Name: "create-http-task", Args: "[TASK]", Summary: "Create an HTTP task.", Flags: tf.register(true), Run: tf.createHTTP},
 			{Name: "create-app-engine-task", Args: "[TASK]", Summary: "Create an App Engine task.", Flags: tf.register(false), Run: tf.createAppEngine},
-			{Name: "describe", Args: "TASK", Summary: "Show a task.", Flags: registerTaskRef(true), Run: describeTask},
+			{Name: "describe", Args: "TASK", Summary: "Show a task.", Flags: registerTaskRef(true), Run: onTask(describeTask)},
 			{Name: "list", Summary: "List a queue's tasks.", Flags: registerTaskList, Run: listTasks},
-			{Name: "run", Args: "TASK", Summary: "Dispatch a task now, whatever its schedule and its queue's state.", Flags: registerTaskRef(false), Run: runTask},
-			{Name: "delete", Args: "TASK", Summary: "Delete a task.", Flags: registerTaskRef(false), Run: deleteTask},
+			{Name: "run", Args: "TASK", Summary: "Dispatch a task now, whatever its schedule and its queue's state.", Flags: registerTaskRef(false), Run: onTask(runTask)},
+			{Name: "delete", Args: "TASK", Summary: "Delete a task.", Flags: registerTaskRef(false), Run: onTask(deleteTask)},
 		},
 	}
 }
@@ -62,8 +62,7 @@ func registerTaskRef(withView bool) func(fs *flag.FlagSet) {
 
 func registerTaskList(fs *flag.FlagSet) {
 	registerQueueFlag(fs, true)
-	fs.Int("limit", 0, "most items to list (0: all)")
-	fs.Int("page-size", 100, "items fetched per request")
+	registerList(false)(fs)
 }
 
 // requiredQueue is --queue as a full name, or a usage error.
@@ -111,67 +110,71 @@ func (tf *taskFlags) register(http bool) func(fs *flag.FlagSet) {
 	}
 }
 
-// common fills what both kinds of task share.
-func (tf *taskFlags) common(c *Call, args []string) (*cloudtaskspb.Task, string, cloudtaskspb.HttpMethod, map[string]string, []byte, error) {
-	queue, err := c.requiredQueue()
-	if err != nil {
-		return nil, "", 0, nil, nil, err
+// request is what both kinds of task request share.
+type request struct {
+	method  cloudtaskspb.HttpMethod
+	headers map[string]string
+	body    []byte
+}
+
+// common reads what both kinds of task share: the queue, the task with its
+// name and schedule, and the request's method, headers and body.
+func (tf *taskFlags) common(c *Call, args []string) (task *cloudtaskspb.Task, queue string, req request, err error) {
+	if queue, err = c.requiredQueue(); err != nil {
+		return nil, "", req, err
 	}
-	task := &cloudtaskspb.Task{}
+	task = &cloudtaskspb.Task{}
 	switch len(args) {
 	case 0:
 	case 1:
 		task.Name, err = c.taskName(args[0])
 		if err != nil {
-			return nil, "", 0, nil, nil, err
+			return nil, "", req, err
 		}
 	default:
-		return nil, "", 0, nil, nil, Usagef("unrecognized arguments: %s", strings.Join(args[1:], " "))
+		return nil, "", req, Usagef("unrecognized arguments: %s", strings.Join(args[1:], " "))
 	}
-	var method cloudtaskspb.HttpMethod
 	if tf.method != "" {
-		if method, err = parseMethod(tf.method); err != nil {
-			return nil, "", 0, nil, nil, Usagef("argument --method: %v", err)
+		if req.method, err = parseMethod(tf.method); err != nil {
+			return nil, "", req, Usagef("argument --method: %v", err)
 		}
 	}
-	var headers map[string]string
 	for _, h := range tf.headers {
 		k, v, _ := header(h)
-		if headers == nil {
-			headers = map[string]string{}
+		if req.headers == nil {
+			req.headers = map[string]string{}
 		}
-		headers[k] = v
+		req.headers[k] = v
 	}
-	var body []byte
 	switch {
 	case tf.bodyContent != "" && tf.bodyFile != "":
-		return nil, "", 0, nil, nil, Usagef("argument --body-content: At most one of --body-content | --body-file can be specified.")
+		return nil, "", req, Usagef("argument --body-content: At most one of --body-content | --body-file can be specified.")
 	case tf.bodyContent != "":
-		body = []byte(tf.bodyContent)
+		req.body = []byte(tf.bodyContent)
 	case tf.bodyFile != "":
-		if body, err = os.ReadFile(tf.bodyFile); err != nil {
-			return nil, "", 0, nil, nil, fmt.Errorf("reading --body-file: %w", err)
+		if req.body, err = os.ReadFile(tf.bodyFile); err != nil {
+			return nil, "", req, fmt.Errorf("reading --body-file: %w", err)
 		}
 	}
 	if tf.scheduleTime != "" {
 		t, err := time.Parse(time.RFC3339Nano, tf.scheduleTime)
 		if err != nil {
-			return nil, "", 0, nil, nil, Usagef("argument --schedule-time: %q is not an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)", tf.scheduleTime)
+			return nil, "", req, Usagef("argument --schedule-time: %q is not an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)", tf.scheduleTime)
 		}
 		task.ScheduleTime = timestamppb.New(t)
 	}
-	return task, queue, method, headers, body, nil
+	return task, queue, req, nil
 }
 
 func (tf *taskFlags) createHTTP(ctx context.Context, c *Call, args []string) error {
-	task, queue, method, headers, body, err := tf.common(c, args)
+	task, queue, parts, err := tf.common(c, args)
 	if err != nil {
 		return err
 	}
 	if tf.url == "" {
 		return Usagef("argument --url: Must be specified.")
 	}
-	req := &cloudtaskspb.HttpRequest{Url: tf.url, HttpMethod: method, Headers: headers, Body: body}
+	req := &cloudtaskspb.HttpRequest{Url: tf.url, HttpMethod: parts.method, Headers: parts.headers, Body: parts.body}
 	switch {
 	case tf.oidcEmail != "" && tf.oauthEmail != "":
 		return Usagef("argument --oidc-service-account-email: At most one of --oidc-service-account-email | --oauth-service-account-email can be specified.")
@@ -187,11 +190,11 @@ func (tf *taskFlags) createHTTP(ctx context.Context, c *Call, args []string) err
 }
 
 func (tf *taskFlags) createAppEngine(ctx context.Context, c *Call, args []string) error {
-	task, queue, method, headers, body, err := tf.common(c, args)
+	task, queue, parts, err := tf.common(c, args)
 	if err != nil {
 		return err
 	}
-	req := &cloudtaskspb.AppEngineHttpRequest{RelativeUri: tf.relativeURI, HttpMethod: method, Headers: headers, Body: body}
+	req := &cloudtaskspb.AppEngineHttpRequest{RelativeUri: tf.relativeURI, HttpMethod: parts.method, Headers: parts.headers, Body: parts.body}
 	if tf.routing != "" {
 		kv, err := keyValues(tf.routing, "service", "version", "instance")
 		if err != nil {
@@ -210,32 +213,34 @@ func createTask(ctx context.Context, c *Call, queue string, task *cloudtaskspb.T
 			return err
 		}
 		Status(c, "Created task [%s].", t.Name)
-		return PrintResult(c, t)
+		return PrintResult(c, t, taskColumns())
 	})
 }
 
-// taskColumns are gcloud's task list columns.
-var taskColumns = []Column[*cloudtaskspb.Task]{
-	{"TASK_NAME", func(t *cloudtaskspb.Task) string { return queueID(t.Name) }},
-	{"TYPE", func(t *cloudtaskspb.Task) string {
-		switch t.MessageType.(type) {
-		case *cloudtaskspb.Task_HttpRequest:
-			return "http"
-		case *cloudtaskspb.Task_AppEngineHttpRequest:
-			return "app-engine"
-		}
-		return "pull"
-	}},
-	{"CREATE_TIME", func(t *cloudtaskspb.Task) string { return timeString(t.CreateTime) }},
-	{"SCHEDULE_TIME", func(t *cloudtaskspb.Task) string { return timeString(t.ScheduleTime) }},
-	{"DISPATCH_ATTEMPTS", func(t *cloudtaskspb.Task) string { return strconv.Itoa(int(t.DispatchCount)) }},
-	{"RESPONSE_ATTEMPTS", func(t *cloudtaskspb.Task) string { return strconv.Itoa(int(t.ResponseCount)) }},
-	{"LAST_ATTEMPT_STATUS", func(t *cloudtaskspb.Task) string {
-		if m := t.GetLastAttempt().GetResponseStatus().GetMessage(); m != "" {
-			return m
-		}
-		return "Unknown"
-	}},
+// taskColumns returns gcloud's task list columns.
+func taskColumns() []Column[*cloudtaskspb.Task] {
+	return []Column[*cloudtaskspb.Task]{
+		{"TASK_NAME", func(t *cloudtaskspb.Task) string { return queueID(t.Name) }},
+		{"TYPE", func(t *cloudtaskspb.Task) string {
+			switch t.MessageType.(type) {
+			case *cloudtaskspb.Task_HttpRequest:
+				return "http"
+			case *cloudtaskspb.Task_AppEngineHttpRequest:
+				return "app-engine"
+			}
+			return "pull"
+		}},
+		{"CREATE_TIME", func(t *cloudtaskspb.Task) string { return timeString(t.CreateTime) }},
+		{"SCHEDULE_TIME", func(t *cloudtaskspb.Task) string { return timeString(t.ScheduleTime) }},
+		{"DISPATCH_ATTEMPTS", func(t *cloudtaskspb.Task) string { return strconv.Itoa(int(t.DispatchCount)) }},
+		{"RESPONSE_ATTEMPTS", func(t *cloudtaskspb.Task) string { return strconv.Itoa(int(t.ResponseCount)) }},
+		{"LAST_ATTEMPT_STATUS", func(t *cloudtaskspb.Task) string {
+			if m := t.GetLastAttempt().GetResponseStatus().GetMessage(); m != "" {
+				return m
+			}
+			return "Unknown"
+		}},
+	}
 }
 
 func timeString(ts *timestamppb.Timestamp) string {
@@ -268,7 +273,7 @@ func onTask(f func(ctx context.Context, c *Call, client *cloudtasks.Client, name
 	}
 }
 
-var describeTask = onTask(func(ctx context.Context, c *Call, client *cloudtasks.Client, name string) error {
+func describeTask(ctx context.Context, c *Call, client *cloudtasks.Client, name string) error {
 	view, err := viewOf(c)
 	if err != nil {
 		return err
@@ -277,24 +282,24 @@ var describeTask = onTask(func(ctx context.Context, c *Call, client *cloudtasks.
 	if err != nil {
 		return err
 	}
-	return PrintOne(c, t, taskColumns)
-})
+	return PrintOne(c, t, taskColumns())
+}
 
-var runTask = onTask(func(ctx context.Context, c *Call, client *cloudtasks.Client, name string) error {
+func runTask(ctx context.Context, c *Call, client *cloudtasks.Client, name string) error {
 	t, err := client.RunTask(ctx, &cloudtaskspb.RunTaskRequest{Name: name})
 	if err != nil {
 		return err
 	}
-	return PrintOne(c, t, taskColumns)
-})
+	return PrintOne(c, t, taskColumns())
+}
 
-var deleteTask = onTask(func(ctx context.Context, c *Call, client *cloudtasks.Client, name string) error {
+func deleteTask(ctx context.Context, c *Call, client *cloudtasks.Client, name string) error {
 	if err := client.DeleteTask(ctx, &cloudtaskspb.DeleteTaskRequest{Name: name}); err != nil {
 		return err
 	}
 	Status(c, "Deleted task [%s].", queueID(name))
 	return nil
-})
+}
 
 func listTasks(ctx context.Context, c *Call, args []string) error {
 	if len(args) > 0 {
@@ -305,12 +310,11 @@ func listTasks(ctx context.Context, c *Call, args []string) error {
 		return err
 	}
 	return c.WithClient(ctx, func(client *cloudtasks.Client) error {
-		lf := listOptions(c.Flags)
-		it := client.ListTasks(ctx, &cloudtaskspb.ListTasksRequest{Parent: queue, PageSize: int32(lf.pageSize)})
-		ts, err := collect(it.Next, lf.limit)
+		lf, err := listOptions(c.Flags)
 		if err != nil {
 			return err
 		}
-		return PrintList(c, ts, taskColumns)
+		it := client.ListTasks(ctx, &cloudtaskspb.ListTasksRequest{Parent: queue, PageSize: int32(lf.pageSize)})
+		return listAll(c, lf, it.Next, taskColumns())
 	})
 }

@@ -251,9 +251,9 @@ func describeWorkflow(ctx context.Context, c *Call, args []string) error {
 // registerSortedList registers list's flags, with a server-side order.
 func registerSortedList(filterExample, orderExample string) func(fs *flag.FlagSet) {
 	return func(fs *flag.FlagSet) {
-		registerList(fs)
+		registerList(true)(fs)
 		fs.Lookup("filter").Usage = "server-side filter (AIP-160), e.g. " + filterExample
-		fs.String("sort-by", "", "server-side order, e.g. "+orderExample)
+		fs.Lookup("sort-by").Usage = "server-side order, e.g. " + orderExample
 	}
 }
 
@@ -261,15 +261,16 @@ func listWorkflows(ctx context.Context, c *Call, args []string) error {
 	if len(args) > 0 {
 		return Usagef("unrecognized arguments: %s", strings.Join(args, " "))
 	}
-	lf := listOptions(c.Flags)
+	lf, err := listOptions(c.Flags)
+	if err != nil {
+		return err
+	}
+	// The API orders (order_by): no sorting here.
+	lf.sortBy = nil
 	return c.withWorkflows(ctx, func(client *workflows.Client) error {
 		it := client.ListWorkflows(ctx, &workflowspb.ListWorkflowsRequest{Parent: c.LocationName(), Filter: lf.filter,
 			OrderBy: c.Flags.Lookup("sort-by").Value.String(), PageSize: int32(lf.pageSize)})
-		ws, err := collect(it.Next, lf.limit)
-		if err != nil {
-			return err
-		}
-		return PrintList(c, ws, workflowColumns)
+		return listAll(c, lf, it.Next, workflowColumns)
 	})
 }
 
@@ -379,15 +380,16 @@ func listExecutions(ctx context.Context, c *Call, args []string) error {
 	if err != nil {
 		return err
 	}
-	lf := listOptions(c.Flags)
+	lf, err := listOptions(c.Flags)
+	if err != nil {
+		return err
+	}
+	// The API orders (order_by): no sorting here.
+	lf.sortBy = nil
 	return c.withExecutions(ctx, func(client *executions.Client) error {
 		it := client.ListExecutions(ctx, &executionspb.ListExecutionsRequest{Parent: c.workflowName(id), Filter: lf.filter,
 			OrderBy: c.Flags.Lookup("sort-by").Value.String(), PageSize: int32(lf.pageSize)})
-		es, err := collect(it.Next, lf.limit)
-		if err != nil {
-			return err
-		}
-		return PrintList(c, es, executionColumns)
+		return listAll(c, lf, it.Next, executionColumns)
 	})
 }
 
@@ -420,5 +422,5 @@ var cancelExecution = onExecution(func(ctx context.Context, c *Call, client *exe
 		return err
 	}
 	Status(c, "Cancelled execution [%s].", executionID(name))
-	return PrintResult(c, e)
+	return PrintResult(c, e, executionColumns)
 })

@@ -28,11 +28,13 @@ const (
 
 // appEnginePaths are the fields queue.yaml controls: they are replaced on
 // every start, everything else (http_target, logging) is left alone.
-var appEnginePaths = []string{
-	"rate_limits.max_dispatches_per_second",
-	"rate_limits.max_concurrent_dispatches",
-	"retry_config",
-	"app_engine_routing_override",
+func appEnginePaths() []string {
+	return []string{
+		"rate_limits.max_dispatches_per_second",
+		"rate_limits.max_concurrent_dispatches",
+		"retry_config",
+		"app_engine_routing_override",
+	}
 }
 
 var (
@@ -41,7 +43,19 @@ var (
 	ageRe         = regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?)([smhd])$`)
 )
 
-var unitSeconds = map[string]float64{"s": 1, "m": 60, "h": 3600, "d": 86400}
+// unitSeconds is the length of a rate's or an age's unit: s, m, h or d
+// (the regexps admit no other).
+func unitSeconds(unit string) float64 {
+	switch unit {
+	case "m":
+		return 60
+	case "h":
+		return 3600
+	case "d":
+		return 86400
+	}
+	return 1
+}
 
 // appEngine reads a queue.yaml whose root mapping is root and whose queue
 // list is list.
@@ -103,7 +117,7 @@ func appEngineDecl(name string, rate float64, bucket, concurrency int32) Decl {
 				MaxDoublings: defaultDoublings,
 			},
 		},
-		Paths: appEnginePaths,
+		Paths: appEnginePaths(),
 		Burst: bucket,
 	}
 }
@@ -185,7 +199,7 @@ func (p *fileParser) rate(v ast.Node) (float64, error) {
 	if err != nil {
 		return 0, p.errf(v, "rate %q: %v", s, err)
 	}
-	r := math.Round(n/unitSeconds[m[2]]*1e9) / 1e9
+	r := math.Round(n/unitSeconds(m[2])*1e9) / 1e9
 	if r > maxRate {
 		return 0, p.errf(v, "rate %q is above the 500/s Cloud Tasks allows", s)
 	}
@@ -259,7 +273,7 @@ func (p *fileParser) retry(n ast.Node, rc *cloudtaskspb.RetryConfig) error {
 				return p.errf(v, "task_age_limit %q: want a number followed by s, m, h or d", s)
 			}
 			f, _ := strconv.ParseFloat(mm[1], 64)
-			secs := int64(f * unitSeconds[mm[2]])
+			secs := int64(f * unitSeconds(mm[2]))
 			if secs <= 0 {
 				return p.errf(v, "task_age_limit %q must be at least one second", s)
 			}

@@ -11,12 +11,14 @@ import (
 
 // resourcePaths are the fields a Queue resource controls: all the mutable
 // ones, so that a field left out of the file returns to its default.
-var resourcePaths = []string{
-	"rate_limits",
-	"retry_config",
-	"app_engine_routing_override",
-	"stackdriver_logging_config",
-	"http_target",
+func resourcePaths() []string {
+	return []string{
+		"rate_limits",
+		"retry_config",
+		"app_engine_routing_override",
+		"stackdriver_logging_config",
+		"http_target",
+	}
 }
 
 // resources reads a list of Queue resources.
@@ -50,7 +52,7 @@ func (p *fileParser) resources(list ast.Node) ([]Decl, error) {
 		if prev, dup := seen[q.Name]; dup {
 			return nil, p.errf(item, "queue %q is already declared at %s", q.Name, prev)
 		}
-		d := Decl{Queue: q, Paths: resourcePaths, State: q.State, Source: p.source(item)}
+		d := Decl{Queue: q, Paths: resourcePaths(), State: q.State, Source: p.source(item)}
 		// Output-only fields are the server's; purge_time is ignored.
 		q.State, q.PurgeTime = cloudtaskspb.Queue_STATE_UNSPECIFIED, nil
 		seen[q.Name] = d.Source
