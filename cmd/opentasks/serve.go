@@ -41,6 +41,7 @@ type serveFlags struct {
 	maxInFlight    int
 	wf             workflowsFlags
 	queues         queueFlags
+	security       securityFlags
 	logFormat      logFormat
 	metrics        bool
 }
@@ -59,6 +60,7 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
 	f.wf.register(fs)
 	f.queues.register(fs)
+	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	addMetricsFlags(fs, f)
 	fs.Usage = func() {
@@ -81,6 +83,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
 	}
 	if err := f.queues.load(); err != nil {
+		return nil, err
+	}
+	if err := f.security.validate(f.addr); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -156,7 +161,11 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	signer, err := oidc.NewSigner(ctx, st, "http://"+f.addr, nil)
+	signer, err := oidc.NewSigner(ctx, st, f.security.scheme()+"://"+f.addr, nil)
+	if err != nil {
+		return err
+	}
+	tp, err := f.security.targetPolicy(logger)
 	if err != nil {
 		return err
 	}
@@ -169,6 +178,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			AppEngineHost:   f.appEngineHost,
 			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
 			MaxConnsPerHost: f.maxInFlight,
+			Dial:            tp.Dial,
 		}),
 	})
 	obs.watch(disp)
@@ -180,8 +190,13 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
+		CheckTarget:    tp.CheckURL,
 	})
 	if err := f.queues.declare(ctx, svc, logger); err != nil {
+		return err
+	}
+	sec, err := newSecurity(&f.security, logger, svc)
+	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", f.addr)
@@ -194,12 +209,12 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	defer stopWorkflows()
-	h := server.New(f.queues.api(svc), slices.Concat([]server.Option{server.WithLogger(logger),
+	h := server.New(sec.api(f.queues.api(svc)), slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
 		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts, obs.options)...)
 
-	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
-	err = server.Serve(ctx, ln, h, shutdownGrace)
+	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
+	err = sec.serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")
 	return err
 }

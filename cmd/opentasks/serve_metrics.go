@@ -9,6 +9,7 @@ import (
 
 	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/metrics"
+	"github.com/opentasks/opentasks/internal/redact"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store"
 )
@@ -34,9 +35,10 @@ func addMetricsFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.BoolVar(&f.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
 }
 
-// newLogger returns the server's logger in --log-format at --log-level.
+// newLogger returns the server's logger in --log-format at --log-level,
+// with secrets redacted.
 func newLogger(w io.Writer, f *serveFlags) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: f.logLevel}
+	opts := &slog.HandlerOptions{Level: f.logLevel, ReplaceAttr: redact.ReplaceAttr}
 	if f.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

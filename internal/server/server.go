@@ -32,6 +32,16 @@ type API interface {
 // task even after base64 (4/3) and JSON escaping.
 const maxMessageBytes = 4 << 20
 
+// Request limits (see docs/security.md): calls in flight on one HTTP/2
+// connection, as Google's front end advertises, and how long a client may
+// take to send a request's headers, then all of it.
+const (
+	maxStreams        = 100
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
 // Option configures New.
 type Option func(*config)
 
@@ -40,6 +50,7 @@ type config struct {
 	handlers     []mount
 	services     []service
 	rules        []*annotations.HttpRule
+	guard        guard
 	interceptors []grpc.UnaryServerInterceptor
 }
 
@@ -52,6 +63,7 @@ type service struct {
 type mount struct {
 	pattern string
 	handler http.Handler
+	api     bool // authenticated as the REST surface is (WithAPIHandler)
 }
 
 // WithLogger sets the logger for request logs (debug) and recovered panics
@@ -63,7 +75,7 @@ func WithLogger(l *slog.Logger) Option {
 // WithHandler mounts h on an http.ServeMux pattern (for example
 // "GET /.well-known/openid-configuration") next to the API.
 func WithHandler(pattern string, h http.Handler) Option {
-	return func(c *config) { c.handlers = append(c.handlers, mount{pattern, h}) }
+	return func(c *config) { c.handlers = append(c.handlers, mount{pattern: pattern, handler: h}) }
 }
 
 // WithService serves another gRPC service (impl implementing desc) beside
@@ -87,11 +99,11 @@ func New(api API, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gs := newGRPCServer(api, cfg.logger, cfg.interceptors)
+	gs := newGRPCServer(api, cfg.logger, cfg.guard, cfg.interceptors)
 	for _, sv := range cfg.services {
 		gs.RegisterService(sv.desc, sv.impl)
 	}
-	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules))
+	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules), cfg.logger)
 	if err != nil {
 		// The transcoder is built from compiled-in descriptors and rules:
 		// failing here is a bug in this package, not a runtime condition.
@@ -104,9 +116,13 @@ func New(api API, opts ...Option) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	for _, r := range cfg.handlers {
+		if r.api {
+			r.handler = cfg.guard.wrapREST(r.handler)
+		}
 		mux.Handle(r.pattern, r.handler)
 	}
 
+	restH := cfg.guard.wrapREST(rest)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case isGRPC(r):
@@ -117,7 +133,7 @@ func New(api API, opts ...Option) http.Handler {
 			// Everything else is the API's, answered in Google's shape
 			// (the mux would redirect unclean paths and answer 404/405
 			// in plain text).
-			rest.ServeHTTP(w, r)
+			restH.ServeHTTP(w, r)
 		}
 	})
 	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs, logger: cfg.logger}
@@ -149,8 +165,11 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	hs := &http.Server{
 		Handler:           h,
 		Protocols:         &p,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    1 << 20,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
 	}
 	if sh, ok := h.(*handler); ok {
 		// The server's own errors go to New's logger, in its format.
@@ -159,17 +178,24 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	return hs
 }
 
-func newGRPCServer(api API, logger *slog.Logger, extra []grpc.UnaryServerInterceptor) *grpc.Server {
+func newGRPCServer(api API, logger *slog.Logger, g guard, extra []grpc.UnaryServerInterceptor) *grpc.Server {
 	codec := newRequestCodec()
-	chain := append(extra[:len(extra):len(extra)], codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger))
-	gs := grpc.NewServer(
+	// extra (WithUnaryInterceptor) runs outermost: it sees the calls the
+	// guard refuses too.
+	var opts []grpc.ServerOption
+	if len(extra) > 0 {
+		opts = append(opts, grpc.ChainUnaryInterceptor(extra...))
+	}
+	gs := grpc.NewServer(append(append(opts, g.grpcOptions()...),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
+		grpc.MaxConcurrentStreams(maxStreams),
+		grpc.MaxHeaderListSize(1<<20),
 		// A fixed pool of stream workers reuses goroutines (and their
 		// grown stacks) across calls instead of one new goroutine a call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*16),
 		grpc.ForceServerCodecV2(codec),
-		grpc.ChainUnaryInterceptor(chain...),
-	)
+		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, recoverUnary(logger), logUnary(logger)),
+	)...)
 	cloudtaskspb.RegisterCloudTasksServer(gs, api)
 	location.RegisterLocationsServer(gs, api)
 	longrunningpb.RegisterOperationsServer(gs, api)
