@@ -41,10 +41,10 @@ type serveFlags struct {
 	maxInFlight    int
 	wf             workflowsFlags
 	queues         queueFlags
+	security       securityFlags
 	logFormat      logFormat
 	metrics        bool
 	console        bool
-	security       securityFlags
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
