@@ -42,10 +42,10 @@ type serveFlags struct {
 	wf             workflowsFlags
 	wfDir          workflowsDirFlags
 	queues         queueFlags
+	security       securityFlags
 	logFormat      logFormat
 	metrics        bool
 	console        bool
-	security       securityFlags
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {

@@ -35,7 +35,8 @@ func addMetricsFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.BoolVar(&f.metrics, "metrics", true, "serve Prometheus metrics at /metrics")
 }
 
-// newLogger returns the server's logger in --log-format at --log-level.
+// newLogger returns the server's logger in --log-format at --log-level,
+// with secrets redacted.
 func newLogger(w io.Writer, f *serveFlags) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: f.logLevel, ReplaceAttr: redact.ReplaceAttr}
 	if f.logFormat == "json" {

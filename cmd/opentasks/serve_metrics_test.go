@@ -6,10 +6,15 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // serveFor runs serve with args until stop is called, and returns its
@@ -91,5 +96,25 @@ func TestLogFormatFlag(t *testing.T) {
 	if code := run(context.Background(), []string{"serve", "--log-format", "xml"}, io.Discard, &stderr, nil); code != 2 ||
 		!strings.Contains(stderr.String(), "must be text or json") {
 		t.Fatalf("code %d, stderr %q", code, stderr.String())
+	}
+}
+
+// With authentication on, /metrics asks for no token, and the calls the
+// guard refuses are counted with their code.
+func TestMetricsCountRefusedCalls(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("s3cr3t user:ci@example.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, stop := serveFor(t, io.Discard, "--auth-tokens", tokens)
+	defer stop()
+	g := grpcClient(t, strings.TrimPrefix(base, "http://"))
+	_, err := g.GetQueue(t.Context(), &cloudtaskspb.GetQueueRequest{Name: "projects/p/locations/l/queues/q"})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("GetQueue without a token: %v", err)
+	}
+	code, body := get(t, base+"/metrics")
+	if want := `opentasks_api_requests_total{code="unauthenticated",method="GetQueue"} 1`; code != http.StatusOK || !strings.Contains(body, want) {
+		t.Errorf("GET /metrics: %d, lacks %q", code, want)
 	}
 }

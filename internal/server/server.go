@@ -50,8 +50,8 @@ type config struct {
 	handlers     []mount
 	services     []service
 	rules        []*annotations.HttpRule
-	interceptors []grpc.UnaryServerInterceptor
 	guard        guard
+	interceptors []grpc.UnaryServerInterceptor
 }
 
 // service is a gRPC service served beside the API (WithService).
@@ -99,7 +99,7 @@ func New(api API, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gs := newGRPCServer(api, cfg.logger, cfg.interceptors, cfg.guard)
+	gs := newGRPCServer(api, cfg.logger, cfg.guard, cfg.interceptors)
 	for _, sv := range cfg.services {
 		gs.RegisterService(sv.desc, sv.impl)
 	}
@@ -183,12 +183,15 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	return hs
 }
 
-func newGRPCServer(api API, logger *slog.Logger, extra []grpc.UnaryServerInterceptor, g guard) *grpc.Server {
+func newGRPCServer(api API, logger *slog.Logger, g guard, extra []grpc.UnaryServerInterceptor) *grpc.Server {
 	codec := newRequestCodec()
-	// The extra interceptors (metrics) come first, so that they see the
-	// calls the guard refuses too.
-	opts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(extra...)}, g.grpcOptions()...)
-	gs := grpc.NewServer(append(opts,
+	// extra (WithUnaryInterceptor) runs outermost: it sees the calls the
+	// guard refuses too.
+	var opts []grpc.ServerOption
+	if len(extra) > 0 {
+		opts = append(opts, grpc.ChainUnaryInterceptor(extra...))
+	}
+	gs := grpc.NewServer(append(append(opts, g.grpcOptions()...),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
 		grpc.MaxConcurrentStreams(maxStreams),
 		grpc.MaxHeaderListSize(1<<20),
