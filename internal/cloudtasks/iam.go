@@ -49,8 +49,8 @@ func validPolicyVersion(v int32) bool { return v == 0 || v == 1 || v == 3 }
 // GetIamPolicy returns the queue's policy, empty if none was set.
 func (s *Service) GetIamPolicy(ctx context.Context, req *iampb.GetIamPolicyRequest) (*iampb.Policy, error) {
 	queue := req.GetResource()
-	if !validQueueName(queue) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(queue); err != nil {
+		return nil, err
 	}
 	if !validPolicyVersion(req.GetOptions().GetRequestedPolicyVersion()) {
 		return nil, invalid("Invalid requested_policy_version: must be 0, 1 or 3.")
@@ -64,8 +64,8 @@ func (s *Service) GetIamPolicy(ctx context.Context, req *iampb.GetIamPolicyReque
 // SetIamPolicy replaces the queue's policy; a stale etag is ABORTED.
 func (s *Service) SetIamPolicy(ctx context.Context, req *iampb.SetIamPolicyRequest) (*iampb.Policy, error) {
 	queue := req.GetResource()
-	if !validQueueName(queue) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(queue); err != nil {
+		return nil, err
 	}
 	in := req.GetPolicy()
 	if in == nil {
@@ -148,8 +148,8 @@ func validatePolicy(p *iampb.Policy) error {
 // allowed; internal/auth.Guard narrows the answer to the caller's.
 func (s *Service) TestIamPermissions(ctx context.Context, req *iampb.TestIamPermissionsRequest) (*iampb.TestIamPermissionsResponse, error) {
 	queue := req.GetResource()
-	if !validQueueName(queue) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(queue); err != nil {
+		return nil, err
 	}
 	for _, p := range req.GetPermissions() {
 		if p == "" || strings.Contains(p, "*") {

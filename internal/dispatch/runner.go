@@ -100,6 +100,13 @@ func (r *runner) run(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
+				if errors.Is(err, store.ErrQueueNotFound) {
+					// Deleted while this step ran: normal. Reloading
+					// retires the scheduler.
+					r.d.log.Debug("dispatch: queue deleted while scheduling", "queue", r.queue)
+					reload = true
+					continue
+				}
 				r.d.log.Error("dispatch: scheduling", "queue", r.queue, "err", err)
 				r.buf, r.mustRead, wait = nil, true, retryStoreErrors
 			}
@@ -289,6 +296,13 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 		return err
 	}
 	q := r.q
+	leased := 0
+	for _, applied := range ok {
+		if applied {
+			leased++
+		}
+	}
+	r.d.dispatched(r.queue, leased)
 	for i, t := range batch {
 		if !ok[i] {
 			r.d.slots.give(1)

@@ -137,11 +137,13 @@ func (s *Service) startQueued(ctx context.Context, workflow string) {
 		return e
 	})
 	if err != nil {
-		s.log.Error("starting queued executions", "workflow", workflow, "err", err)
+		if ctx.Err() == nil {
+			s.log.Error("starting queued executions", "workflow", workflow, "err", err)
+		}
 		return
 	}
 	for _, e := range started {
-		if err := s.launchStored(ctx, e); err != nil {
+		if err := s.launchStored(ctx, e); err != nil && ctx.Err() == nil {
 			s.log.Error("starting a queued execution", "execution", e.GetName(), "err", err)
 		}
 	}

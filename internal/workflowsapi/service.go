@@ -86,6 +86,8 @@ type Service struct {
 	// callbacks are the endpoints of events.create_callback_endpoint,
 	// served at /callbacks/ on the port (CallbacksHandler).
 	callbacks *workflows.MemoryCallbacks
+	// logs keeps executions' sys.log lines and call logs (ExecutionLog).
+	logs *execLogs
 
 	// programs caches loaded definitions by workflow name and revision.
 	programs sync.Map // string -> *workflows.Workflow
@@ -120,7 +122,7 @@ func New(st store.WorkflowStore, rec Records, cfg Config) *Service {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{st: st, rec: rec, cfg: cfg, now: cfg.Now, log: cfg.Logger, runs: newRuns(),
-		callbacks: workflows.NewMemoryCallbacks(cfg.Endpoint)}
+		callbacks: workflows.NewMemoryCallbacks(cfg.Endpoint), logs: newExecLogs(cfg.Now)}
 }
 
 // Start ends the executions that an earlier process left ACTIVE (all of
@@ -174,7 +176,8 @@ func (s *Service) housekeep(ctx context.Context) {
 func (s *Service) sweep(ctx context.Context) {
 	now := s.now()
 	names := s.runs.names()
-	if err := s.st.RenewExecutions(ctx, names, now.Add(s.cfg.LeaseTTL)); err != nil {
+	// A sweep cut short by Stop is no fault.
+	if err := s.st.RenewExecutions(ctx, names, now.Add(s.cfg.LeaseTTL)); err != nil && ctx.Err() == nil {
 		s.log.Error("renewing execution leases", "err", err)
 	}
 	for _, n := range names {
@@ -183,11 +186,11 @@ func (s *Service) sweep(ctx context.Context) {
 			s.runs.cancel(n) // cancelled, or deleted with its workflow, elsewhere
 		}
 	}
-	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil {
+	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil && ctx.Err() == nil {
 		s.log.Error("ending interrupted executions", "err", err)
 	}
-	if err := s.deleteOld(ctx); err != nil {
-		s.log.Error("deleting old executions", "err", err)
+	if err := s.deleteOld(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("housekeeping", "err", err)
 	}
 	s.startAllQueued(ctx)
 }
@@ -196,7 +199,7 @@ func (s *Service) sweep(ctx context.Context) {
 // by a process that died, or whose room was made on another node.
 func (s *Service) startAllQueued(ctx context.Context) {
 	wfs, err := s.st.QueuedWorkflows(ctx)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		s.log.Error("listing queued executions", "err", err)
 	}
 	for _, wf := range wfs {
