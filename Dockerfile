@@ -23,7 +23,10 @@ COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 WORKDIR /data
 # Listen on every interface inside the container; keep the store on the volume.
+# The image is for development networks: it serves without authentication
+# unless OPENTASKS_AUTH_TOKENS or OPENTASKS_AUTH_JWKS is set (docs/security.md).
 ENV OPENTASKS_ADDR=0.0.0.0:8123 \
+	OPENTASKS_ALLOW_UNAUTHENTICATED=true \
 	OPENTASKS_STORE=sqlite:/data/opentasks.db
 EXPOSE 8123
 VOLUME ["/data"]

@@ -17,6 +17,7 @@ import (
 	"github.com/opentasks/opentasks/internal/deliver"
 	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/oidc"
+	"github.com/opentasks/opentasks/internal/redact"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store/postgres"
 )
@@ -41,6 +42,7 @@ type serveFlags struct {
 	maxInFlight    int
 	wf             workflowsFlags
 	queues         queueFlags
+	security       securityFlags
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
@@ -57,6 +59,7 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
 	f.wf.register(fs)
 	f.queues.register(fs)
+	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
@@ -78,6 +81,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
 	}
 	if err := f.queues.load(); err != nil {
+		return nil, err
+	}
+	if err := f.security.validate(f.addr); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -117,7 +123,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 		fmt.Fprintf(stderr, "opentasks serve: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel, ReplaceAttr: redact.ReplaceAttr}))
 	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
 		// The live heap is small (pending tasks stay in the store), and
 		// under load the collector's share of the CPU is not: collect
@@ -147,7 +153,11 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	signer, err := oidc.NewSigner(ctx, st, "http://"+f.addr, nil)
+	signer, err := oidc.NewSigner(ctx, st, f.security.scheme()+"://"+f.addr, nil)
+	if err != nil {
+		return err
+	}
+	tp, err := f.security.targetPolicy(logger)
 	if err != nil {
 		return err
 	}
@@ -159,6 +169,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			AppEngineHost:   f.appEngineHost,
 			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
 			MaxConnsPerHost: f.maxInFlight,
+			Dial:            tp.Dial,
 		}),
 	})
 	if err := disp.Start(ctx); err != nil {
@@ -169,8 +180,13 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
+		CheckTarget:    tp.CheckURL,
 	})
 	if err := f.queues.declare(ctx, svc, logger); err != nil {
+		return err
+	}
+	sec, err := newSecurity(&f.security, logger, svc)
+	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", f.addr)
@@ -183,12 +199,12 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	defer stopWorkflows()
-	h := server.New(f.queues.api(svc), append([]server.Option{server.WithLogger(logger),
+	h := server.New(sec.api(f.queues.api(svc)), slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts...)...)
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts)...)
 
-	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
-	err = server.Serve(ctx, ln, h, shutdownGrace)
+	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
+	err = sec.serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")
 	return err
 }

@@ -20,27 +20,7 @@ import (
 // and returns its base URL; the server stops at the end of the test.
 func startServe(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(deadline(t, time.Minute))
-	out, stdout := io.Pipe()
-	done := make(chan int, 1)
-	args = append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
-	go func() {
-		done <- run(ctx, args, stdout, io.Discard, nil)
-		stdout.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited %d", code)
-		}
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no serving line: %v", err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	base, _, _ := strings.Cut(strings.TrimPrefix(line, "opentasks: serving on "), " ")
-	return base
+	return serveWith(t, io.Discard, nil, args...)
 }
 
 // TestServeQueues: --queues (both formats, twice), --queue and

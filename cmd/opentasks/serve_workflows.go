@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -21,13 +22,15 @@ import (
 // workflowsFlags configure the Workflows and Executions APIs of serve.
 type workflowsFlags struct {
 	maxActive int
+	maxQueued int
 	retention time.Duration
 	leaseTTL  time.Duration
 	mocks     string
 }
 
 func (f *workflowsFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&f.maxActive, "workflows-max-active", 1000, "most ACTIVE executions of one workflow; CreateExecution past it is RESOURCE_EXHAUSTED")
+	fs.IntVar(&f.maxActive, "workflows-max-active", 1000, "most ACTIVE executions of one workflow; new ones past it are QUEUED")
+	fs.IntVar(&f.maxQueued, "workflows-max-queued", 10000, "most QUEUED executions of one workflow (started oldest first as active ones end); CreateExecution past it is RESOURCE_EXHAUSTED; 0 queues none")
 	fs.DurationVar(&f.retention, "workflows-retention", 30*24*time.Hour, "how long a finished workflow execution is kept")
 	fs.StringVar(&f.mocks, "workflows-mocks", "", "`FILE` of mock rules (docs/workflows-mocks.md) answering the calls of every deployed workflow, for tests without a cloud project")
 	fs.DurationVar(&f.leaseTTL, "workflows-lease-ttl", 30*time.Second, "postgres: an execution whose node died ends FAILED (interrupted) about this long after")
@@ -47,14 +50,23 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 			return nil, nil, fmt.Errorf("--workflows-mocks: %w", err)
 		}
 	}
+	// Executions' http.* calls go where tasks may go (--deny-targets).
+	tp, err := f.security.targetPolicy(logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost, tr.DialContext = 256, tp.DialContext
 	svc := workflowsapi.New(ws, st, workflowsapi.Config{
-		Mocks:     mocks,
-		Endpoint:  "http://" + dialable(addr),
-		MaxActive: f.wf.maxActive,
-		Retention: f.wf.retention,
-		LeaseTTL:  f.wf.leaseTTL,
-		SoleOwner: strings.HasPrefix(f.store, "sqlite:"),
-		Logger:    logger,
+		HTTPClient: &http.Client{Transport: tr},
+		Mocks:      mocks,
+		Endpoint:   "http://" + dialable(addr),
+		MaxActive:  f.wf.maxActive,
+		MaxQueued:  f.wf.maxQueued,
+		Retention:  f.wf.retention,
+		LeaseTTL:   f.wf.leaseTTL,
+		SoleOwner:  strings.HasPrefix(f.store, "sqlite:"),
+		Logger:     logger,
 	})
 	if err := svc.Start(ctx); err != nil {
 		return nil, nil, err
@@ -63,9 +75,11 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
 		server.WithRESTRules(workflowsapi.MixinRules()...),
-		server.WithHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
-		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
-		server.WithHandler(workflows.CallbackRESTPattern, svc.CallbacksHandler()),
+		// API routes: authenticated when authentication is on.
+		server.WithAPIHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
+		server.WithAPIHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
+		server.WithAPIHandler(workflows.CallbackRESTPattern, svc.CallbacksHandler()),
+		server.WithAPIHandler(workflowsapi.ListCallbacksRoute, svc.ListCallbacksHandler()),
 	}, svc.Stop, nil
 }
 

@@ -219,7 +219,13 @@ func serveCallbacks(addr string) (*workflows.MemoryCallbacks, func(), error) {
 		_ = srv.Serve(ln) // returns when closed below
 	}()
 	return callbacks, func() {
-		_ = srv.Close()
+		// Shutdown, not Close: the callback that ended the run may still
+		// be writing its 200 to the caller.
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			_ = srv.Close()
+		}
 		<-done
 	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
+	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
 )
 
@@ -38,7 +39,10 @@ type Globals struct {
 	Project  string
 	Location string
 	Endpoint string
-	Format   Format
+	// Token is the bearer token for an OpenTasks that requires one
+	// ($OPENTASKS_TOKEN; no flag, so that it stays out of process lists).
+	Token  string
+	Format Format
 	// Quiet answers every prompt with its default (-q, --quiet).
 	Quiet bool
 }
@@ -49,6 +53,7 @@ type Globals struct {
 func (g *Globals) Register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&g.Project, "project", firstOf(env.Getenv("OPENTASKS_PROJECT"), env.Getenv("CLOUDSDK_CORE_PROJECT"), DefaultProject), "project `ID`")
 	fs.StringVar(&g.Location, "location", firstOf(env.Getenv("OPENTASKS_LOCATION"), DefaultLocation), "location `ID` (region)")
+	g.Token = env.Getenv("OPENTASKS_TOKEN")
 	fs.StringVar(&g.Endpoint, "endpoint", firstOf(env.Getenv("OPENTASKS_ENDPOINT"), DefaultEndpoint), "API `URL`: http://HOST:PORT for OpenTasks, https://cloudtasks.googleapis.com for Cloud Tasks (with Application Default Credentials)")
 	fs.Func("format", "output `format`: table, json or yaml", func(v string) error {
 		switch f := Format(v); f {
@@ -74,12 +79,16 @@ func (g *Globals) LocationName() string {
 	return "projects/" + g.Project + "/locations/" + g.Location
 }
 
-// ClientOptions are the Google client options for the endpoint: no
-// credentials for plain http (OpenTasks), Application Default Credentials
-// for https.
+// ClientOptions are the Google client options for the endpoint: the
+// token of $OPENTASKS_TOKEN if set (an OpenTasks with --auth-tokens or
+// --auth-jwks), else no credentials for plain http (OpenTasks) and
+// Application Default Credentials for https.
 func (g *Globals) ClientOptions() []option.ClientOption {
 	opts := []option.ClientOption{option.WithEndpoint(g.Endpoint)}
-	if strings.HasPrefix(g.Endpoint, "http://") {
+	switch {
+	case g.Token != "":
+		opts = append(opts, option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: g.Token})))
+	case strings.HasPrefix(g.Endpoint, "http://"):
 		opts = append(opts, option.WithoutAuthentication())
 	}
 	return opts

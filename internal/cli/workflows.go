@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,8 +45,8 @@ func WorkflowExecutions() *Group {
 		Summary: "Read and cancel workflow executions (as gcloud workflows executions).",
 		Commands: []*Command{
 			{Name: "list", Args: "WORKFLOW", Summary: "List a workflow's executions, newest first.", Flags: registerSortedList(`state="FAILED"`, `"startTime desc" (the default)`), Run: listExecutions},
-			{Name: "describe", Args: "EXECUTION", Summary: "Show an execution (ID with --workflow, or its full name).", Flags: registerWorkflowFlag, Run: describeExecution},
-			{Name: "cancel", Args: "EXECUTION", Summary: "Cancel an execution.", Flags: registerWorkflowFlag, Run: cancelExecution},
+			{Name: "describe", Args: "EXECUTION", Summary: "Show an execution (ID with --workflow, or its full name).", Flags: registerWorkflowFlag, Run: describeExecution()},
+			{Name: "cancel", Args: "EXECUTION", Summary: "Cancel an execution.", Flags: registerWorkflowFlag, Run: cancelExecution()},
 		},
 	}
 }
@@ -100,23 +99,27 @@ func (c *Call) withExecutions(ctx context.Context, f func(*executions.Client) er
 	return f(client)
 }
 
-var workflowColumns = []Column[*workflowspb.Workflow]{
-	{"NAME", func(w *workflowspb.Workflow) string { return w.GetName() }},
-	{"STATE", func(w *workflowspb.Workflow) string { return w.GetState().String() }},
-	{"REVISION_ID", func(w *workflowspb.Workflow) string { return w.GetRevisionId() }},
-	{"UPDATE_TIME", func(w *workflowspb.Workflow) string { return w.GetUpdateTime().AsTime().Format(time.RFC3339) }},
+func workflowColumns() []Column[*workflowspb.Workflow] {
+	return []Column[*workflowspb.Workflow]{
+		{"NAME", func(w *workflowspb.Workflow) string { return w.GetName() }},
+		{"STATE", func(w *workflowspb.Workflow) string { return w.GetState().String() }},
+		{"REVISION_ID", func(w *workflowspb.Workflow) string { return w.GetRevisionId() }},
+		{"UPDATE_TIME", func(w *workflowspb.Workflow) string { return w.GetUpdateTime().AsTime().Format(time.RFC3339) }},
+	}
 }
 
-var executionColumns = []Column[*executionspb.Execution]{
-	{"NAME", func(e *executionspb.Execution) string { return e.GetName() }},
-	{"STATE", func(e *executionspb.Execution) string { return e.GetState().String() }},
-	{"START_TIME", func(e *executionspb.Execution) string { return e.GetStartTime().AsTime().Format(time.RFC3339) }},
-	{"END_TIME", func(e *executionspb.Execution) string {
-		if e.GetEndTime() == nil {
-			return ""
-		}
-		return e.GetEndTime().AsTime().Format(time.RFC3339)
-	}},
+func executionColumns() []Column[*executionspb.Execution] {
+	return []Column[*executionspb.Execution]{
+		{"NAME", func(e *executionspb.Execution) string { return e.GetName() }},
+		{"STATE", func(e *executionspb.Execution) string { return e.GetState().String() }},
+		{"START_TIME", func(e *executionspb.Execution) string { return e.GetStartTime().AsTime().Format(time.RFC3339) }},
+		{"END_TIME", func(e *executionspb.Execution) string {
+			if e.GetEndTime() == nil {
+				return ""
+			}
+			return e.GetEndTime().AsTime().Format(time.RFC3339)
+		}},
+	}
 }
 
 func registerDeploy(fs *flag.FlagSet) {
@@ -226,7 +229,7 @@ func deployWorkflow(ctx context.Context, c *Call, args []string) error {
 				return err
 			}
 		}
-		return PrintOne(c, out, workflowColumns)
+		return PrintOne(c, out, workflowColumns())
 	})
 }
 
@@ -244,7 +247,7 @@ func describeWorkflow(ctx context.Context, c *Call, args []string) error {
 		if err != nil {
 			return err
 		}
-		return PrintOne(c, w, workflowColumns)
+		return PrintOne(c, w, workflowColumns())
 	})
 }
 
@@ -270,7 +273,7 @@ func listWorkflows(ctx context.Context, c *Call, args []string) error {
 	return c.withWorkflows(ctx, func(client *workflows.Client) error {
 		it := client.ListWorkflows(ctx, &workflowspb.ListWorkflowsRequest{Parent: c.LocationName(), Filter: lf.filter,
 			OrderBy: c.Flags.Lookup("sort-by").Value.String(), PageSize: int32(lf.pageSize)})
-		return listAll(c, lf, it.Next, workflowColumns)
+		return listAll(c, lf, it.Next, workflowColumns())
 	})
 }
 
@@ -329,13 +332,9 @@ func executeWorkflow(ctx context.Context, c *Call, args []string) error {
 			return err
 		}
 		Status(c, "Created [%s].", executionID(e.GetName()))
-		return PrintOne(c, e, executionColumns)
+		return PrintOne(c, e, executionColumns())
 	})
 }
-
-// errExecutionFailed makes `run` exit 1 after printing an execution that
-// did not succeed.
-var errExecutionFailed = errors.New("execution did not succeed")
 
 // runWorkflow starts an execution and polls it until it ends, then prints
 // it, as `gcloud workflows run` does; it fails unless it SUCCEEDED.
@@ -359,11 +358,12 @@ func runWorkflow(ctx context.Context, c *Call, args []string) error {
 			}
 		}
 		fmt.Fprintln(c.Stderr, "done.")
-		if err := PrintOne(c, e, executionColumns); err != nil {
+		if err := PrintOne(c, e, executionColumns()); err != nil {
 			return err
 		}
 		if e.GetState() != executionspb.Execution_SUCCEEDED {
-			return fmt.Errorf("%w: %s", errExecutionFailed, e.GetState())
+			// Exit 1 after printing it.
+			return fmt.Errorf("execution did not succeed: %s", e.GetState())
 		}
 		return nil
 	})
@@ -389,7 +389,7 @@ func listExecutions(ctx context.Context, c *Call, args []string) error {
 	return c.withExecutions(ctx, func(client *executions.Client) error {
 		it := client.ListExecutions(ctx, &executionspb.ListExecutionsRequest{Parent: c.workflowName(id), Filter: lf.filter,
 			OrderBy: c.Flags.Lookup("sort-by").Value.String(), PageSize: int32(lf.pageSize)})
-		return listAll(c, lf, it.Next, executionColumns)
+		return listAll(c, lf, it.Next, executionColumns())
 	})
 }
 
@@ -408,19 +408,23 @@ func onExecution(f func(ctx context.Context, c *Call, client *executions.Client,
 	}
 }
 
-var describeExecution = onExecution(func(ctx context.Context, c *Call, client *executions.Client, name string) error {
-	e, err := client.GetExecution(ctx, &executionspb.GetExecutionRequest{Name: name})
-	if err != nil {
-		return err
-	}
-	return PrintOne(c, e, executionColumns)
-})
+func describeExecution() func(context.Context, *Call, []string) error {
+	return onExecution(func(ctx context.Context, c *Call, client *executions.Client, name string) error {
+		e, err := client.GetExecution(ctx, &executionspb.GetExecutionRequest{Name: name})
+		if err != nil {
+			return err
+		}
+		return PrintOne(c, e, executionColumns())
+	})
+}
 
-var cancelExecution = onExecution(func(ctx context.Context, c *Call, client *executions.Client, name string) error {
-	e, err := client.CancelExecution(ctx, &executionspb.CancelExecutionRequest{Name: name})
-	if err != nil {
-		return err
-	}
-	Status(c, "Cancelled execution [%s].", executionID(name))
-	return PrintResult(c, e, executionColumns)
-})
+func cancelExecution() func(context.Context, *Call, []string) error {
+	return onExecution(func(ctx context.Context, c *Call, client *executions.Client, name string) error {
+		e, err := client.CancelExecution(ctx, &executionspb.CancelExecutionRequest{Name: name})
+		if err != nil {
+			return err
+		}
+		Status(c, "Cancelled execution [%s].", executionID(name))
+		return PrintResult(c, e, executionColumns())
+	})
+}

@@ -17,8 +17,8 @@ import (
 // taskID may be empty for a generated one. It is REST-only; the transport
 // calls it directly.
 func (s *Service) BufferTask(ctx context.Context, queue, taskID string, body []byte, contentType string) (*cloudtaskspb.Task, error) {
-	if !validQueueName(queue) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(queue); err != nil {
+		return nil, err
 	}
 	if taskID != "" && !taskIDRe.MatchString(taskID) {
 		return nil, errTaskID(taskID)

@@ -25,6 +25,9 @@ func (s *Service) location(project, id string) *location.Location {
 
 // ListLocations lists the configured locations, in ID order.
 func (s *Service) ListLocations(ctx context.Context, req *location.ListLocationsRequest) (*location.ListLocationsResponse, error) {
+	if err := routedProject(req.GetName()); err != nil {
+		return nil, err
+	}
 	project, ok := parseProject(req.GetName())
 	if !ok {
 		return nil, invalid(msgProjectNameFormat)
@@ -64,6 +67,9 @@ func (s *Service) ListLocations(ctx context.Context, req *location.ListLocations
 
 // GetLocation returns one configured location.
 func (s *Service) GetLocation(ctx context.Context, req *location.GetLocationRequest) (*location.Location, error) {
+	if err := routedProject(req.GetName()); err != nil {
+		return nil, err
+	}
 	project, id, ok := parseLocation(req.GetName())
 	if !ok {
 		return nil, invalid(msgLocationNameFormat)

@@ -21,8 +21,8 @@ import (
 // ListQueues lists the queues of a location in name order, filtered.
 func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRequest) (*cloudtaskspb.ListQueuesResponse, error) {
 	parent := req.GetParent()
-	if _, _, ok := parseLocation(parent); !ok {
-		return nil, invalid(msgLocationNameFormat)
+	if err := checkLocation(parent); err != nil {
+		return nil, err
 	}
 	size, err := pageSize(req.GetPageSize(), maxQueuePage)
 	if err != nil {
@@ -67,8 +67,8 @@ func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRe
 // GetQueue returns one queue.
 func (s *Service) GetQueue(ctx context.Context, req *cloudtaskspb.GetQueueRequest) (*cloudtaskspb.Queue, error) {
 	name := req.GetName()
-	if !validQueueName(name) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(name); err != nil {
+		return nil, err
 	}
 	return s.getQueue(ctx, name)
 }
@@ -87,9 +87,10 @@ func (s *Service) getQueue(ctx context.Context, name string) (*cloudtaskspb.Queu
 // CreateQueue creates a queue with the server defaults of spec 3.5.
 func (s *Service) CreateQueue(ctx context.Context, req *cloudtaskspb.CreateQueueRequest) (*cloudtaskspb.Queue, error) {
 	parent := req.GetParent()
-	if _, _, ok := parseLocation(parent); !ok {
-		return nil, invalid(msgLocationNameFormat)
+	if err := checkLocation(parent); err != nil {
+		return nil, err
 	}
+	// Not routed on: a malformed queue name is Cloud Tasks' to judge.
 	name := req.GetQueue().GetName()
 	if !validQueueName(name) {
 		return nil, errQueueNameFormat()
@@ -158,11 +159,15 @@ func queueMask(paths []string) ([][]protoreflect.FieldDescriptor, error) {
 // UpdateQueue updates the fields named by the mask (all mutable fields
 // when it is empty), creating the queue if it does not exist.
 func (s *Service) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest) (*cloudtaskspb.Queue, error) {
+	if err := routedProject(req.GetQueue().GetName()); err != nil {
+		return nil, err
+	}
 	return s.updateQueue(ctx, req, 0)
 }
 
-// updateQueue is UpdateQueue; a burst above zero replaces the
-// max_burst_size the rate implies (see DeclareQueue).
+// updateQueue is UpdateQueue past Google's front end (a declared queue
+// never went through it); a burst above zero replaces the max_burst_size
+// the rate implies (see DeclareQueue).
 func (s *Service) updateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest, burst int32) (*cloudtaskspb.Queue, error) {
 	in := req.GetQueue()
 	name := in.GetName()
@@ -210,8 +215,8 @@ func (s *Service) updateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueue
 // DeleteQueue deletes a queue and its tasks, tombstoning the name.
 func (s *Service) DeleteQueue(ctx context.Context, req *cloudtaskspb.DeleteQueueRequest) (*emptypb.Empty, error) {
 	name := req.GetName()
-	if !validQueueName(name) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(name); err != nil {
+		return nil, err
 	}
 	switch err := s.st.DeleteQueue(ctx, name, s.now().Add(s.queueTomb)); {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTombstoned):
@@ -226,8 +231,8 @@ func (s *Service) DeleteQueue(ctx context.Context, req *cloudtaskspb.DeleteQueue
 // PurgeQueue deletes every task created before now.
 func (s *Service) PurgeQueue(ctx context.Context, req *cloudtaskspb.PurgeQueueRequest) (*cloudtaskspb.Queue, error) {
 	name := req.GetName()
-	if !validQueueName(name) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(name); err != nil {
+		return nil, err
 	}
 	now := s.clock()
 	q, err := s.st.PurgeQueue(ctx, name, now, now.Add(s.taskTomb))
@@ -252,8 +257,8 @@ func (s *Service) ResumeQueue(ctx context.Context, req *cloudtaskspb.ResumeQueue
 }
 
 func (s *Service) setState(ctx context.Context, name string, state cloudtaskspb.Queue_State) (*cloudtaskspb.Queue, error) {
-	if !validQueueName(name) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(name); err != nil {
+		return nil, err
 	}
 	q, err := s.st.UpdateQueue(ctx, name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
 		if cur == nil {

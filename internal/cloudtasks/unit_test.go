@@ -108,8 +108,50 @@ func TestNames(t *testing.T) {
 	}
 	_, _, err = parseTaskName("tasks")
 	wantStatus(t, "no task", err, codes.InvalidArgument, msgTaskNameFormat)
-	if loc, ok := parseCmekName("projects/p/locations/l/cmekConfig"); !ok || loc != "projects/p/locations/l" {
-		t.Errorf("parseCmekName = %q %v", loc, ok)
+	if loc, err := cmekLocation("projects/p/locations/l/cmekConfig"); err != nil || loc != "projects/p/locations/l" {
+		t.Errorf("cmekLocation = %q %v", loc, err)
+	}
+}
+
+// TestRoutedProject: the front end's project check refuses what names no
+// well-formed project, naming the project it read, and leaves the rest of
+// the name to the call.
+func TestRoutedProject(t *testing.T) {
+	for name, project := range map[string]string{
+		"not-a-valid-parent":                     "not-a-valid-parent",
+		"projects/not_a_project/locations/l":     "not_a_project",
+		"projects/a b":                           "a b",
+		"locations/l/queues/q":                   "locations/l/queues/q",
+		"projects//locations/l":                  "projects//locations/l",
+		"projects/p":                             "",
+		"projects/p/locations/NOT VALID":         "",
+		"projects/example.com:p/locations/l/x/y": "",
+		"":                                       "",
+	} {
+		err := routedProject(name)
+		if project == "" {
+			if err != nil {
+				t.Errorf("routedProject(%q) = %v; want nil", name, err)
+			}
+			continue
+		}
+		msg := "Permission denied on resource project " + project + "."
+		wantStatus(t, name, err, codes.PermissionDenied, msg)
+		d := status.Convert(err).Details()
+		if len(d) != 3 {
+			t.Fatalf("routedProject(%q) details = %v", name, d)
+		}
+		info, loc, help := d[0].(*errdetails.ErrorInfo), d[1].(*errdetails.LocalizedMessage), d[2].(*errdetails.Help)
+		if info.Reason != "CONSUMER_INVALID" || info.Domain != "googleapis.com" || info.Metadata["consumer"] != "projects/"+project ||
+			info.Metadata["containerInfo"] != project || info.Metadata["service"] != "cloudtasks.googleapis.com" || len(info.Metadata) != 3 {
+			t.Errorf("routedProject(%q) ErrorInfo = %v", name, info)
+		}
+		if loc.Locale != "en-US" || loc.Message != msg {
+			t.Errorf("routedProject(%q) LocalizedMessage = %v", name, loc)
+		}
+		if len(help.Links) != 1 || help.Links[0].Description != "Google developers console" || help.Links[0].Url != "https://console.developers.google.com" {
+			t.Errorf("routedProject(%q) Help = %v", name, help)
+		}
 	}
 }
 

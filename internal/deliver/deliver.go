@@ -40,6 +40,10 @@ type Config struct {
 	// no more attempts in flight than this (see dispatch.Config), since
 	// an attempt beyond it would only wait, at a cost in CPU.
 	MaxConnsPerHost int
+	// Dial connects to a target's "host:port" (not to a proxy); default
+	// a plain TCP dial. internal/targets.Policy.Dial refuses denied
+	// targets here, after name resolution.
+	Dial func(addr string) (net.Conn, error)
 }
 
 // Deliverer sends attempts. It is safe for concurrent use.
@@ -107,6 +111,9 @@ func (d *Deliverer) configure(hc *fasthttp.HostClient) error {
 		return fmt.Errorf("proxy for %s: %w", hc.Addr, err)
 	}
 	dial := func(addr string) (net.Conn, error) { return d.dialer.Dial("tcp", addr) }
+	if d.cfg.Dial != nil {
+		dial = d.cfg.Dial
+	}
 	if proxyURL != nil {
 		p := &fasthttpproxy.Dialer{
 			// Go's resolver, as for direct connections, rather than

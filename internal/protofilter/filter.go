@@ -21,7 +21,8 @@ import (
 // presence), combined with AND, OR (which binds tighter, as in AIP-160),
 // juxtaposition (AND), NOT or a leading "-", and parentheses. Any scalar,
 // enum, Duration or Timestamp field of the message may be named, in
-// snake_case or camelCase, through nested messages.
+// snake_case or camelCase, through nested messages, and so may an entry of
+// a string map (labels.env = prod).
 type Filter func(m protoreflect.Message) bool
 
 // Compile parses text against md. An empty text matches everything.
@@ -225,9 +226,51 @@ func (p *filterParser) restriction() (Filter, error) {
 	p.pos += 3
 	fds, ok := protopath.Resolve(p.md, field.text)
 	if !ok {
+		if f, ok := mapRestriction(p.md, field.text, op.text, value.text); ok {
+			return f, nil
+		}
 		return nil, errFilter("unknown field %q", field.text)
 	}
 	return compileRestriction(fds, op.text, value.text)
+}
+
+// mapRestriction compiles a restriction on one entry of a string map,
+// "labels.env = prod" (AIP-160's map traversal): = and != compare the
+// entry's value (a missing entry is ""), ":" tests that the key is there
+// ("labels.env:*") or its value holds the text.
+func mapRestriction(md protoreflect.MessageDescriptor, field, op, value string) (Filter, bool) {
+	i := strings.LastIndex(field, ".")
+	if i < 0 {
+		return nil, false
+	}
+	fds, ok := protopath.Resolve(md, field[:i])
+	if !ok {
+		return nil, false
+	}
+	fd := fds[len(fds)-1]
+	if !fd.IsMap() || fd.MapKey().Kind() != protoreflect.StringKind || fd.MapValue().Kind() != protoreflect.StringKind {
+		return nil, false
+	}
+	key := protoreflect.ValueOfString(field[i+1:]).MapKey()
+	entry := func(m protoreflect.Message) (string, bool) {
+		mv := leaf(m, fds).Get(fd).Map()
+		if !mv.Has(key) {
+			return "", false
+		}
+		return mv.Get(key).String(), true
+	}
+	switch op {
+	case "=":
+		return func(m protoreflect.Message) bool { v, _ := entry(m); return v == value }, true
+	case "!=":
+		return func(m protoreflect.Message) bool { v, _ := entry(m); return v != value }, true
+	case ":":
+		return func(m protoreflect.Message) bool {
+			v, ok := entry(m)
+			return ok && (value == "*" || strings.Contains(strings.ToLower(v), strings.ToLower(value)))
+		}, true
+	}
+	return nil, false
 }
 
 func and(f, g Filter) Filter {

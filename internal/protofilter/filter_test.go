@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -127,5 +128,36 @@ func TestFilterDate(t *testing.T) {
 	before := &cloudtaskspb.Queue{PurgeTime: timestamppb.New(time.Date(2023, 7, 31, 23, 59, 59, 0, time.UTC))}
 	if !f(after.ProtoReflect()) || f(before.ProtoReflect()) {
 		t.Fatal("a bare date is not midnight UTC")
+	}
+}
+
+func TestFilterMapEntry(t *testing.T) {
+	md := (&location.Location{}).ProtoReflect().Descriptor()
+	prod := &location.Location{Labels: map[string]string{"env": "prod", "team": "Data"}}
+	bare := &location.Location{}
+	for _, tc := range []struct {
+		filter     string
+		prod, bare bool
+	}{
+		{`labels.env = "prod"`, true, false},
+		{`labels.env != "prod"`, false, true},
+		{`labels.env = ""`, false, true},
+		{`labels.team:*`, true, false},
+		{`labels.team:data`, true, false},
+		{`labels.env = prod AND labels.team = Data`, true, false},
+	} {
+		f, err := Compile(md, tc.filter)
+		if err != nil {
+			t.Fatalf("Compile(%q): %v", tc.filter, err)
+		}
+		if got := f(prod.ProtoReflect()); got != tc.prod {
+			t.Errorf("%q on prod: %v", tc.filter, got)
+		}
+		if got := f(bare.ProtoReflect()); got != tc.bare {
+			t.Errorf("%q on bare: %v", tc.filter, got)
+		}
+	}
+	if _, err := Compile(md, `labels.env < "x"`); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("ordering on a map entry: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package protofilter
 
 import (
 	"cmp"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -39,7 +40,7 @@ func CompileOrder(md protoreflect.MessageDescriptor, text string, allowed []stri
 		if !ok || !orderable(fds[len(fds)-1]) {
 			return nil, errOrder("cannot order by %q", words[0])
 		}
-		if allowed != nil && !contains(allowed, protopath.Name(fds)) {
+		if allowed != nil && !slices.Contains(allowed, protopath.Name(fds)) {
 			return nil, errOrder("cannot order by %q", words[0])
 		}
 		keys = append(keys, key{fds, len(words) == 2 && words[1] == "desc"})
@@ -57,15 +58,6 @@ func CompileOrder(md protoreflect.MessageDescriptor, text string, allowed []stri
 		}
 		return 0
 	}, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func errOrder(format string, args ...any) error {

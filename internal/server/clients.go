@@ -79,6 +79,7 @@ func (s *rest) firebaseBody(r *http.Request, queue string, body []byte) ([]byte,
 	}
 	q, err := s.api.GetQueue(r.Context(), &cloudtaskspb.GetQueueRequest{Name: queue})
 	if err != nil {
+		logServerFault(r.Context(), s.log, "/google.cloud.tasks.v2.CloudTasks/GetQueue", queue, err)
 		return nil, status.Convert(err)
 	}
 	o := q.GetHttpTarget().GetUriOverride()

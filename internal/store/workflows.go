@@ -10,8 +10,8 @@ import (
 	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
 )
 
-// ErrLimit: a new execution would pass its workflow's limit of active
-// executions.
+// ErrLimit: a new execution would pass its workflow's limits of active
+// and queued executions.
 var ErrLimit = errors.New("store: too many active executions")
 
 // WorkflowStore is the state of the Workflows and Executions APIs
@@ -45,10 +45,18 @@ type WorkflowStore interface {
 	ListWorkflowRevisions(ctx context.Context, name string, skip, limit int) ([]*workflowspb.Workflow, error)
 
 	// CreateExecution stores a new execution (named WORKFLOW/executions/ID)
-	// holding a lease until leaseUntil. ErrLimit if maxActive > 0 and the
-	// workflow has that many ACTIVE executions, ErrNotFound if the
-	// workflow does not exist, ErrAlreadyExists if the name is taken.
-	CreateExecution(ctx context.Context, e *executionspb.Execution, maxActive int, leaseUntil time.Time) error
+	// as lim.Admit decides: ACTIVE holding a lease until leaseUntil, or
+	// QUEUED (e's State is set so and its StartTime cleared, no lease), or
+	// not at all: ErrLimit. ErrNotFound if the workflow does not exist,
+	// ErrAlreadyExists if the name is taken.
+	CreateExecution(ctx context.Context, e *executionspb.Execution, lim ExecutionLimits, leaseUntil time.Time) error
+	// StartQueued makes ACTIVE, oldest name first, as many QUEUED
+	// executions of the workflow as its ACTIVE ones leave room for under
+	// maxActive (0: all), storing what start returns for each with a
+	// lease until leaseUntil, and returns them.
+	StartQueued(ctx context.Context, workflow string, maxActive int, leaseUntil time.Time, start func(*executionspb.Execution) *executionspb.Execution) ([]*executionspb.Execution, error)
+	// QueuedWorkflows returns the workflows that have QUEUED executions.
+	QueuedWorkflows(ctx context.Context) ([]string, error)
 	// GetExecution returns the execution or ErrNotFound.
 	GetExecution(ctx context.Context, name string) (*executionspb.Execution, error)
 	// UpdateExecution reads the execution, calls fn and stores what it
@@ -69,6 +77,29 @@ type WorkflowStore interface {
 	// DeleteExecutionsEndedBefore deletes the finished executions whose
 	// end_time is before before and reports how many.
 	DeleteExecutionsEndedBefore(ctx context.Context, before time.Time) (int, error)
+}
+
+// ExecutionLimits bound the executions of one workflow.
+type ExecutionLimits struct {
+	// MaxActive is the most ACTIVE executions; 0 is no bound.
+	MaxActive int
+	// MaxQueued is the most QUEUED ones, waiting for an ACTIVE one to
+	// end; 0 queues none.
+	MaxQueued int
+}
+
+// Admit decides the state of a new execution of a workflow that has
+// active and queued executions: ACTIVE while there is room and no backlog
+// (so the backlog starts first), else QUEUED while the backlog has room,
+// else none (ok false).
+func (l ExecutionLimits) Admit(active, queued int) (state executionspb.Execution_State, ok bool) {
+	switch {
+	case l.MaxActive <= 0 || (active < l.MaxActive && queued == 0):
+		return executionspb.Execution_ACTIVE, true
+	case queued < l.MaxQueued:
+		return executionspb.Execution_QUEUED, true
+	}
+	return 0, false
 }
 
 // ExecutionWorkflow returns the name of the workflow an execution name

@@ -100,6 +100,11 @@ func (r restExecutions) call(ctx context.Context, method, path string, query url
 			} `json:"error"`
 		}
 		if err := json.Unmarshal(b, &e); err != nil {
+			if resp.StatusCode == http.StatusNotFound {
+				// Google's front end's HTML page for a path no route
+				// matches, which Google's clients read as NOT_FOUND.
+				return status.Error(codes.NotFound, string(b))
+			}
 			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
 		}
 		code := codes.Unknown

@@ -25,9 +25,11 @@
 // node's sweep finds it. A cancel on another node reaches the running
 // process at its next sweep.
 //
-// Bounds: at most Config.MaxActive ACTIVE executions a workflow (past it
-// CreateExecution is RESOURCE_EXHAUSTED, which makes a Cloud Tasks task
-// retry, rather than QUEUED), finished executions kept Config.Retention.
+// Bounds: at most Config.MaxActive ACTIVE executions a workflow; past it
+// new ones are QUEUED, up to Config.MaxQueued (then RESOURCE_EXHAUSTED,
+// which makes a Cloud Tasks task retry), and start oldest first when an
+// active one ends or is cancelled, or at a sweep. Finished executions are
+// kept Config.Retention.
 // Lists are filtered, ordered and paged here, over a workflow's executions
 // read whole from the store: retention bounds their number.
 package workflowsapi

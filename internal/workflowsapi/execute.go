@@ -59,6 +59,9 @@ func (s *Service) execute(ctx context.Context, r *run, e *executionspb.Execution
 		// The lease runs out and the sweep ends it as interrupted.
 		s.log.Error("storing the end of an execution", "execution", e.GetName(), "err", err)
 	}
+	if !errors.Is(cause, errShutdown) {
+		s.startQueued(context.WithoutCancel(ctx), store.ExecutionWorkflow(e.GetName()))
+	}
 }
 
 // end stamps the end of an execution.

@@ -3,6 +3,7 @@ package workflowsapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -33,7 +34,9 @@ const (
 )
 
 // orderPaths are the fields ListExecutions may order by.
-var orderPaths = []string{"name", "state", "start_time", "end_time", "duration", "workflow_revision_id"}
+func orderPaths() []string {
+	return []string{"name", "state", "start_time", "end_time", "duration", "workflow_revision_id"}
+}
 
 func (s *Service) CreateExecution(ctx context.Context, req *executionspb.CreateExecutionRequest) (*executionspb.Execution, error) {
 	wn, ok := parseWorkflow(req.GetParent())
@@ -55,10 +58,8 @@ func (s *Service) CreateExecution(ctx context.Context, req *executionspb.CreateE
 	if _, ok := executionspb.Execution_CallLogLevel_name[int32(in.GetCallLogLevel())]; !ok {
 		return nil, invalid("Invalid call_log_level %d.", in.GetCallLogLevel())
 	}
-	for k, v := range in.GetLabels() {
-		if !labelKeyRe.MatchString(k) || !labelValueRe.MatchString(v) {
-			return nil, invalid("Label %q: %q is not valid: keys and values have at most 63 lowercase letters, digits, underscores and hyphens, and keys start with a letter.", k, v)
-		}
+	if err := checkLabels(in.GetLabels()); err != nil {
+		return nil, err
 	}
 	w, err := s.st.GetWorkflow(ctx, wn.String(), "")
 	if errors.Is(err, store.ErrNotFound) {
@@ -91,27 +92,83 @@ func (s *Service) CreateExecution(ctx context.Context, req *executionspb.CreateE
 		// The workflow's level applies unless the execution sets its own.
 		e.CallLogLevel = executionspb.Execution_CallLogLevel(w.GetCallLogLevel())
 	}
-	err = s.st.CreateExecution(ctx, e, s.cfg.MaxActive, now.Add(s.cfg.LeaseTTL))
+	err = s.st.CreateExecution(ctx, e, store.ExecutionLimits{MaxActive: s.cfg.MaxActive, MaxQueued: s.cfg.MaxQueued}, now.Add(s.cfg.LeaseTTL))
 	switch {
 	case errors.Is(err, store.ErrLimit):
-		return nil, status.Errorf(codes.ResourceExhausted, "Workflow %s has %d active executions, the most this server allows (--workflows-max-active); retry later.", wn.String(), s.cfg.MaxActive)
+		return nil, status.Errorf(codes.ResourceExhausted, "Workflow %s has %d active and %d queued executions, the most this server allows (--workflows-max-active, --workflows-max-queued); retry later.",
+			wn.String(), s.cfg.MaxActive, s.cfg.MaxQueued)
 	case errors.Is(err, store.ErrNotFound):
 		return nil, notFound("Workflow", wn.String())
 	case err != nil:
 		return nil, internal("creating execution", err)
 	}
-	started := proto.Clone(e).(*executionspb.Execution)
-	runCfg := workflows.Config{Env: w.GetUserEnvVars(), Identity: identity(w, wn, id)}
-	if !s.runs.launch(e.Name, func(ctx context.Context, r *run) { s.execute(ctx, r, started, prog, arg, runCfg) }) {
-		// Stopping: end it as an interrupted one would be.
-		if _, err := s.st.UpdateExecution(ctx, e.Name, func(cur *executionspb.Execution) (*executionspb.Execution, error) {
-			return s.interrupted(cur), nil
-		}); err != nil {
-			return nil, internal("ending execution", err)
-		}
-		return nil, status.Error(codes.Unavailable, "The server is stopping.")
+	if e.GetState() == executionspb.Execution_QUEUED {
+		return e, nil // started when an active one ends (startQueued)
+	}
+	if err := s.launch(ctx, proto.Clone(e).(*executionspb.Execution), w, prog, arg); err != nil {
+		return nil, err
 	}
 	return e, nil
+}
+
+// launch runs a stored ACTIVE execution of revision w in the background.
+func (s *Service) launch(ctx context.Context, e *executionspb.Execution, w *workflowspb.Workflow, prog *workflows.Workflow, arg any) error {
+	wn, id, _ := parseExecution(e.GetName())
+	cfg := workflows.Config{Env: w.GetUserEnvVars(), Identity: identity(w, wn, id)}
+	if s.runs.launch(e.GetName(), func(ctx context.Context, r *run) { s.execute(ctx, r, e, prog, arg, cfg) }) {
+		return nil
+	}
+	// Stopping: end it as an interrupted one would be.
+	if _, err := s.st.UpdateExecution(ctx, e.GetName(), func(cur *executionspb.Execution) (*executionspb.Execution, error) {
+		return s.interrupted(cur), nil
+	}); err != nil {
+		return internal("ending execution", err)
+	}
+	return status.Error(codes.Unavailable, "The server is stopping.")
+}
+
+// startQueued starts the workflow's queued executions that its limit of
+// active ones leaves room for, oldest first. Each runs the revision it
+// was created on; one that cannot (its revision is gone) ends FAILED.
+func (s *Service) startQueued(ctx context.Context, workflow string) {
+	now := s.now()
+	started, err := s.st.StartQueued(ctx, workflow, s.cfg.MaxActive, now.Add(s.cfg.LeaseTTL), func(e *executionspb.Execution) *executionspb.Execution {
+		e.State, e.StartTime = executionspb.Execution_ACTIVE, timestamppb.New(now)
+		return e
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("starting queued executions", "workflow", workflow, "err", err)
+		}
+		return
+	}
+	for _, e := range started {
+		if err := s.launchStored(ctx, e); err != nil && ctx.Err() == nil {
+			s.log.Error("starting a queued execution", "execution", e.GetName(), "err", err)
+		}
+	}
+}
+
+// launchStored launches an execution taken from the store.
+func (s *Service) launchStored(ctx context.Context, e *executionspb.Execution) error {
+	w, err := s.st.GetWorkflow(ctx, store.ExecutionWorkflow(e.GetName()), e.GetWorkflowRevisionId())
+	var prog *workflows.Workflow
+	var arg any
+	if err == nil {
+		if prog, err = s.program(w); err == nil {
+			arg, err = workflows.DecodeJSON([]byte(e.GetArgument()))
+		}
+	}
+	if err != nil {
+		_, uerr := s.st.UpdateExecution(ctx, e.GetName(), func(cur *executionspb.Execution) (*executionspb.Execution, error) {
+			s.end(cur, nil)
+			cur.State = executionspb.Execution_FAILED
+			cur.Error = executionError(fmt.Errorf("starting the queued execution: %w", err))
+			return cur, nil
+		})
+		return errors.Join(err, uerr)
+	}
+	return s.launch(ctx, e, w, prog, arg)
 }
 
 func (s *Service) GetExecution(ctx context.Context, req *executionspb.GetExecutionRequest) (*executionspb.Execution, error) {
@@ -173,7 +230,7 @@ func (s *Service) ListExecutions(ctx context.Context, req *executionspb.ListExec
 	if strings.TrimSpace(orderBy) == "" {
 		orderBy = "startTime desc"
 	}
-	order, err := protofilter.CompileOrder(md, executionFields(orderBy), orderPaths)
+	order, err := protofilter.CompileOrder(md, executionFields(orderBy), orderPaths())
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +300,7 @@ func (s *Service) CancelExecution(ctx context.Context, req *executionspb.CancelE
 	}
 	// Here at once; on another node at its next sweep.
 	s.runs.cancel(name)
+	s.startQueued(ctx, store.ExecutionWorkflow(name))
 	return e, nil
 }
 

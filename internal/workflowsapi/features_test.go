@@ -2,6 +2,7 @@ package workflowsapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,8 +14,9 @@ import (
 	"github.com/opentasks/opentasks/workflows"
 )
 
-// TestCallback: an execution creates a callback endpoint on this port,
-// waits, and an HTTP POST to its URL completes it with the JSON body.
+// TestCallback: an execution creates a callback endpoint on this port and
+// waits; ListCallbacks shows it; an HTTP POST to its URL, or to Google's
+// path for it, completes it with the JSON body; afterwards it is gone.
 func TestCallback(t *testing.T) {
 	e := start(t, openSQLite(t, t.TempDir()), workflowsapi.Config{})
 	tg := newTarget(t)
@@ -38,25 +40,55 @@ func TestCallback(t *testing.T) {
     return: ${req.http_request.body}
 `, tg.url)
 	e.deploy(t, "grpc", "approval", src, nil)
-	ex, err := e.ex["grpc"].CreateExecution(context.Background(), &executionspb.CreateExecutionRequest{Parent: loc + "/workflows/approval"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := strings.Trim(tg.next(t), `"`)
-	if want := e.base + "/callbacks/" + ex.GetName() + "/callbacks/"; !strings.HasPrefix(url, want) {
-		t.Fatalf("callback URL %q, want it under %s", url, want)
-	}
-	resp, err := http.Post(url, "application/json", strings.NewReader(`{"approved":true}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("callback POST: %s", resp.Status)
-	}
-	got := e.await(t, "grpc", ex.GetName())
-	if got.GetState() != executionspb.Execution_SUCCEEDED || got.GetResult() != `{"approved":true}` {
-		t.Fatalf("execution = %v, want SUCCEEDED with the callback's body", got)
+	// The URL the workflow got, and Google's path for the same callback.
+	for _, via := range []string{"url", "v1"} {
+		ex, err := e.ex["grpc"].CreateExecution(context.Background(), &executionspb.CreateExecutionRequest{Parent: loc + "/workflows/approval"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := strings.Trim(tg.next(t), `"`)
+		prefix := e.base + "/callbacks/" + ex.GetName() + "/callbacks/"
+		if !strings.HasPrefix(url, prefix) {
+			t.Fatalf("callback URL %q, want it under %s", url, prefix)
+		}
+		name := strings.TrimPrefix(url, e.base+"/callbacks/")
+
+		var list struct {
+			Callbacks []struct{ Name, Method string }
+		}
+		resp, err := http.Get(e.base + "/v1/" + ex.GetName() + "/callbacks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil || len(list.Callbacks) != 1 || list.Callbacks[0].Name != name || list.Callbacks[0].Method != "POST" {
+			t.Fatalf("ListCallbacks = %+v, %v; want %s (POST)", list, err, name)
+		}
+
+		if via == "v1" {
+			url = e.base + "/v1/" + name
+		}
+		resp, err = http.Post(url, "application/json", strings.NewReader(`{"approved":true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("callback POST to %s: %s", url, resp.Status)
+		}
+		got := e.await(t, "grpc", ex.GetName())
+		if got.GetState() != executionspb.Execution_SUCCEEDED || got.GetResult() != `{"approved":true}` {
+			t.Fatalf("execution = %v, want SUCCEEDED with the callback's body", got)
+		}
+		resp, err = http.Post(url, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("callback of a finished execution: %s, want 404", resp.Status)
+		}
 	}
 }
 

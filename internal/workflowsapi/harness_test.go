@@ -30,6 +30,7 @@ import (
 	"github.com/opentasks/opentasks/internal/store/postgres/pgtest"
 	"github.com/opentasks/opentasks/internal/store/sqlite"
 	"github.com/opentasks/opentasks/internal/workflowsapi"
+	wfrun "github.com/opentasks/opentasks/workflows"
 )
 
 const (
@@ -106,7 +107,9 @@ func start(t testing.TB, st fullStore, cfg workflowsapi.Config) *env {
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
 		server.WithRESTRules(workflowsapi.MixinRules()...),
 		server.WithHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
-		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()))
+		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
+		server.WithHandler(wfrun.CallbackRESTPattern, svc.CallbacksHandler()),
+		server.WithHandler(workflowsapi.ListCallbacksRoute, svc.ListCallbacksHandler()))
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(ctx, ln, h, 5*time.Second) }()
 	e := &env{base: base, svc: svc, st: st, wf: map[string]*workflows.Client{}, ex: map[string]execAPI{}}

@@ -1,6 +1,7 @@
 package workflowsapi
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -49,5 +50,42 @@ func (s *Service) CreateExecutionHandler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 		_, _ = w.Write(out)
+	})
+}
+
+// ListCallbacksRoute is the Executions API's ListCallbacks (not in the
+// released proto); the callbacks themselves are completed at
+// workflows.CallbackRESTPattern and CallbacksRoute.
+const ListCallbacksRoute = "GET /v1/projects/{project}/locations/{location}/workflows/{workflow}/executions/{execution}/callbacks"
+
+// ListCallbacksHandler lists an execution's live callback endpoints:
+// {"callbacks": [{name, method, availablePayloads, waiters}]}, by name, all
+// on one page. Only the endpoints of executions running in this process
+// are known.
+func (s *Service) ListCallbacksHandler() http.Handler {
+	type callback struct {
+		Name              string   `json:"name"`
+		Method            string   `json:"method"`
+		AvailablePayloads []string `json:"availablePayloads,omitempty"`
+		Waiters           int64    `json:"waiters,string,omitempty"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		execution := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/"), "/callbacks")
+		if _, _, ok := parseExecution(execution); !ok {
+			server.WriteError(w, invalid(msgExecutionFormat))
+			return
+		}
+		if _, err := s.GetExecution(r.Context(), &executionspb.GetExecutionRequest{Name: execution}); err != nil {
+			server.WriteError(w, err)
+			return
+		}
+		out := struct {
+			Callbacks []callback `json:"callbacks,omitempty"`
+		}{}
+		for _, c := range s.callbacks.List(execution) {
+			out.Callbacks = append(out.Callbacks, callback{c.Name, c.Method, c.AvailablePayloads, c.Waiters})
+		}
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		_ = json.NewEncoder(w).Encode(out)
 	})
 }

@@ -2,6 +2,7 @@ package workflowsapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -32,9 +33,13 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock of timestamps and leases; default time.Now.
 	Now func() time.Time
-	// MaxActive bounds the ACTIVE executions of one workflow; past it
-	// CreateExecution fails with RESOURCE_EXHAUSTED. Default 1000.
+	// MaxActive bounds the ACTIVE executions of one workflow; past it new
+	// ones are QUEUED. Default 1000.
 	MaxActive int
+	// MaxQueued bounds the QUEUED executions of one workflow, which wait
+	// for an ACTIVE one to end and start oldest first; past it
+	// CreateExecution fails with RESOURCE_EXHAUSTED. 0 queues none.
+	MaxQueued int
 	// Retention is how long a finished execution is kept; default 30 days.
 	Retention time.Duration
 	// LeaseTTL is how long an execution's lease lasts unless renewed; an
@@ -105,7 +110,8 @@ func New(st store.WorkflowStore, rec Records, cfg Config) *Service {
 }
 
 // Start ends the executions that an earlier process left ACTIVE (all of
-// them with Config.SoleOwner, else those whose lease ran out), then renews
+// them with Config.SoleOwner, else those whose lease ran out) and deletes
+// those past retention, then renews
 // the leases of this process's executions, ends those of dead processes
 // and deletes expired ones in the background until Stop.
 func (s *Service) Start(ctx context.Context) error {
@@ -116,8 +122,12 @@ func (s *Service) Start(ctx context.Context) error {
 	if _, err := s.st.FailExpiredExecutions(ctx, before, s.interrupted); err != nil {
 		return fmt.Errorf("ending interrupted executions: %w", err)
 	}
+	if err := s.deleteOld(ctx); err != nil {
+		return err
+	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.runs.start(bg, cancel)
+	s.startAllQueued(bg)
 	go s.housekeep(bg)
 	return nil
 }
@@ -145,25 +155,48 @@ func (s *Service) housekeep(ctx context.Context) {
 }
 
 // sweep renews this process's leases, stops its executions that were
-// cancelled elsewhere (another node), ends those of dead processes and
+// cancelled or deleted elsewhere (another node), ends those of dead processes and
 // deletes the finished ones past retention.
 func (s *Service) sweep(ctx context.Context) {
 	now := s.now()
 	names := s.runs.names()
-	if err := s.st.RenewExecutions(ctx, names, now.Add(s.cfg.LeaseTTL)); err != nil {
+	// A sweep cut short by Stop is no fault.
+	if err := s.st.RenewExecutions(ctx, names, now.Add(s.cfg.LeaseTTL)); err != nil && ctx.Err() == nil {
 		s.log.Error("renewing execution leases", "err", err)
 	}
 	for _, n := range names {
-		if e, err := s.st.GetExecution(ctx, n); err == nil && store.ExecutionFinished(e.GetState()) {
-			s.runs.cancel(n)
+		e, err := s.st.GetExecution(ctx, n)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && store.ExecutionFinished(e.GetState())) {
+			s.runs.cancel(n) // cancelled, or deleted with its workflow, elsewhere
 		}
 	}
-	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil {
+	if _, err := s.st.FailExpiredExecutions(ctx, now, s.interrupted); err != nil && ctx.Err() == nil {
 		s.log.Error("ending interrupted executions", "err", err)
 	}
-	if _, err := s.st.DeleteExecutionsEndedBefore(ctx, now.Add(-s.cfg.Retention)); err != nil {
-		s.log.Error("deleting old executions", "err", err)
+	if err := s.deleteOld(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("housekeeping", "err", err)
 	}
+	s.startAllQueued(ctx)
+}
+
+// startAllQueued starts the queued executions that have room: those left
+// by a process that died, or whose room was made on another node.
+func (s *Service) startAllQueued(ctx context.Context) {
+	wfs, err := s.st.QueuedWorkflows(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("listing queued executions", "err", err)
+	}
+	for _, wf := range wfs {
+		s.startQueued(ctx, wf)
+	}
+}
+
+// deleteOld deletes the executions that ended longer ago than Retention.
+func (s *Service) deleteOld(ctx context.Context) error {
+	if _, err := s.st.DeleteExecutionsEndedBefore(ctx, s.now().Add(-s.cfg.Retention)); err != nil {
+		return fmt.Errorf("deleting old executions: %w", err)
+	}
+	return nil
 }
 
 // Finished returns a channel that is closed once the named execution,

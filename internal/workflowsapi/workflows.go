@@ -48,15 +48,19 @@ var (
 
 // mutablePaths are the Workflow fields a caller sets; an update without a
 // mask replaces all of them.
-var mutablePaths = []string{
-	"description", "labels", "service_account", "source_contents", "crypto_key_name",
-	"call_log_level", "user_env_vars", "execution_history_level", "tags",
+func mutablePaths() []string {
+	return []string{
+		"description", "labels", "service_account", "source_contents", "crypto_key_name",
+		"call_log_level", "user_env_vars", "execution_history_level", "tags",
+	}
 }
 
 // revisionPaths are the fields whose change makes a new revision: the
 // proto's source and service account, and the environment variables that
 // an execution reads for its whole life.
-var revisionPaths = []string{"service_account", "source_contents", "user_env_vars"}
+func revisionPaths() []string {
+	return []string{"service_account", "source_contents", "user_env_vars"}
+}
 
 var errWorkflowExists = errors.New("workflow exists")
 
@@ -89,10 +93,8 @@ func validateWorkflow(w *workflowspb.Workflow, opts ...workflows.LoadOption) err
 	case len(w.GetUserEnvVars()) > maxEnvVars:
 		return invalid("A workflow can have at most %d user-defined environment variables.", maxEnvVars)
 	}
-	for k, v := range w.GetLabels() {
-		if !labelKeyRe.MatchString(k) || !labelValueRe.MatchString(v) {
-			return invalid("Label %q: %q is not valid: keys and values have at most 63 lowercase letters, digits, underscores and hyphens, and keys start with a letter.", k, v)
-		}
+	if err := checkLabels(w.GetLabels()); err != nil {
+		return err
 	}
 	for k, v := range w.GetUserEnvVars() {
 		switch {
@@ -113,6 +115,17 @@ func validateWorkflow(w *workflowspb.Workflow, opts ...workflows.LoadOption) err
 	if _, err := workflows.Load([]byte(src), opts...); err != nil {
 		// Cloud Workflows: "failed to build: error in step step2: ..."
 		return invalid("failed to build: %v", err)
+	}
+	return nil
+}
+
+// checkLabels applies Google's label syntax to workflows' and executions'
+// labels.
+func checkLabels(labels map[string]string) error {
+	for k, v := range labels {
+		if !labelKeyRe.MatchString(k) || !labelValueRe.MatchString(v) {
+			return invalid("Label %q: %q is not valid: keys and values have at most 63 lowercase letters, digits, underscores and hyphens, and keys start with a letter.", k, v)
+		}
 	}
 	return nil
 }
@@ -171,12 +184,12 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 		return nil, invalid(msgWorkflowFormat)
 	}
 	name := wn.String()
-	paths := mutablePaths
+	paths := mutablePaths()
 	if m := req.GetUpdateMask(); m != nil && len(m.GetPaths()) > 0 {
 		paths = nil
 		for _, p := range m.GetPaths() {
 			fds, ok := protopath.Resolve(in.ProtoReflect().Descriptor(), p)
-			if !ok || !slices.Contains(mutablePaths, protopath.Name(fds)) {
+			if !ok || !slices.Contains(mutablePaths(), protopath.Name(fds)) {
 				return nil, invalid("Invalid update_mask: field %q cannot be updated.", p)
 			}
 			paths = append(paths, protopath.Name(fds))
@@ -197,7 +210,7 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 		}
 		next.UpdateTime = now
 		newRev := false
-		for _, p := range revisionPaths {
+		for _, p := range revisionPaths() {
 			fds, _ := protopath.Resolve(in.ProtoReflect().Descriptor(), p)
 			if !fieldEqual(cur.ProtoReflect(), next.ProtoReflect(), fds[0]) {
 				newRev = true
@@ -374,7 +387,9 @@ func (s *Service) ListWorkflowRevisions(ctx context.Context, req *workflowspb.Li
 // program returns the loaded definition of a workflow revision, loading
 // it once.
 func (s *Service) program(w *workflowspb.Workflow) (*workflows.Workflow, error) {
-	key := w.GetName() + "@" + w.GetRevisionId()
+	// The revision's birth too: a workflow deleted and created again
+	// numbers its revisions from 1 anew.
+	key := fmt.Sprintf("%s@%s@%d", w.GetName(), w.GetRevisionId(), w.GetRevisionCreateTime().AsTime().UnixNano())
 	if p, ok := s.programs.Load(key); ok {
 		return p.(*workflows.Workflow), nil
 	}

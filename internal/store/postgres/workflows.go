@@ -157,14 +157,10 @@ func (s *Store) ListWorkflowRevisions(ctx context.Context, name string, skip, li
 	return out, nil
 }
 
-func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, maxActive int, leaseUntil time.Time) error {
+func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, lim store.ExecutionLimits, leaseUntil time.Time) error {
 	wf := store.ExecutionWorkflow(e.GetName())
-	b, err := proto.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encoding execution %s: %w", e.GetName(), err)
-	}
 	var refused error
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// Executions of one workflow are counted and created in turn, and
 		// never while the workflow is being changed or deleted.
 		if err := lockName(ctx, tx, "workflow "+wf); err != nil {
@@ -178,18 +174,26 @@ func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, 
 			refused = store.ErrNotFound
 			return refused
 		}
-		if maxActive > 0 {
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM executions WHERE workflow = $1 AND state = $2`,
-				wf, int32(executionspb.Execution_ACTIVE)).Scan(&n); err != nil {
-				return err
-			}
-			if n >= maxActive {
-				refused = store.ErrLimit
-				return refused
-			}
+		var active, queued int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = $2), count(*) FILTER (WHERE state = $3) FROM executions WHERE workflow = $1`,
+			wf, int32(executionspb.Execution_ACTIVE), int32(executionspb.Execution_QUEUED)).Scan(&active, &queued); err != nil {
+			return err
+		}
+		state, ok := lim.Admit(active, queued)
+		if !ok {
+			refused = store.ErrLimit
+			return refused
+		}
+		lease := micros(leaseUntil)
+		if state == executionspb.Execution_QUEUED {
+			e.State, e.StartTime, lease = state, nil, 0
+		}
+		b, err := proto.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encoding execution %s: %w", e.GetName(), err)
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO executions (name, workflow, state, ended, lease, data) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (name) DO NOTHING`, e.GetName(), wf, int32(e.GetState()), endedMicros(e), micros(leaseUntil), b)
+			ON CONFLICT (name) DO NOTHING`, e.GetName(), wf, int32(e.GetState()), endedMicros(e), lease, b)
 		if err != nil {
 			return err
 		}
@@ -206,6 +210,61 @@ func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, 
 		return fmt.Errorf("creating execution %s: %w", e.GetName(), err)
 	}
 	return nil
+}
+
+func (s *Store) StartQueued(ctx context.Context, workflow string, maxActive int, leaseUntil time.Time, start func(*executionspb.Execution) *executionspb.Execution) ([]*executionspb.Execution, error) {
+	var started []*executionspb.Execution
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		started = nil
+		if err := lockName(ctx, tx, "workflow "+workflow); err != nil {
+			return err
+		}
+		var limit *int // NULL: no limit
+		if maxActive > 0 {
+			var active int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM executions WHERE workflow = $1 AND state = $2`,
+				workflow, int32(executionspb.Execution_ACTIVE)).Scan(&active); err != nil {
+				return err
+			}
+			free := maxActive - active
+			if free <= 0 {
+				return nil
+			}
+			limit = &free
+		}
+		queued, err := queryAll(ctx, tx, decodeExecution,
+			`SELECT data FROM executions WHERE workflow = $1 AND state = $2 ORDER BY name LIMIT $3`,
+			workflow, int32(executionspb.Execution_QUEUED), limit)
+		if err != nil {
+			return err
+		}
+		for _, e := range queued {
+			e = start(e)
+			b, err := proto.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("encoding execution %s: %w", e.GetName(), err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE executions SET state = $1, data = $2, lease = $3 WHERE name = $4`,
+				int32(e.GetState()), b, micros(leaseUntil), e.GetName()); err != nil {
+				return err
+			}
+			started = append(started, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting queued executions of %s: %w", workflow, err)
+	}
+	return started, nil
+}
+
+func (s *Store) QueuedWorkflows(ctx context.Context) ([]string, error) {
+	out, err := queryAll(ctx, s.pool, func(b []byte) (string, error) { return string(b), nil },
+		`SELECT DISTINCT workflow FROM executions WHERE state = $1`, int32(executionspb.Execution_QUEUED))
+	if err != nil {
+		return nil, fmt.Errorf("listing workflows with queued executions: %w", err)
+	}
+	return out, nil
 }
 
 // endedMicros is the ended column of e: its end time once finished.

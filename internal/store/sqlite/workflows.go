@@ -145,13 +145,9 @@ func (s *Store) ListWorkflowRevisions(ctx context.Context, name string, skip, li
 	return scanAll(rows, decodeWorkflow)
 }
 
-func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, maxActive int, leaseUntil time.Time) error {
+func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, lim store.ExecutionLimits, leaseUntil time.Time) error {
 	wf := store.ExecutionWorkflow(e.GetName())
-	b, err := proto.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encoding execution %s: %w", e.GetName(), err)
-	}
-	err = s.w.do(ctx, func(tx *sql.Tx) error {
+	err := s.w.do(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRow(`SELECT count(*) FROM workflows WHERE name = ?`, wf).Scan(&n); err != nil {
 			return err
@@ -159,16 +155,25 @@ func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, 
 		if n == 0 {
 			return fnError{store.ErrNotFound}
 		}
-		if maxActive > 0 {
-			if err := tx.QueryRow(`SELECT count(*) FROM executions WHERE workflow = ? AND state = ?`, wf, int32(executionspb.Execution_ACTIVE)).Scan(&n); err != nil {
-				return err
-			}
-			if n >= maxActive {
-				return fnError{store.ErrLimit}
-			}
+		var active, queued int
+		if err := tx.QueryRow(`SELECT coalesce(sum(state = ?), 0), coalesce(sum(state = ?), 0) FROM executions WHERE workflow = ?`,
+			int32(executionspb.Execution_ACTIVE), int32(executionspb.Execution_QUEUED), wf).Scan(&active, &queued); err != nil {
+			return err
+		}
+		state, ok := lim.Admit(active, queued)
+		if !ok {
+			return fnError{store.ErrLimit}
+		}
+		lease := micros(leaseUntil)
+		if state == executionspb.Execution_QUEUED {
+			e.State, e.StartTime, lease = state, nil, 0
+		}
+		b, err := proto.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encoding execution %s: %w", e.GetName(), err)
 		}
 		res, err := tx.Exec(`INSERT INTO executions (name, workflow, state, ended, lease, data) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (name) DO NOTHING`, e.GetName(), wf, int32(e.GetState()), endedMicros(e), micros(leaseUntil), b)
+			ON CONFLICT (name) DO NOTHING`, e.GetName(), wf, int32(e.GetState()), endedMicros(e), lease, b)
 		if err != nil {
 			return err
 		}
@@ -185,6 +190,58 @@ func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, 
 		return fmt.Errorf("creating execution %s: %w", e.GetName(), err)
 	}
 	return nil
+}
+
+func (s *Store) StartQueued(ctx context.Context, workflow string, maxActive int, leaseUntil time.Time, start func(*executionspb.Execution) *executionspb.Execution) ([]*executionspb.Execution, error) {
+	var started []*executionspb.Execution
+	err := s.w.do(ctx, func(tx *sql.Tx) error {
+		started = nil
+		limit := -1 // SQLite's "no limit"
+		if maxActive > 0 {
+			var active int
+			if err := tx.QueryRow(`SELECT count(*) FROM executions WHERE workflow = ? AND state = ?`,
+				workflow, int32(executionspb.Execution_ACTIVE)).Scan(&active); err != nil {
+				return err
+			}
+			if limit = maxActive - active; limit <= 0 {
+				return nil
+			}
+		}
+		rows, err := tx.Query(`SELECT data FROM executions WHERE workflow = ? AND state = ? ORDER BY name LIMIT ?`,
+			workflow, int32(executionspb.Execution_QUEUED), limit)
+		if err != nil {
+			return err
+		}
+		queued, err := scanAll(rows, decodeExecution)
+		if err != nil {
+			return err
+		}
+		for _, e := range queued {
+			e = start(e)
+			b, err := proto.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("encoding execution %s: %w", e.GetName(), err)
+			}
+			if _, err := tx.Exec(`UPDATE executions SET state = ?, data = ?, lease = ? WHERE name = ?`,
+				int32(e.GetState()), b, micros(leaseUntil), e.GetName()); err != nil {
+				return err
+			}
+			started = append(started, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting queued executions of %s: %w", workflow, err)
+	}
+	return started, nil
+}
+
+func (s *Store) QueuedWorkflows(ctx context.Context) ([]string, error) {
+	rows, err := s.query(ctx, `SELECT DISTINCT workflow FROM executions WHERE state = ?`, int32(executionspb.Execution_QUEUED))
+	if err != nil {
+		return nil, fmt.Errorf("listing workflows with queued executions: %w", err)
+	}
+	return scanAll(rows, func(b []byte) (string, error) { return string(b), nil })
 }
 
 // endedMicros is the ended column of e: its end time once finished.

@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -124,7 +123,7 @@ func newExecution(id string, state executionspb.Execution_State, start time.Time
 
 func mustCreateExecution(t *testing.T, s store.WorkflowStore, e *executionspb.Execution, lease time.Time) {
 	t.Helper()
-	if err := s.CreateExecution(context.Background(), e, 0, lease); err != nil {
+	if err := s.CreateExecution(context.Background(), e, store.ExecutionLimits{}, lease); err != nil {
 		t.Fatalf("CreateExecution(%s): %v", e.GetName(), err)
 	}
 }
@@ -147,7 +146,7 @@ func testDeleteWorkflow(t *testing.T, s store.WorkflowStore) {
 	wantErr(t, "revision of a deleted workflow", err, store.ErrNotFound)
 	_, err = s.GetExecution(ctx, wfName+"/executions/e1")
 	wantErr(t, "execution of a deleted workflow", err, store.ErrNotFound)
-	err = s.CreateExecution(ctx, newExecution("e2", executionspb.Execution_ACTIVE, epoch), 0, epoch)
+	err = s.CreateExecution(ctx, newExecution("e2", executionspb.Execution_ACTIVE, epoch), store.ExecutionLimits{}, epoch)
 	wantErr(t, "CreateExecution of a deleted workflow", err, store.ErrNotFound)
 	// A workflow created again under the name starts from revision 1.
 	putWorkflow(t, s, wfName, "000001-eee", "e", true)
@@ -162,7 +161,7 @@ func testExecutionLifecycle(t *testing.T, s store.WorkflowStore) {
 	putWorkflow(t, s, wfName, "000001-aaa", "a", true)
 	e := newExecution("e1", executionspb.Execution_ACTIVE, epoch)
 	mustCreateExecution(t, s, e, epoch.Add(time.Minute))
-	err := s.CreateExecution(ctx, e, 0, epoch)
+	err := s.CreateExecution(ctx, e, store.ExecutionLimits{}, epoch)
 	wantErr(t, "CreateExecution twice", err, store.ErrAlreadyExists)
 	mustCreateExecution(t, s, newExecution("e0", executionspb.Execution_ACTIVE, epoch), epoch.Add(time.Minute))
 
@@ -195,20 +194,67 @@ func testExecutionLifecycle(t *testing.T, s store.WorkflowStore) {
 func testExecutionLimit(t *testing.T, s store.WorkflowStore) {
 	ctx := context.Background()
 	putWorkflow(t, s, wfName, "000001-aaa", "a", true)
-	for i := range 2 {
-		if err := s.CreateExecution(ctx, newExecution(fmt.Sprint("e", i), executionspb.Execution_ACTIVE, epoch), 2, epoch); err != nil {
-			t.Fatalf("execution %d of 2: %v", i, err)
+	lim := store.ExecutionLimits{MaxActive: 2, MaxQueued: 2}
+	create := func(id string) (*executionspb.Execution, error) {
+		e := newExecution(id, executionspb.Execution_ACTIVE, epoch)
+		return e, s.CreateExecution(ctx, e, lim, epoch.Add(time.Minute))
+	}
+	for _, id := range []string{"a0", "a1"} {
+		if e, err := create(id); err != nil || e.GetState() != executionspb.Execution_ACTIVE {
+			t.Fatalf("%s, within MaxActive: %v, %v", id, e.GetState(), err)
 		}
 	}
-	err := s.CreateExecution(ctx, newExecution("e2", executionspb.Execution_ACTIVE, epoch), 2, epoch)
-	wantErr(t, "a third active execution with a limit of 2", err, store.ErrLimit)
-	if _, err := s.UpdateExecution(ctx, wfName+"/executions/e0", func(c *executionspb.Execution) (*executionspb.Execution, error) {
-		return finish(c, executionspb.Execution_FAILED, epoch), nil
+	// Past MaxActive, new ones queue, without a start time; past MaxQueued
+	// they are refused.
+	for _, id := range []string{"q0", "q1"} {
+		e, err := create(id)
+		if err != nil || e.GetState() != executionspb.Execution_QUEUED || e.GetStartTime() != nil {
+			t.Fatalf("%s, past MaxActive: %v, %v", id, e, err)
+		}
+		if got, _ := s.GetExecution(ctx, e.GetName()); got.GetState() != executionspb.Execution_QUEUED {
+			t.Fatalf("%s stored as %v", id, got.GetState())
+		}
+	}
+	_, err := create("q2")
+	wantErr(t, "past MaxQueued", err, store.ErrLimit)
+	if ws, err := s.QueuedWorkflows(ctx); err != nil || len(ws) != 1 || ws[0] != wfName {
+		t.Fatalf("QueuedWorkflows = %v, %v", ws, err)
+	}
+
+	start := func(e *executionspb.Execution) *executionspb.Execution {
+		e.State, e.StartTime = executionspb.Execution_ACTIVE, timestamppb.New(epoch.Add(time.Hour))
+		return e
+	}
+	started, err := s.StartQueued(ctx, wfName, 2, epoch.Add(2*time.Hour), start)
+	if err != nil || len(started) != 0 {
+		t.Fatalf("StartQueued with no room = %v, %v", started, err)
+	}
+	if _, err := s.UpdateExecution(ctx, wfName+"/executions/a0", func(c *executionspb.Execution) (*executionspb.Execution, error) {
+		return finish(c, executionspb.Execution_SUCCEEDED, epoch), nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateExecution(ctx, newExecution("e2", executionspb.Execution_ACTIVE, epoch), 2, epoch); err != nil {
-		t.Fatalf("once one has finished: %v", err)
+	started, err = s.StartQueued(ctx, wfName, 2, epoch.Add(2*time.Hour), start)
+	if err != nil || len(started) != 1 || started[0].GetName() != wfName+"/executions/q0" {
+		t.Fatalf("StartQueued with room for one = %v, %v; want q0", started, err)
+	}
+	got, _ := s.GetExecution(ctx, wfName+"/executions/q0")
+	if got.GetState() != executionspb.Execution_ACTIVE || got.GetStartTime() == nil {
+		t.Fatalf("started q0 stored as %v", got)
+	}
+	// Started executions hold their lease: it expires like any other.
+	n, err := s.FailExpiredExecutions(ctx, epoch.Add(90*time.Minute), func(e *executionspb.Execution) *executionspb.Execution {
+		return finish(e, executionspb.Execution_FAILED, epoch)
+	})
+	if err != nil || n != 1 { // a1, whose lease ended at epoch+1m
+		t.Fatalf("FailExpiredExecutions = %d, %v; want a1 only", n, err)
+	}
+	started, err = s.StartQueued(ctx, wfName, 0, epoch.Add(2*time.Hour), start)
+	if err != nil || len(started) != 1 || started[0].GetName() != wfName+"/executions/q1" {
+		t.Fatalf("StartQueued without a bound = %v, %v; want q1", started, err)
+	}
+	if ws, err := s.QueuedWorkflows(ctx); err != nil || len(ws) != 0 {
+		t.Fatalf("QueuedWorkflows once none is = %v, %v", ws, err)
 	}
 }
 
