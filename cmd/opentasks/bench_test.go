@@ -23,22 +23,28 @@ import (
 // the server process's CPU per create (server-cpu-µs/task, read from /proc,
 // which the other processes on a shared machine disturb less than the rate):
 //
-//	go test ./cmd/opentasks -run '^$' -bench CreateTask -benchtime 200000x
+//	go test ./cmd/opentasks -run '^$' -bench CreateTask -benchtime 30000x
 //
 // queues=1 and queues=128 spread single creates over that many (paused)
 // queues; batch=100 sends BatchCreateTasks of 100 tasks, one op per task,
 // from 8 callers (800 tasks in flight; 64 callers' 6,400 only lengthen
-// the wait for each commit).
+// the wait for each commit). rest/... are the same through the REST
+// client (REST's batch is BatchCreateTasks' tasks:batchCreate).
 func BenchmarkCreateTask(b *testing.B) {
-	b.Run("queues=1", func(b *testing.B) { benchCreate(b, 64, 1, 1) })
-	b.Run("queues=128", func(b *testing.B) { benchCreate(b, 64, 128, 1) })
-	b.Run("batch=100", func(b *testing.B) { benchCreate(b, 8, 1, 100) })
+	for _, transport := range []string{"grpc", "rest"} {
+		b.Run(transport+"/queues=1", func(b *testing.B) { benchCreate(b, transport, 64, 1, 1) })
+		b.Run(transport+"/queues=128", func(b *testing.B) { benchCreate(b, transport, 64, 128, 1) })
+		b.Run(transport+"/batch=100", func(b *testing.B) { benchCreate(b, transport, 8, 1, 100) })
+	}
 }
 
-func benchCreate(b *testing.B, callers, queues, batch int) {
+func benchCreate(b *testing.B, transport string, callers, queues, batch int) {
 	ctx := context.Background()
 	p := startProcess(b, "--store", "sqlite:"+filepath.Join(b.TempDir(), "bench.db"))
 	c := grpcClient(b, p.addr)
+	if transport == "rest" {
+		c = restClient(b, p.addr)
+	}
 	const parent = "projects/p/locations/us-central1"
 	names := make([]string, queues)
 	for i := range names {
