@@ -46,6 +46,10 @@ type Config struct {
 	// OnStep, when set, is called as each step starts (the Executions
 	// API's status.currentSteps); parallel branches call it concurrently.
 	OnStep func(routine, step string)
+	// OnCall, when set, is called as each call step's call begins and
+	// ends (what Cloud Workflows' call logs record); parallel branches
+	// call it concurrently.
+	OnCall func(CallEvent)
 	// Callbacks serves events.create_callback_endpoint and
 	// events.await_callback; without it they raise a ValueError.
 	Callbacks Callbacks

@@ -17,7 +17,6 @@ import (
 	"github.com/opentasks/opentasks/internal/deliver"
 	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/oidc"
-	"github.com/opentasks/opentasks/internal/redact"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store/postgres"
 )
@@ -41,8 +40,12 @@ type serveFlags struct {
 	oauthSource    string
 	maxInFlight    int
 	wf             workflowsFlags
+	wfDir          workflowsDirFlags
 	queues         queueFlags
 	security       securityFlags
+	logFormat      logFormat
+	metrics        bool
+	console        bool
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
@@ -57,10 +60,13 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
+	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
 	f.wf.register(fs)
+	f.wfDir.register(fs)
 	f.queues.register(fs)
 	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
+	addMetricsFlags(fs, f)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
 		fs.PrintDefaults()
@@ -84,6 +90,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 		return nil, err
 	}
 	if err := f.security.validate(f.addr); err != nil {
+		return nil, err
+	}
+	if err := f.wfDir.validate(); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -123,7 +132,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 		fmt.Fprintf(stderr, "opentasks serve: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel, ReplaceAttr: redact.ReplaceAttr}))
+	logger := newLogger(stderr, f)
 	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
 		// The live heap is small (pending tasks stay in the store), and
 		// under load the collector's share of the CPU is not: collect
@@ -149,6 +158,12 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 	}()
+	// tasks is st as seen by what adds and removes tasks, which keeps the
+	// metrics' depths; workflows keep their own records in st.
+	tasks, obs, err := observe(ctx, f, st, logger)
+	if err != nil {
+		return err
+	}
 	oauth, err := oidc.ParseOAuthSource(f.oauthSource)
 	if err != nil {
 		return err
@@ -161,10 +176,11 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	disp := dispatch.New(st, dispatch.Config{
+	disp := dispatch.New(tasks, dispatch.Config{
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
 		Logger:        logger,
+		Observer:      obs.observer(),
 		Deliver: deliver.New(deliver.Config{
 			AppEngineHost:   f.appEngineHost,
 			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
@@ -172,11 +188,12 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			Dial:            tp.Dial,
 		}),
 	})
+	obs.watch(disp)
 	if err := disp.Start(ctx); err != nil {
 		return err
 	}
 	defer disp.Stop()
-	svc := cloudtasks.New(st, cloudtasks.Config{
+	svc := cloudtasks.New(tasks, cloudtasks.Config{
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
@@ -193,15 +210,30 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	wsvc, wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer stopWorkflows()
-	h := server.New(sec.api(f.queues.api(svc)), slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
+	stopDir, err := f.wfDir.start(ctx, wsvc, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopDir()
+	api := sec.api(f.queues.api(svc))
+	opts := slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts)...)
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts, obs.options)
+	if f.console {
+		o, err := consoleOption(tasks, api, sec.authn, obs.metrics, wsvc, f.wfDir.consoleParents(), logger)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, o)
+	}
+	h := server.New(api, opts...)
 
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
 	err = sec.serve(ctx, ln, h, shutdownGrace)

@@ -72,6 +72,8 @@ type Service struct {
 	// callbacks are the endpoints of events.create_callback_endpoint,
 	// served at /callbacks/ on the port (CallbacksHandler).
 	callbacks *workflows.MemoryCallbacks
+	// logs keeps executions' sys.log lines and call logs (ExecutionLog).
+	logs *execLogs
 
 	// programs caches loaded definitions by workflow name and revision.
 	programs sync.Map // string -> *workflows.Workflow
@@ -106,7 +108,7 @@ func New(st store.WorkflowStore, rec Records, cfg Config) *Service {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{st: st, rec: rec, cfg: cfg, now: cfg.Now, log: cfg.Logger, runs: newRuns(),
-		callbacks: workflows.NewMemoryCallbacks(cfg.Endpoint)}
+		callbacks: workflows.NewMemoryCallbacks(cfg.Endpoint), logs: newExecLogs(cfg.Now)}
 }
 
 // Start ends the executions that an earlier process left ACTIVE (all of
