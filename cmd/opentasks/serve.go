@@ -168,7 +168,14 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	signer, err := oidc.NewSigner(ctx, st, f.security.scheme()+"://"+f.addr, nil)
+	// Listening first: the issuer of the server's tokens is where it
+	// answers (the port --addr :0 chose).
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // on failure before serving; serving closes it too
+	signer, err := oidc.NewSigner(ctx, st, f.security.scheme()+"://"+dialable(ln.Addr().String()), nil)
 	if err != nil {
 		return err
 	}
@@ -202,24 +209,18 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err := f.queues.declare(ctx, svc, logger); err != nil {
 		return err
 	}
-	sec, err := newSecurity(&f.security, logger, svc)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", f.addr)
+	sec, err := newSecurity(&f.security, logger, svc, signer)
 	if err != nil {
 		return err
 	}
 	self := newLoopback()
 	wsvc, wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), self, sec, st, logger)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer stopWorkflows()
 	stopDir, err := f.wfDir.start(ctx, wsvc, logger)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer stopDir()

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 
 	"github.com/opentasks/opentasks/internal/auth"
+	"github.com/opentasks/opentasks/internal/oidc"
 	"github.com/opentasks/opentasks/internal/reload"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/targets"
@@ -107,7 +109,9 @@ type security struct {
 	cert  *reload.KeyPair // nil: no TLS
 }
 
-func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicies) (*security, error) {
+// newSecurity builds the flags' checks; with authentication on, the ID
+// tokens signer mints are accepted too (see selfTokens).
+func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicies, signer *oidc.Signer) (*security, error) {
 	onError := reload.OnError(func(err error) { logger.Error("reloading a security file; keeping the previous contents", "err", err) })
 	sec := &security{}
 	if f.tlsCert != "" {
@@ -120,7 +124,7 @@ func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicie
 	if !f.authOn() {
 		return sec, nil
 	}
-	var sources []auth.TokenSource
+	sources := []auth.TokenSource{selfTokens(signer)}
 	if f.authTokens != "" {
 		t, err := auth.NewStaticTokens(f.authTokens, onError)
 		if err != nil {
@@ -147,6 +151,24 @@ func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicie
 	sec.authn = auth.NewAuthenticator(sources...).WithLogger(logger)
 	sec.authz = auth.NewAuthorizer(project, queues).WithLogger(logger)
 	return sec, nil
+}
+
+// selfTokens accepts the ID tokens signer mints for tasks (oidc_token)
+// that target this server itself, e.g. to start workflow executions, as
+// Google's front end accepts Google-signed ID tokens: issued by the
+// server, for an audience that is a URL on it (the target URL, the
+// default audience), verified with its own key in-process. The
+// principal is the token's service account.
+func selfTokens(signer *oidc.Signer) auth.TokenSource {
+	keys, base := signer.PublicKeys(), signer.Issuer()
+	return auth.NewJWTVerifier(auth.JWTConfig{
+		Issuer:          base,
+		Keys:            &keys,
+		ServiceAccounts: true,
+		AcceptAudience: func(aud string) bool {
+			return aud == base || strings.HasPrefix(aud, base+"/")
+		},
+	})
 }
 
 // serve serves h on ln, over TLS if configured, until ctx ends.

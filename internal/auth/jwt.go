@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,8 +40,18 @@ type JWTConfig struct {
 	// Issuer is the iss every token must carry. Google's two spellings,
 	// accounts.google.com with and without https://, are one issuer.
 	Issuer string
-	// Audience must be among each token's aud.
+	// Audience must be among each token's aud, unless AcceptAudience
+	// is set.
 	Audience string
+	// AcceptAudience, if set, accepts a token one of whose aud it
+	// accepts, in place of Audience.
+	AcceptAudience func(aud string) bool
+	// Keys, if set, are the only keys, and no JWKS is fetched: the
+	// server's own, for the tokens it mints (internal/oidc).
+	Keys *jose.JSONWebKeySet
+	// ServiceAccounts makes every email a service account's (the
+	// server's own tokens are minted for service accounts only).
+	ServiceAccounts bool
 	// Client fetches the JWKS; default one with a 10s timeout.
 	Client *http.Client
 	// Now is the clock; default time.Now.
@@ -119,11 +130,21 @@ func (v *JWTVerifier) Principal(ctx context.Context, token string) (Principal, e
 	if !sameIssuer(claims.Issuer, v.cfg.Issuer) {
 		return Principal{}, fmt.Errorf("JWT: issuer %q: %w", claims.Issuer, ErrInvalidToken)
 	}
-	err = claims.ValidateWithLeeway(jwt.Expected{AnyAudience: jwt.Audience{v.cfg.Audience}, Time: now}, clockSkew)
-	if err != nil {
+	expected := jwt.Expected{AnyAudience: jwt.Audience{v.cfg.Audience}, Time: now}
+	if v.cfg.AcceptAudience != nil {
+		i := slices.IndexFunc(claims.Audience, v.cfg.AcceptAudience)
+		if i < 0 {
+			return Principal{}, fmt.Errorf("JWT: audience %q: %w", claims.Audience, ErrInvalidToken)
+		}
+		expected.AnyAudience = jwt.Audience{claims.Audience[i]}
+	}
+	if err := claims.ValidateWithLeeway(expected, clockSkew); err != nil {
 		return Principal{}, fmt.Errorf("JWT: %v: %w", err, ErrInvalidToken)
 	}
 	if claims.Email != "" && claims.emailVerified() {
+		if v.cfg.ServiceAccounts {
+			return Principal{Member: "serviceAccount:" + claims.Email}, nil
+		}
 		return Principal{Member: emailMember(claims.Email)}, nil
 	}
 	if claims.Subject == "" {
@@ -141,6 +162,12 @@ func sameIssuer(got, want string) bool {
 // (every key for none), fetching the JWKS when the cached copy expired
 // or lacks kid (a rotation), at most once per minKeysTTL.
 func (v *JWTVerifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
+	if v.cfg.Keys != nil {
+		if kid == "" {
+			return v.cfg.Keys.Keys, nil
+		}
+		return v.cfg.Keys.Key(kid), nil
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := v.cfg.Now()

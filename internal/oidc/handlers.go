@@ -28,7 +28,7 @@ func (s *Signer) Discovery() http.Handler {
 
 // JWKS serves the public signing key at JWKSPath.
 func (s *Signer) JWKS() http.Handler {
-	return jsonHandler(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.public}})
+	return jsonHandler(s.PublicKeys())
 }
 
 func jsonHandler(v any) http.Handler {

@@ -116,3 +116,12 @@ func subject(email string) string {
 	sum := sha256.Sum256([]byte(email))
 	return fmt.Sprintf("1%020d", binary.BigEndian.Uint64(sum[:8]))
 }
+
+// Issuer is the iss of the tokens s mints.
+func (s *Signer) Issuer() string { return s.issuer }
+
+// PublicKeys are the keys that verify the tokens s mints, as JWKS serves
+// them.
+func (s *Signer) PublicKeys() jose.JSONWebKeySet {
+	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.public}}
+}
