@@ -197,3 +197,40 @@ func TestOtherClientsPaths(t *testing.T) {
 		t.Errorf("Python ListTasks: %d %s", code, body)
 	}
 }
+
+// TestFirebaseAdminEnqueuer: firebase-admin sends no URL, which the
+// queue's uriOverride gives; an account with only roles/cloudtasks.enqueuer
+// may create the task (tasks.create), though it may not read the queue.
+func TestFirebaseAdminEnqueuer(t *testing.T) {
+	got := make(chan string, 1)
+	fn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.Path
+	}))
+	defer fn.Close()
+	h, port, _ := strings.Cut(strings.TrimPrefix(fn.URL, "http://"), ":")
+	queues := writeFile(t, "queues.yaml", `- name: projects/demo/locations/us-central1/queues/resize
+  httpTarget:
+    uriOverride: {scheme: HTTP, host: "`+h+`", port: "`+port+`", pathOverride: {path: /resize}}
+`)
+	tokens := writeFile(t, "tokens", "enq serviceAccount:enq@demo.iam.gserviceaccount.com\n")
+	policy := writeFile(t, "policy.json", `{"bindings": [{"role": "roles/cloudtasks.enqueuer", "members": ["serviceAccount:enq@demo.iam.gserviceaccount.com"]}]}`)
+	base := serveWith(t, &lockedBuffer{}, nil, "--store", "sqlite:"+filepath.Join(t.TempDir(), "db"), "--queues", queues,
+		"--auth-tokens", tokens, "--iam-policy", policy)
+	const queue = "/projects/demo/locations/us-central1/queues/resize"
+	as := map[string]string{"Authorization": "Bearer enq", "Content-Type": "application/json"}
+	if code, body := rawCall(t, http.MethodGet, base+"/v2"+queue, "", as); code != http.StatusForbidden {
+		t.Fatalf("the enqueuer reads the queue: %d %s", code, body)
+	}
+	code, body := rawCall(t, http.MethodPost, base+queue+"/tasks", `{"task":{"httpRequest":{"url":"","body":"e30="}}}`, as)
+	if code != http.StatusOK {
+		t.Fatalf("the enqueuer's firebase-admin create: %d %s", code, body)
+	}
+	select {
+	case p := <-got:
+		if p != "/resize" {
+			t.Errorf("delivered to %s", p)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the task was not delivered")
+	}
+}

@@ -255,6 +255,18 @@ func (g *Guard) ListOperations(ctx context.Context, req *longrunningpb.ListOpera
 	return guarded(ctx, g, req.GetName(), perms(PermOperationsGet), req, g.api.ListOperations)
 }
 
+// QueueForCreate implements server.CreatorQueueReader: firebase-admin's
+// create call takes its URL from the queue, which needs tasks.create on
+// it (checked first, so a denial reads as CreateTask's), not queues.get.
+func (g *Guard) QueueForCreate(ctx context.Context, queue string) (*cloudtaskspb.Queue, error) {
+	if err := g.authz.Check(ctx, PermTasksCreate, queue); err != nil {
+		return nil, err
+	}
+	return g.api.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: queue})
+}
+
+var _ server.CreatorQueueReader = (*Guard)(nil)
+
 // BufferTask is CreateTask over REST.
 func (g *Guard) BufferTask(ctx context.Context, queue, taskID string, body []byte, contentType string) (*cloudtaskspb.Task, error) {
 	if err := g.authz.Check(ctx, PermTasksCreate, queue); err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -48,6 +49,14 @@ func firebaseQueue(r *http.Request) (string, bool) {
 	return p, true
 }
 
+// CreatorQueueReader is implemented by an API whose GetQueue the caller
+// of a create call may not be allowed (auth.Guard): firebaseBody reads the
+// queue's uriOverride through it, as part of creating a task.
+type CreatorQueueReader interface {
+	// QueueForCreate returns queue to a caller who may create tasks in it.
+	QueueForCreate(ctx context.Context, queue string) (*cloudtaskspb.Queue, error)
+}
+
 // firebaseBody fills the task's url when firebase-admin left it empty, as
 // it does towards an emulator (the emulator knows the function's URL from
 // the function's registration). OpenTasks takes it from the queue's
@@ -77,7 +86,13 @@ func (s *rest) firebaseBody(r *http.Request, queue string, body []byte) ([]byte,
 	if url != "" {
 		return body, nil
 	}
-	q, err := s.api.GetQueue(r.Context(), &cloudtaskspb.GetQueueRequest{Name: queue})
+	var q *cloudtaskspb.Queue
+	var err error
+	if c, ok := s.api.(CreatorQueueReader); ok {
+		q, err = c.QueueForCreate(r.Context(), queue)
+	} else {
+		q, err = s.api.GetQueue(r.Context(), &cloudtaskspb.GetQueueRequest{Name: queue})
+	}
 	if err != nil {
 		logServerFault(r.Context(), s.log, "/google.cloud.tasks.v2.CloudTasks/GetQueue", queue, err)
 		return nil, status.Convert(err)
