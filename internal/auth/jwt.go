@@ -68,6 +68,8 @@ type JWTVerifier struct {
 	expires time.Time // when keys must be fetched again
 	fetched time.Time // when they last were (or failed to be)
 	failure error     // why the last fetch failed, nil if it did not
+	// fetching is closed when the running fetch ends; nil if none runs.
+	fetching chan struct{}
 }
 
 // NewJWTVerifier returns a verifier; it fetches the keys when the first
@@ -160,43 +162,63 @@ func sameIssuer(got, want string) bool {
 
 // keysFor returns the keys that may have signed a token with key ID kid
 // (every key for none), fetching the JWKS when the cached copy expired
-// or lacks kid (a rotation), at most once per minKeysTTL.
+// or lacks kid (a rotation), at most once per minKeysTTL. One fetch runs
+// at a time, outside the lock: while it runs, a token whose key is
+// cached and unexpired is checked at once (a token with a made-up key ID
+// must not hold everyone up for the fetch's timeout); the others wait
+// for it.
 func (v *JWTVerifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	if v.cfg.Keys != nil {
-		if kid == "" {
-			return v.cfg.Keys.Keys, nil
-		}
-		return v.cfg.Keys.Key(kid), nil
+		return keysOf(*v.cfg.Keys, kid), nil
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	now := v.cfg.Now()
-	stale := !now.Before(v.expires)
-	if !stale && kid != "" && len(v.keys.Key(kid)) == 0 && now.Sub(v.fetched) >= minKeysTTL {
-		stale = true
-	}
-	if stale {
+	expired := !now.Before(v.expires)
+	keys := keysOf(v.keys, kid)
+	if v.fetching == nil && (expired || kid != "" && len(keys) == 0 && now.Sub(v.fetched) >= minKeysTTL) {
+		v.fetching = make(chan struct{})
+		v.fetched = now
 		// The fetch serves every caller until the next one: a caller
 		// that gives up (or a client that cancels on purpose) must not
 		// make it fail, leaving no keys for minKeysTTL. The client's
 		// timeout bounds it.
-		v.fetch(context.WithoutCancel(ctx), now)
+		go v.fetch(context.WithoutCancel(ctx), now, v.fetching)
 	}
-	if len(v.keys.Keys) == 0 {
+	done, failure, none := v.fetching, v.failure, len(v.keys.Keys) == 0
+	v.mu.Unlock()
+	if done != nil && (expired || len(keys) == 0) {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for JWKS %s: %w", v.cfg.JWKSURL, ctx.Err())
+		}
+		v.mu.Lock()
+		keys, failure, none = keysOf(v.keys, kid), v.failure, len(v.keys.Keys) == 0
+		v.mu.Unlock()
+	}
+	if none {
 		// Never fetched: no verdict on the token is possible.
-		return nil, v.failure
+		return nil, failure
 	}
-	if kid == "" {
-		return v.keys.Keys, nil
-	}
-	return v.keys.Key(kid), nil
+	return keys, nil
 }
 
-// fetch replaces the keys; on failure it keeps the old ones for
-// minKeysTTL before trying again.
-func (v *JWTVerifier) fetch(ctx context.Context, now time.Time) {
-	v.fetched = now
+// keysOf returns the keys of set with key ID kid, every key for none.
+func keysOf(set jose.JSONWebKeySet, kid string) []jose.JSONWebKey {
+	if kid == "" {
+		return set.Keys
+	}
+	return set.Key(kid)
+}
+
+// fetch replaces the keys, then closes done; on failure it keeps the
+// old ones for minKeysTTL before trying again.
+func (v *JWTVerifier) fetch(ctx context.Context, now time.Time, done chan struct{}) {
 	set, ttl, err := v.get(ctx)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	defer close(done)
+	v.fetching = nil
 	if err != nil {
 		v.expires = now.Add(minKeysTTL)
 		v.failure = fmt.Errorf("fetching JWKS %s: %w", v.cfg.JWKSURL, err)

@@ -38,6 +38,7 @@ type jwks struct {
 	mu      sync.Mutex
 	maxAge  string
 	present []string // kids served
+	hold    func()   // if set, called before answering
 }
 
 func newJWKS(t *testing.T) *jwks {
@@ -53,6 +54,12 @@ func newJWKS(t *testing.T) *jwks {
 	j := &jwks{rsa: rk, ec: ek, maxAge: "max-age=60", present: []string{"rsa1", "ec1"}}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		j.fetches.Add(1)
+		j.mu.Lock()
+		hold := j.hold
+		j.mu.Unlock()
+		if hold != nil {
+			hold()
+		}
 		j.mu.Lock()
 		defer j.mu.Unlock()
 		all := map[string]jose.JSONWebKey{
@@ -221,5 +228,53 @@ func TestJWTFetchOutlivesCaller(t *testing.T) {
 	}
 	if n := j.fetches.Load(); n != 1 {
 		t.Fatalf("%d fetches; want 1", n)
+	}
+}
+
+// TestJWTKnownKeyDuringFetch: while a token with an unknown key ID makes
+// the verifier fetch the JWKS, tokens of cached keys are checked at once;
+// the unknown one waits for the fetch.
+func TestJWTKnownKeyDuringFetch(t *testing.T) {
+	j := newJWKS(t)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	v := auth.NewJWTVerifier(auth.JWTConfig{JWKSURL: j.url, Issuer: testIssuer, Audience: testAudience, Now: clock})
+	ctx := context.Background()
+	known := j.sign(t, "rsa1", validClaims(now, "a@example.com"))
+	if _, err := v.Principal(ctx, known); err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	j.mu.Lock()
+	j.hold = func() { close(started); <-release }
+	j.mu.Unlock()
+	mu.Lock()
+	now = now.Add(5 * time.Second)
+	mu.Unlock()
+
+	stranger, unknown := make(chan error, 1), j.sign(t, "rsa9", validClaims(clock(), "a@example.com"))
+	go func() { _, err := v.Principal(ctx, unknown); stranger <- err }()
+	<-started
+	checked := make(chan error, 1)
+	go func() { _, err := v.Principal(ctx, known); checked <- err }()
+	select {
+	case err := <-checked:
+		if err != nil {
+			t.Errorf("known key during the fetch: %v", err)
+		}
+	case err := <-stranger:
+		t.Fatalf("the unknown key did not wait for the fetch: %v", err)
+	case <-time.After(10 * time.Second):
+		close(release)
+		<-checked
+		t.Fatal("a token of a cached key waited for the fetch")
+	}
+	close(release)
+	if err := <-stranger; !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("unknown key after the fetch: %v", err)
+	}
+	if n := j.fetches.Load(); n != 2 {
+		t.Errorf("%d fetches; want 2", n)
 	}
 }
