@@ -113,9 +113,10 @@ type security struct {
 // tokens signer mints are accepted too (see selfTokens).
 func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicies, signer *oidc.Signer) (*security, error) {
 	onError := reload.OnError(func(err error) { logger.Error("reloading a security file; keeping the previous contents", "err", err) })
+	onRecover := reload.OnRecover(func(paths []string) { logger.Info("security file reloaded after an error", "files", paths) })
 	sec := &security{}
 	if f.tlsCert != "" {
-		kp, err := reload.NewKeyPair(f.tlsCert, f.tlsKey, onError)
+		kp, err := reload.NewKeyPair(f.tlsCert, f.tlsKey, onError, onRecover)
 		if err != nil {
 			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
@@ -126,7 +127,7 @@ func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicie
 	}
 	sources := []auth.TokenSource{selfTokens(signer)}
 	if f.authTokens != "" {
-		t, err := auth.NewStaticTokens(f.authTokens, onError)
+		t, err := auth.NewStaticTokens(f.authTokens, onError, onRecover)
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +138,7 @@ func newSecurity(f *securityFlags, logger *slog.Logger, queues auth.QueuePolicie
 	}
 	project := auth.OwnerPolicy
 	if f.iamPolicy != "" {
-		p, err := reload.New(func(c [][]byte) (*iampb.Policy, error) { return auth.ParsePolicy(c[0]) }, []string{f.iamPolicy}, onError)
+		p, err := reload.New(func(c [][]byte) (*iampb.Policy, error) { return auth.ParsePolicy(c[0]) }, []string{f.iamPolicy}, onError, onRecover)
 		if err != nil {
 			return nil, fmt.Errorf("--iam-policy: %w", err)
 		}

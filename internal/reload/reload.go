@@ -7,7 +7,9 @@
 //
 // A reload that fails (a half-written file, a certificate whose key has
 // not been written yet) keeps the previous value and is tried again at
-// the next check, so a rotation never leaves the server without one.
+// the next check, so a rotation never leaves the server without one. A
+// failure is reported once, not at every check, until it changes or the
+// files load again (which is reported too).
 package reload
 
 import (
@@ -28,12 +30,14 @@ type File[T any] struct {
 	interval time.Duration
 	now      func() time.Time
 	onError  func(error)
+	onFixed  func(paths []string)
 
 	value   atomic.Pointer[T]
 	checked atomic.Int64 // UnixNano of the last look at the files
 
-	mu    sync.Mutex // held while looking
-	stamp []stamp
+	mu     sync.Mutex // held while looking
+	stamp  []stamp
+	failed string // the failure last reported, "" if none since the last load
 }
 
 type stamp struct {
@@ -48,6 +52,7 @@ type options struct {
 	interval time.Duration
 	now      func() time.Time
 	onError  func(error)
+	onFixed  func(paths []string)
 }
 
 // WithInterval sets how often the files are checked at most; 0 checks at
@@ -57,17 +62,21 @@ func WithInterval(d time.Duration) Option { return func(o *options) { o.interval
 // WithClock sets the clock that paces the checks.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// OnError is told about every failed reload (the previous value stays).
+// OnError is told about a failed reload (the previous value stays),
+// once for each distinct failure in a row.
 func OnError(f func(error)) Option { return func(o *options) { o.onError = f } }
+
+// OnRecover is told when the files load again after a reported failure.
+func OnRecover(f func(paths []string)) Option { return func(o *options) { o.onFixed = f } }
 
 // New reads and parses paths once; an error here is the caller's to
 // report (the server should not start without its credentials).
 func New[T any](parse func(contents [][]byte) (T, error), paths []string, opts ...Option) (*File[T], error) {
-	o := options{interval: DefaultInterval, now: time.Now, onError: func(error) {}}
+	o := options{interval: DefaultInterval, now: time.Now, onError: func(error) {}, onFixed: func([]string) {}}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	f := &File[T]{paths: paths, parse: parse, interval: o.interval, now: o.now, onError: o.onError}
+	f := &File[T]{paths: paths, parse: parse, interval: o.interval, now: o.now, onError: o.onError, onFixed: o.onFixed}
 	st, err := f.stat()
 	if err != nil {
 		return nil, err
@@ -93,14 +102,24 @@ func (f *File[T]) Get() T {
 	}
 	f.checked.Store(now.UnixNano())
 	st, err := f.stat()
-	if err != nil {
-		f.onError(err)
-	} else if !sameStamps(st, f.stamp) {
-		if err := f.load(st); err != nil {
-			f.onError(err)
-		}
+	if err == nil && !sameStamps(st, f.stamp) {
+		err = f.load(st)
 	}
+	f.report(err)
 	return *f.value.Load()
+}
+
+// report tells of a failure unless it was the last one told, and of the
+// recovery from one.
+func (f *File[T]) report(err error) {
+	switch {
+	case err != nil && err.Error() != f.failed:
+		f.failed = err.Error()
+		f.onError(err)
+	case err == nil && f.failed != "":
+		f.failed = ""
+		f.onFixed(f.paths)
+	}
 }
 
 func (f *File[T]) fresh(now time.Time) bool {

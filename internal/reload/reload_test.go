@@ -35,8 +35,10 @@ func TestFile(t *testing.T) {
 	now := time.Unix(1000, 0)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	var errs []error
+	recovered := 0
 	f, err := reload.New(upper, []string{path}, reload.WithClock(clock),
-		reload.OnError(func(err error) { errs = append(errs, err) }))
+		reload.OnError(func(err error) { errs = append(errs, err) }),
+		reload.OnRecover(func([]string) { recovered++ }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +62,35 @@ func TestFile(t *testing.T) {
 	if got := f.Get(); got != "TWO!" || len(errs) != 1 {
 		t.Fatalf("after a bad write, Get = %q, errors %v", got, errs)
 	}
+	// The same failure at the next checks is not reported again.
+	for range 3 {
+		mu.Lock()
+		now = now.Add(reload.DefaultInterval)
+		mu.Unlock()
+		if got := f.Get(); got != "TWO!" || len(errs) != 1 {
+			t.Fatalf("still bad, Get = %q, errors %v", got, errs)
+		}
+	}
+	// A different failure is; then the recovery, once.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(reload.DefaultInterval)
+	mu.Unlock()
+	if got := f.Get(); got != "TWO!" || len(errs) != 2 || recovered != 0 {
+		t.Fatalf("removed, Get = %q, errors %v, recovered %d", got, errs, recovered)
+	}
+	write("three")
+	for range 2 {
+		mu.Lock()
+		now = now.Add(reload.DefaultInterval)
+		mu.Unlock()
+		if got := f.Get(); got != "THREE" || len(errs) != 2 || recovered != 1 {
+			t.Fatalf("fixed, Get = %q, errors %v, recovered %d", got, errs, recovered)
+		}
+	}
+	write("bad")
 	if _, err := reload.New(upper, []string{path}); err == nil {
 		t.Fatal("New accepted a file it cannot parse")
 	}
