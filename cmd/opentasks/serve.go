@@ -168,14 +168,14 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	// Listening first: the issuer of the server's tokens is where it
-	// answers (the port --addr :0 chose).
+	// Listening first: unless --public-url says, the issuer of the
+	// server's tokens is where it answers (the port --addr :0 chose).
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close() // on failure before serving; serving closes it too
-	signer, err := oidc.NewSigner(ctx, st, f.security.scheme()+"://"+dialable(ln.Addr().String()), nil)
+	signer, err := oidc.NewSigner(ctx, st, f.security.endpoint(ln.Addr().String()), nil)
 	if err != nil {
 		return err
 	}

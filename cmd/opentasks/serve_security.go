@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 
 	"github.com/opentasks/opentasks/internal/auth"
+	"github.com/opentasks/opentasks/internal/cli"
 	"github.com/opentasks/opentasks/internal/oidc"
 	"github.com/opentasks/opentasks/internal/reload"
 	"github.com/opentasks/opentasks/internal/server"
@@ -30,6 +32,7 @@ type securityFlags struct {
 	allowUnauthenticated bool
 	denyTargets          string
 	allowTargets         string
+	publicURL            string
 }
 
 func (s *securityFlags) register(fs *flag.FlagSet) {
@@ -42,6 +45,7 @@ func (s *securityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.iamPolicy, "iam-policy", "", "`FILE` with a google.iam.v1.Policy in JSON, the policy of every project; without it every authenticated caller is roles/owner")
 	fs.StringVar(&s.denyTargets, "deny-targets", "", "`LIST` of addresses, CIDRs and host names tasks may not be delivered to, beyond the built-in link-local and cloud metadata addresses (see docs/security.md)")
 	fs.StringVar(&s.allowTargets, "allow-targets", "", "`LIST` of addresses, CIDRs and host names (*.example.com for subdomains): if set, tasks are delivered there only; also lifts the built-in denial of what it names")
+	fs.StringVar(&s.publicURL, "public-url", "", "the `URL` other hosts reach this server at (e.g. https://tasks.internal:8443): the base of workflow callback URLs and the issuer of the OIDC tokens the server mints; default the listen address, with 0.0.0.0 as 127.0.0.1")
 	fs.BoolVar(&s.allowUnauthenticated, "allow-unauthenticated", false, "serve without authentication on a non-loopback --addr")
 }
 
@@ -58,8 +62,23 @@ func (s *securityFlags) scheme() string {
 	return "http"
 }
 
+// endpoint is the base URL of the server listening on addr, as other
+// hosts reach it: --public-url, else addr on this host.
+func (s *securityFlags) endpoint(addr string) string {
+	if s.publicURL != "" {
+		return strings.TrimSuffix(s.publicURL, "/")
+	}
+	return s.scheme() + "://" + cli.LocalAddr(addr)
+}
+
 // validate checks the flags together, and addr against them.
 func (s *securityFlags) validate(addr string) error {
+	if s.publicURL != "" {
+		u, err := url.Parse(s.publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--public-url %q: want http(s)://HOST[:PORT], with no path (the OIDC documents are served at the root)", s.publicURL)
+		}
+	}
 	if (s.tlsCert == "") != (s.tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}

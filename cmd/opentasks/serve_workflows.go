@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -63,7 +62,7 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, self *loopb
 		Mocks:      mocks,
 		Connectors: self.transport,
 		ActAs:      sec.actAs(),
-		Endpoint:   f.security.scheme() + "://" + dialable(addr),
+		Endpoint:   f.security.endpoint(addr),
 		MaxActive:  f.wf.maxActive,
 		MaxQueued:  f.wf.maxQueued,
 		Retention:  f.wf.retention,
@@ -84,17 +83,4 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, self *loopb
 		server.WithAPIHandler(workflows.CallbackRESTPattern, svc.CallbacksHandler()),
 		server.WithAPIHandler(workflowsapi.ListCallbacksRoute, svc.ListCallbacksHandler()),
 	}, svc.Stop, nil
-}
-
-// dialable turns a listen address into one this process can dial: an
-// unspecified host (":8123", "0.0.0.0:8123") becomes loopback.
-func dialable(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opentasks/opentasks/internal/cli"
 	"github.com/opentasks/opentasks/workflows"
 )
 
@@ -209,7 +210,7 @@ func serveCallbacks(addr string) (*workflows.MemoryCallbacks, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	callbacks := workflows.NewMemoryCallbacks("http://" + dialable(ln.Addr().String()))
+	callbacks := workflows.NewMemoryCallbacks("http://" + cli.LocalAddr(ln.Addr().String()))
 	mux := http.NewServeMux()
 	mux.Handle("/callbacks/", callbacks)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

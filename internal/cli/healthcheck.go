@@ -63,17 +63,27 @@ func Healthcheck(ctx context.Context, env Env, args []string) int {
 }
 
 // localEndpoint is where a server listening on addr (serve's --addr, as
-// OPENTASKS_ADDR sets it in a container) answers on this host: an
-// unspecified host is loopback. It is "" when addr is.
+// OPENTASKS_ADDR sets it in a container) answers on this host. It is ""
+// when addr is not an address.
 func localEndpoint(addr string) string {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return ""
+	}
+	return "http://" + LocalAddr(addr)
+}
+
+// LocalAddr is the address a server listening on addr answers at on this
+// host: an unspecified host (":8123", "0.0.0.0:8123") is loopback. An
+// addr that is not host:port is returned as it is.
+func LocalAddr(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return ""
+		return addr
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return net.JoinHostPort(host, port)
 }
 
 // pinnedClient trusts exactly the certificate serve's --tls-cert names
