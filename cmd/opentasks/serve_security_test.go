@@ -194,6 +194,8 @@ func TestSecurityFlagsTogether(t *testing.T) {
 		{[]string{"--auth-jwks", "http://127.0.0.1:1/jwks"}, []string{"--auth-issuer", "--auth-audience"}},
 		{[]string{"--auth-issuer", "https://accounts.google.com"}, []string{"--auth-jwks"}},
 		{[]string{"--tls-cert", "c.pem"}, []string{"--tls-key"}},
+		{[]string{"--public-url", "https://tasks.example/base"}, []string{"--public-url", "no path"}},
+		{[]string{"--public-url", "tasks.example:8443"}, []string{"--public-url"}},
 	} {
 		_, err := parseServeFlags(c.args, io.Discard, nil)
 		for _, w := range c.want {
