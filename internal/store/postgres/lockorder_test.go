@@ -235,10 +235,12 @@ func TestBatchLosingDeadlockRunsAgain(t *testing.T) {
 	// The batch, having deleted the tasks on one side of t0005 (which side
 	// depends on the order it writes them in), waits for t0005:
 	// PostgreSQL's own view of who waits for whom is the signal.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	for waiting := 0; waiting == 0; {
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		if err := tx.QueryRow(wctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE $1 = ANY (pg_blocking_pids(pid))`, pid).Scan(&waiting); err != nil {
-			t.Fatal(err)
+			t.Fatalf("waiting for the batch to wait for this client: %v", err)
 		}
 	}
 	// Now this client waits for the batch: a deadlock, which the batch's
