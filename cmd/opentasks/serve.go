@@ -210,7 +210,8 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	wsvc, wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	self := newLoopback()
+	wsvc, wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), self, sec, st, logger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -234,6 +235,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		opts = append(opts, o)
 	}
 	h := server.New(api, opts...)
+	self.serve(h)
 
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
 	err = sec.serve(ctx, ln, h, shutdownGrace)

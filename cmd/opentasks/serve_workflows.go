@@ -37,9 +37,10 @@ func (f *workflowsFlags) register(fs *flag.FlagSet) {
 }
 
 // startWorkflows starts the Workflows and Executions APIs on st for the
-// server listening on addr; serve them with the returned options, and call
-// stop before closing st.
-func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.Store, logger *slog.Logger) (svc *workflowsapi.Service, opts []server.Option, stop func(), err error) {
+// server listening on addr, whose handler executions' connectors reach
+// through self, with sec's checks; serve them with the returned options,
+// and call stop before closing st.
+func startWorkflows(ctx context.Context, f *serveFlags, addr string, self *loopback, sec *security, st store.Store, logger *slog.Logger) (svc *workflowsapi.Service, opts []server.Option, stop func(), err error) {
 	ws, ok := st.(store.WorkflowStore)
 	if !ok {
 		return nil, nil, nil, fmt.Errorf("the store %s cannot hold workflows", f.store)
@@ -60,7 +61,9 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 	svc = workflowsapi.New(ws, st, workflowsapi.Config{
 		HTTPClient: &http.Client{Transport: tr},
 		Mocks:      mocks,
-		Endpoint:   "http://" + dialable(addr),
+		Connectors: self.transport,
+		ActAs:      sec.actAs(),
+		Endpoint:   f.security.scheme() + "://" + dialable(addr),
 		MaxActive:  f.wf.maxActive,
 		MaxQueued:  f.wf.maxQueued,
 		Retention:  f.wf.retention,

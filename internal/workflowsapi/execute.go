@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -25,6 +26,9 @@ const msgInterrupted = "Execution interrupted: the OpenTasks server running it s
 func (s *Service) execute(ctx context.Context, r *run, e *executionspb.Execution, prog *workflows.Workflow, arg any, cfg workflows.Config) {
 	cfg.Endpoint = s.cfg.Endpoint
 	cfg.HTTPClient = s.cfg.HTTPClient
+	if s.cfg.Connectors != nil {
+		cfg.ConnectorClient = &http.Client{Transport: s.cfg.Connectors(cfg.Identity.ServiceAccount)}
+	}
 	cfg.Now = s.now
 	cfg.Log = &logWriter{log: s.log, execution: e.GetName(), logs: s.logs}
 	cfg.OnStep = r.onStep

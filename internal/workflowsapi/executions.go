@@ -285,7 +285,9 @@ func (s *Service) CancelExecution(ctx context.Context, req *executionspb.CancelE
 		now := s.now()
 		cur.State = executionspb.Execution_CANCELLED
 		cur.EndTime = timestamppb.New(now)
-		cur.Duration = durationpb.New(now.Sub(cur.GetStartTime().AsTime()))
+		if cur.GetStartTime() != nil { // a QUEUED one never started
+			cur.Duration = durationpb.New(now.Sub(cur.GetStartTime().AsTime()))
+		}
 		if st != nil {
 			cur.Status = st
 		}

@@ -25,12 +25,26 @@ type Records interface {
 
 // Config tunes a Service; zero fields take the defaults documented on each.
 type Config struct {
-	// Endpoint is this server's base URL (http://HOST:PORT): the
-	// connectors of executions reach Cloud Tasks and Executions there.
+	// Endpoint is this server's base URL (SCHEME://HOST:PORT): the
+	// connectors of executions reach Cloud Tasks and Executions there, and
+	// callback endpoints are URLs under it.
 	Endpoint string
-	// HTTPClient sends executions' http.* and connector requests; default
-	// one that keeps up to 256 idle connections a host.
+	// HTTPClient sends executions' http.* requests, and connector requests
+	// unless Connectors is set; default one that keeps up to 256 idle
+	// connections a host.
 	HTTPClient *http.Client
+	// Connectors, if set, carries the connector requests of executions of
+	// a workflow whose service account is serviceAccount ("" when none is
+	// set): the server hands them to itself in-process, as that account,
+	// so that they pass its TLS and authentication as Cloud Workflows'
+	// connectors act as the workflow's service account.
+	Connectors func(serviceAccount string) http.RoundTripper
+	// ActAs, if set, is asked whether the caller of CreateWorkflow or
+	// UpdateWorkflow may act as the service account the workflow names
+	// (iam.serviceAccounts.actAs), as Cloud Workflows asks: its
+	// connectors act as that account, so naming one is borrowing its
+	// permissions.
+	ActAs func(ctx context.Context, serviceAccount string) error
 	// Now is the clock of timestamps and leases; default time.Now.
 	Now func() time.Time
 	// MaxActive bounds the ACTIVE executions of one workflow; past it new
