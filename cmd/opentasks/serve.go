@@ -39,6 +39,7 @@ type serveFlags struct {
 	appEngineHost  string
 	oauthSource    string
 	maxInFlight    int
+	isolation      isolationFlags
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
@@ -52,7 +53,8 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", postgres.DefaultLeaseTTL, "postgres: how long a node's hold on its queues lasts unless renewed; a dead node's queues move to the others after about this long")
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
-	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
+	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues that have waited less than --slow-after for their target (RunTask's excepted), shared fairly among queues")
+	f.isolation.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
@@ -72,6 +74,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	}
 	if f.maxInFlight < 1 {
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
+	}
+	if err := f.isolation.check(); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -144,15 +149,16 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
+	deliverer := deliver.New(f.isolation.deliverConfig(deliver.Config{
+		AppEngineHost: f.appEngineHost,
+		Tokens:        oidc.Tokens{Signer: signer, OAuth: oauth},
+	}))
 	disp := dispatch.New(st, dispatch.Config{
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
+		SlowAfter:     f.isolation.slowAfter,
 		Logger:        logger,
-		Deliver: deliver.New(deliver.Config{
-			AppEngineHost:   f.appEngineHost,
-			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
-			MaxConnsPerHost: f.maxInFlight,
-		}),
+		Deliver:       deliverer,
 	})
 	if err := disp.Start(ctx); err != nil {
 		return err
@@ -165,7 +171,8 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	})
 	h := server.New(svc, server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()))
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()),
+		server.WithHandler("GET "+runtimePath, runtimeHandler(deliverer)))
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {

@@ -16,7 +16,8 @@ const statusPrefix = "HTTP status code "
 
 // ResponseStatus is the Attempt.response_status recorded for r, in Cloud
 // Tasks' format: {code, "INTERNAL(13): HTTP status code 500"}. A deadline
-// counts as 504 and a failure to get any response as 503.
+// counts as 504 and a failure to get any response as 503, with the reason
+// in an ErrorInfo detail (see Failure).
 func ResponseStatus(r Result) *statuspb.Status {
 	httpStatus := r.Status
 	switch {
@@ -26,10 +27,16 @@ func ResponseStatus(r Result) *statuspb.Status {
 		httpStatus = 503
 	}
 	c := codeFor(httpStatus)
-	return &statuspb.Status{
+	st := &statuspb.Status{
 		Code:    int32(c),
 		Message: fmt.Sprintf("%s(%d): %s%d", c, int32(c), statusPrefix, httpStatus),
 	}
+	if r.Failure != NoFailure {
+		if d := failureDetail(r); d != nil {
+			st.Details = append(st.Details, d)
+		}
+	}
+	return st
 }
 
 // codeFor maps an HTTP status to a google.rpc.Code (spec 4.1 and 9.3).

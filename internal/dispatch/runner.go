@@ -285,13 +285,13 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 	}
 	ok, err := r.d.st.LeaseTasks(ctx, leases)
 	if err != nil {
-		r.d.slots.give(len(batch))
+		r.d.slots.give(r, len(batch))
 		return err
 	}
 	q := r.q
 	for i, t := range batch {
 		if !ok[i] {
-			r.d.slots.give(1)
+			r.d.slots.give(r, 1)
 			continue
 		}
 		r.mu.Lock()
