@@ -55,12 +55,15 @@ func (f *isolationFlags) deliverConfig(cfg deliver.Config) deliver.Config {
 }
 
 // runtimePath serves counts that show what attempts in flight cost (the
-// isolation and soak tests read it): goroutines, heap and connections to
+// isolation and soak tests read it): goroutines, live heap and connections to
 // targets. It names nothing about tasks or configuration.
 const runtimePath = "/debug/runtime"
 
 func runtimeHandler(d *deliver.Deliverer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// Collected first, so that the heap is what is live (the server
+		// runs at GOGC=400, so garbage can be most of it).
+		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		w.Header().Set("Content-Type", "application/json")

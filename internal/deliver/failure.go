@@ -28,10 +28,12 @@ const (
 	ConnectTimedOut Failure = "CONNECT_TIMEOUT"
 	// DeadlineExceeded: no answer within the dispatch deadline.
 	DeadlineExceeded Failure = "DEADLINE_EXCEEDED"
-	// ConnectionReset: the target reset the connection.
+	// ConnectionReset: the target reset the connection while the
+	// request was being sent.
 	ConnectionReset Failure = "CONNECTION_RESET"
-	// ConnectionClosed: the target closed the connection before a
-	// complete response header.
+	// ConnectionClosed: the target closed the connection, or reset it,
+	// before a complete response header (fasthttp reports a reset before
+	// the first byte of the response as the end of the stream).
 	ConnectionClosed Failure = "CONNECTION_CLOSED"
 	// RequestFailed: anything else (a malformed response, a request that
 	// could not be built).
