@@ -21,7 +21,6 @@ import (
 	cloudtasksapi "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -209,34 +208,18 @@ func createTasks(ctx context.Context, t *testing.T, c *cloudtasksapi.Client, que
 // attempt in flight: dispatched, and not answered.
 func waitDispatched(ctx context.Context, t *testing.T, c *cloudtasksapi.Client, queue string, n int) {
 	t.Helper()
-	for {
-		inFlight, total := 0, 0
-		it := c.ListTasks(ctx, &cloudtaskspb.ListTasksRequest{Parent: queue, PageSize: 1000})
-		for {
-			tk, err := it.Next()
-			if err == iterator.Done {
-				break
-			}
-			if err != nil {
-				t.Fatalf("ListTasks %s: %v", queue, err)
-			}
-			total++
-			if tk.DispatchCount == 1 && tk.ResponseCount == 0 && tk.GetLastAttempt().GetResponseTime() == nil {
-				inFlight++
+	poll(t, ctx, fmt.Sprintf("%d attempts in flight in %s", n, queue), func() (bool, error) {
+		tasks := listAll(ctx, t, c, queue)
+		if len(tasks) != n {
+			return false, fmt.Errorf("%s holds %d tasks, want %d", queue, len(tasks), n)
+		}
+		for _, tk := range tasks {
+			if tk.DispatchCount != 1 || tk.ResponseCount != 0 || tk.GetLastAttempt().GetResponseTime() != nil {
+				return false, nil
 			}
 		}
-		if total != n {
-			t.Fatalf("%s holds %d tasks, want %d", queue, total, n)
-		}
-		if inFlight == n {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %d of %d attempts in flight", queue, inFlight, n)
-		case <-time.After(200 * time.Millisecond): // the server has no signal for this
-		}
-	}
+		return true, nil
+	})
 }
 
 // figures is what the server process costs: resident memory and open

@@ -16,6 +16,7 @@ commands:
   serve      run the Cloud Tasks v2 server (gRPC, REST and /healthz on one port)
   workflows  run a Cloud Workflows definition locally (opentasks workflows run FILE)
   bench      measure this machine: creates/s, deliveries/s, lateness, rate accuracy
+  soak       run a long mixed load with faulty targets and check nothing is lost
 `
 
 func main() {
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return runWorkflows(ctx, args[1:], stdout, stderr, environ)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return runSoak(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
