@@ -51,7 +51,10 @@ type Result struct {
 	Acked, Delivered, Deleted, Purged int
 	Lost                              []string
 	Duplicates, RunDuplicates         int
-	Samples                           []Sample
+	// Samples are the server's figures at each report; the first
+	// LoadSamples were taken while the load ran.
+	Samples     []Sample
+	LoadSamples int
 }
 
 const parent = "projects/soak/locations/us-central1"
@@ -148,6 +151,7 @@ load:
 			sample()
 		}
 	}
+	res.LoadSamples = len(res.Samples)
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
@@ -369,8 +373,8 @@ func (s *soak) account(r *Result) {
 }
 
 // WriteTo prints the result: the counts, and the growth of each figure
-// from the end of the warm-up (the first fifth of the samples) to the
-// end.
+// from the end of the warm-up (the first fifth of the load) to the end of
+// the load.
 func (r *Result) WriteTo(w io.Writer) (int64, error) {
 	n, err := fmt.Fprintf(w, "acknowledged %d: delivered %d, deleted %d, purged %d, lost %d\n"+
 		"delivered twice: %d (and %d after a RunTask while the scheduled attempt was in flight)\n",
@@ -382,9 +386,9 @@ func (r *Result) WriteTo(w io.Writer) (int64, error) {
 		}
 		fmt.Fprintf(w, "  lost: %s\n", name)
 	}
-	if len(r.Samples) >= 5 {
-		a, b := r.Samples[len(r.Samples)/5], r.Samples[len(r.Samples)-1]
-		m, _ := fmt.Fprintf(w, "after warm-up: rss %.1f -> %.1f MB, fds %d -> %d, goroutines %d -> %d\n",
+	if load := r.Samples[:r.LoadSamples]; len(load) >= 5 {
+		a, b := load[len(load)/5], load[len(load)-1]
+		m, _ := fmt.Fprintf(w, "from warm-up to the end of the load: rss %.1f -> %.1f MB, fds %d -> %d, goroutines %d -> %d\n",
 			float64(a.RSS)/(1<<20), float64(b.RSS)/(1<<20), a.FDs, b.FDs, a.Goroutines, b.Goroutines)
 		n += m
 	}
