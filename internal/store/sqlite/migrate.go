@@ -4,7 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/opentasks/opentasks/internal/store/migration"
 )
@@ -18,14 +23,32 @@ var migrations embed.FS
 // write connection begins IMMEDIATE): of two processes migrating a new
 // file at once, the second waits, then finds the migration applied
 // instead of failing on "table queues already exists".
+//
+// A connection that meets the file while another turns it to WAL mode can
+// get SQLITE_BUSY at once, without its busy timeout; the step is tried
+// again then, for up to busyRetries.
 func migrate(ctx context.Context, db *sql.DB) error {
-	for {
+	for busy := time.Duration(0); ; {
 		done, err := migrateOne(ctx, db)
+		var se *sqlite.Error
+		if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY && busy < busyRetries {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			busy += 50 * time.Millisecond
+			continue
+		}
 		if err != nil || done {
 			return err
 		}
 	}
 }
+
+// busyRetries bounds how long migrate retries a step that found the file
+// busy, as the connections' busy_timeout does for other statements.
+const busyRetries = 10 * time.Second
 
 // migrateOne applies the first migration newer than the database's
 // version; done when there is none.
