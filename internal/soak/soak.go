@@ -42,6 +42,7 @@ type Config struct {
 // Sample is what the server costs at one moment.
 type Sample struct {
 	RSS        int64
+	LiveHeap   int64 // after a collection
 	FDs        int
 	Goroutines int
 }
@@ -114,7 +115,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			defer wg.Done()
 			rnd := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 			for lim.Wait(loadCtx) == nil {
-				if err := s.step(loadCtx, rnd); err != nil && loadCtx.Err() == nil {
+				if err := s.step(loadCtx, rnd); err != nil && !ended(loadCtx) {
 					errs <- err
 					stop()
 					return
@@ -138,8 +139,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		s.mu.Lock()
 		acked := len(s.tasks)
 		s.mu.Unlock()
-		fmt.Fprintf(out, "soak: %6s  rss %6.1f MB  fds %5d  goroutines %6d  acknowledged %d\n",
-			time.Since(start).Round(time.Second), float64(sm.RSS)/(1<<20), sm.FDs, sm.Goroutines, acked)
+		fmt.Fprintf(out, "soak: %6s  rss %6.1f MB  live heap %6.1f MB  fds %5d  goroutines %6d  acknowledged %d\n",
+			time.Since(start).Round(time.Second), mb(sm.RSS), mb(sm.LiveHeap), sm.FDs, sm.Goroutines, acked)
 	}
 	sample()
 load:
@@ -163,6 +164,14 @@ load:
 	sample()
 	s.account(res)
 	return res, nil
+}
+
+// ended reports whether the load's time is up: a call cut short by its
+// end fails with the deadline the client saw, which may come a moment
+// before ctx's own timer. Such a call's task is not acknowledged.
+func ended(ctx context.Context) bool {
+	d, _ := ctx.Deadline()
+	return ctx.Err() != nil || !time.Now().Before(d)
 }
 
 func (s *soak) faultyQueues() int {
@@ -388,9 +397,11 @@ func (r *Result) WriteTo(w io.Writer) (int64, error) {
 	}
 	if load := r.Samples[:r.LoadSamples]; len(load) >= 5 {
 		a, b := load[len(load)/5], load[len(load)-1]
-		m, _ := fmt.Fprintf(w, "from warm-up to the end of the load: rss %.1f -> %.1f MB, fds %d -> %d, goroutines %d -> %d\n",
-			float64(a.RSS)/(1<<20), float64(b.RSS)/(1<<20), a.FDs, b.FDs, a.Goroutines, b.Goroutines)
+		m, _ := fmt.Fprintf(w, "from warm-up to the end of the load: rss %.1f -> %.1f MB, live heap %.1f -> %.1f MB, fds %d -> %d, goroutines %d -> %d\n",
+			mb(a.RSS), mb(b.RSS), mb(a.LiveHeap), mb(b.LiveHeap), a.FDs, b.FDs, a.Goroutines, b.Goroutines)
 		n += m
 	}
 	return int64(n), err
 }
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
