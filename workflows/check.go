@@ -7,10 +7,10 @@ import (
 
 // check runs the static checks that need the whole workflow: jump targets,
 // break/continue placement, call targets, and writes from parallel branches.
-func (w *Workflow) check() error {
+func (w *Workflow) check(o loadOptions) error {
 	for _, name := range w.routineNames() {
 		r := w.routines[name]
-		c := &checker{wf: w, routine: r}
+		c := &checker{wf: w, routine: r, opts: o}
 		for _, p := range r.params {
 			if p.hasDefault {
 				if err := c.tmpl(p.def, ""); err != nil {
@@ -31,6 +31,7 @@ func (w *Workflow) check() error {
 type checker struct {
 	wf      *Workflow
 	routine *routine
+	opts    loadOptions
 }
 
 func names(steps []*step) map[string]bool {
@@ -174,7 +175,7 @@ func (c *checker) call(st *step) error {
 		return nil
 	}
 	if strings.HasPrefix(target, "googleapis.") {
-		if _, ok := connectorMethods()[target]; !ok {
+		if _, ok := connectorMethods()[target]; !ok && (c.opts.mocks == nil || !c.opts.mocks.names(target)) {
 			return fail("unknown or unsupported connector %q", target)
 		}
 		return nil
@@ -214,7 +215,12 @@ func (c *checker) tmpl(t tmpl, stepName string) error {
 		if x == nil {
 			return nil
 		}
-		for _, e := range x.vals {
+		for i, e := range x.vals {
+			if k := x.keyExpr[i]; k != nil {
+				if err := c.expr(k.e, stepName, k.line); err != nil {
+					return err
+				}
+			}
 			if err := c.tmpl(e, stepName); err != nil {
 				return err
 			}

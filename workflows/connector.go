@@ -14,53 +14,93 @@ import (
 
 const (
 	connectorDefaultTimeout = 1800 * time.Second
-	// Cloud Tasks methods are not long-running, so the non-LRO maximum applies.
-	connectorMaxTimeout = 1800 * time.Second
-	connectorMaxRetries = 5
+	// connectorMaxTimeout bounds methods that return at once; long-running
+	// ones (Workflow Executions' run and create) may wait up to a year.
+	connectorMaxTimeout     = 1800 * time.Second
+	connectorMaxLongTimeout = 31536000 * time.Second
+	connectorMaxRetries     = 5
 )
 
-// callConnector calls a googleapis.cloudtasks.v2.* method over REST at the
-// configured endpoint. Its built-in retry policy is the idempotent one for
-// GET and the non-idempotent one otherwise; connector_params.timeout bounds
-// the whole call, retries included.
+// callConnector calls a googleapis.* method over REST at the configured
+// endpoint. Its built-in retry policy is the idempotent one for GET and
+// the non-idempotent one otherwise; connector_params.timeout bounds the
+// whole call, retries and polling included.
 func (ex *execution) callConnector(ctx context.Context, name string, args map[string]any) (any, error) {
 	m := connectorMethods()[name]
-	timeout, err := connectorTimeout(name, args["connector_params"])
+	if m == nil {
+		return nil, &UnmatchedCallError{Call: name, Args: args}
+	}
+	params, err := parseConnectorParams(name, args["connector_params"], m.longRunning)
 	if err != nil {
 		return nil, err
+	}
+	verb, target, body, err := ex.connectorRequest(m, args)
+	if err != nil {
+		return nil, err
+	}
+	tctx, cancel := context.WithTimeout(ctx, params.timeout)
+	defer cancel()
+	result, err := ex.connectorSend(ctx, tctx, name, verb, target, body, params.timeout)
+	switch {
+	case err != nil:
+		return nil, err
+	case m.helper && params.skipPolling:
+		return nil, nil // run returns nothing when it does not wait
+	case !m.longRunning || params.skipPolling:
+		return result, nil
+	}
+	final, err := ex.awaitExecution(ctx, tctx, name, result, params)
+	if err != nil || !m.helper {
+		return final, err
+	}
+	return executionResult(name, final)
+}
+
+// connectorRequest builds a method's HTTP verb, URL and body.
+func (ex *execution) connectorRequest(m *connectorMethod, args map[string]any) (string, string, []byte, error) {
+	if m.helper {
+		target, body, err := ex.runRequest(args)
+		return http.MethodPost, target, body, err
 	}
 	target, body, err := m.request(ex.cfg.Endpoint, args)
-	if err != nil {
-		return nil, err
-	}
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	return m.verb, target, body, err
+}
+
+// connectorSend sends one connector request, retrying it per the
+// connectors' built-in policy within tctx.
+func (ex *execution) connectorSend(ctx, tctx context.Context, name, verb, target string, body []byte, timeout time.Duration) (any, error) {
 	for attempt := 0; ; attempt++ {
-		result, err := ex.connectorOnce(ctx, tctx, m, target, body)
+		result, err := ex.connectorOnce(ctx, tctx, name, verb, target, body)
 		var we *Error
 		if err == nil || !errors.As(err, &we) {
 			return result, err
 		}
-		if attempt >= connectorMaxRetries || !retryable(we.Value, m.verb == http.MethodGet) {
+		if attempt >= connectorMaxRetries || !retryable(we.Value, verb == http.MethodGet) {
 			return nil, err
 		}
 		if serr := ex.cfg.Sleep(tctx, defaultBackoff.delay(attempt)); serr != nil {
-			if perr := ctx.Err(); perr != nil {
-				return nil, perr
-			}
-			return nil, errorf(tagTimeout, "%s: timed out after %s", name, timeout)
+			return nil, connectorTimedOut(ctx, name, timeout)
 		}
 	}
 }
 
-func (ex *execution) connectorOnce(parent, ctx context.Context, m *connectorMethod, target string, body []byte) (any, error) {
+// connectorTimedOut is the error when the call's time is up: ctx's own
+// error if the run is being cancelled, else a TimeoutError.
+func connectorTimedOut(ctx context.Context, name string, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errorf(tagTimeout, "%s: timed out after %s", name, timeout)
+}
+
+func (ex *execution) connectorOnce(parent, ctx context.Context, name, verb, target string, body []byte) (any, error) {
 	var reader io.Reader
 	if body != nil {
 		reader = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, m.verb, target, reader)
+	req, err := http.NewRequestWithContext(ctx, verb, target, reader)
 	if err != nil {
-		return nil, valueErrorf("%s: %v", m.name, err)
+		return nil, valueErrorf("%s: %v", name, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -79,26 +119,65 @@ func (ex *execution) connectorOnce(parent, ctx context.Context, m *connectorMeth
 	return resp.body, nil
 }
 
-func connectorTimeout(name string, params any) (time.Duration, error) {
-	if params == nil {
-		return connectorDefaultTimeout, nil
+// callURL is the URL a call would reach, for mocks' url patterns: the url
+// argument of http.*, the REST URL of a known connector, else "".
+func (ex *execution) callURL(name string, args map[string]any) string {
+	if m := connectorMethods()[name]; m != nil {
+		if _, target, _, err := ex.connectorRequest(m, args); err == nil {
+			return target
+		}
+		return ""
 	}
-	m, ok := params.(map[string]any)
+	if strings.HasPrefix(name, "http.") {
+		u, _ := args["url"].(string)
+		return u
+	}
+	return ""
+}
+
+// connectorParams are the connector_params a call may give.
+type connectorParams struct {
+	timeout     time.Duration
+	skipPolling bool
+	polling     backoff
+}
+
+func parseConnectorParams(name string, raw any, longRunning bool) (connectorParams, error) {
+	p := connectorParams{timeout: connectorDefaultTimeout, polling: defaultBackoff}
+	if raw == nil {
+		return p, nil
+	}
+	m, ok := raw.(map[string]any)
 	if !ok {
-		return 0, typeErrorf("%s: connector_params must be a map, got %s", name, typeName(params))
+		return p, typeErrorf("%s: connector_params must be a map, got %s", name, typeName(raw))
 	}
-	raw, ok := m["timeout"]
-	if !ok {
-		return connectorDefaultTimeout, nil
+	if t, ok := m["timeout"]; ok {
+		limit := connectorMaxTimeout
+		if longRunning {
+			limit = connectorMaxLongTimeout
+		}
+		secs, ok := toFloat(t)
+		if !ok {
+			return p, typeErrorf("%s: connector_params.timeout must be a number, got %s", name, typeName(t))
+		}
+		if secs <= 0 || math.IsNaN(secs) || secs > limit.Seconds() {
+			return p, valueErrorf("%s: connector_params.timeout must be between 0 and %d seconds", name, int(limit.Seconds()))
+		}
+		p.timeout = time.Duration(secs * float64(time.Second))
 	}
-	secs, ok := toFloat(raw)
-	if !ok {
-		return 0, typeErrorf("%s: connector_params.timeout must be a number, got %s", name, typeName(raw))
+	if s, ok := m["skip_polling"]; ok {
+		if p.skipPolling, ok = s.(bool); !ok {
+			return p, typeErrorf("%s: connector_params.skip_polling must be a boolean, got %s", name, typeName(s))
+		}
 	}
-	if secs <= 0 || math.IsNaN(secs) || secs > connectorMaxTimeout.Seconds() {
-		return 0, valueErrorf("%s: connector_params.timeout must be between 0 and %d seconds", name, int(connectorMaxTimeout.Seconds()))
+	if pp, ok := m["polling_policy"]; ok {
+		b, err := parseBackoff(pp)
+		if err != nil {
+			return p, err
+		}
+		p.polling = b
 	}
-	return time.Duration(secs * float64(time.Second)), nil
+	return p, nil
 }
 
 // request builds the URL and JSON body from the named arguments: path

@@ -7,14 +7,15 @@ import (
 	"unicode"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
 	"google.golang.org/genproto/googleapis/api/annotations"
 	locationpb "google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// connectorMethod is one googleapis.cloudtasks.v2.* connector function,
-// derived from a google.api.http rule of the Cloud Tasks descriptors.
+// connectorMethod is one googleapis.* connector function, derived from a
+// google.api.http rule of an API's descriptors.
 type connectorMethod struct {
 	name     string
 	verb     string // HTTP method
@@ -22,6 +23,11 @@ type connectorMethod struct {
 	suffix   string   // custom verb, with its colon (":run")
 	query    []string // query parameter argument names (JSON names)
 	body     bool     // whether the `body` argument is sent
+	// longRunning methods wait for the Execution they start to finish
+	// (Workflow Executions' create), up to the one-year connector limit.
+	longRunning bool
+	// helper is the Workflows-only run method, which has no REST rule.
+	helper bool
 }
 
 // templateSeg is a literal path segment or a variable with its pattern.
@@ -31,23 +37,40 @@ type templateSeg struct {
 	pattern []string // pattern segments; "*" one segment, "**" the rest
 }
 
-const connectorPrefix = "googleapis.cloudtasks.v2."
+// connectorAPI is an API whose REST methods are connectors.
+type connectorAPI struct {
+	prefix  string // googleapis.API.VERSION.
+	version string // first path segment of its URLs
+	service protoreflect.ServiceDescriptor
+}
+
+const (
+	cloudTasksPrefix = "googleapis.cloudtasks.v2."
+	executionsPrefix = "googleapis.workflowexecutions.v1.projects.locations.workflows.executions."
+	executionsRun    = executionsPrefix + "run"
+	executionsCreate = executionsPrefix + "create"
+)
 
 // connectorMethods maps connector names to methods. It is built once from
-// the descriptors: every RPC of google.cloud.tasks.v2.CloudTasks with its
-// HttpRule, plus the two Locations methods, whose rules are not in the Go
-// descriptors and are written here as the spec's table gives them.
+// the descriptors: every RPC of google.cloud.tasks.v2.CloudTasks and of
+// google.cloud.workflows.executions.v1.Executions with its HttpRule, the
+// two Cloud Tasks Locations methods, whose rules are not in the Go
+// descriptors and are written here as the spec's table gives them, and
+// the Workflow Executions run helper.
 var connectorMethods = sync.OnceValue(func() map[string]*connectorMethod {
 	out := map[string]*connectorMethod{}
-	svc := cloudtaskspb.File_google_cloud_tasks_v2_cloudtasks_proto.Services().ByName("CloudTasks")
-	for i := 0; i < svc.Methods().Len(); i++ {
-		md := svc.Methods().Get(i)
-		rule, ok := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
-		if !ok || rule == nil {
-			continue
-		}
-		if m, err := deriveMethod(string(md.Name()), md.Input(), rule); err == nil {
-			out[m.name] = m
+	tasks := connectorAPI{cloudTasksPrefix, "v2", cloudtaskspb.File_google_cloud_tasks_v2_cloudtasks_proto.Services().ByName("CloudTasks")}
+	executions := connectorAPI{"googleapis.workflowexecutions.v1.", "v1", executionspb.File_google_cloud_workflows_executions_v1_executions_proto.Services().ByName("Executions")}
+	for _, api := range []connectorAPI{tasks, executions} {
+		for i := 0; i < api.service.Methods().Len(); i++ {
+			md := api.service.Methods().Get(i)
+			rule, ok := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
+			if !ok || rule == nil {
+				continue
+			}
+			if m, err := api.deriveMethod(string(md.Name()), md.Input(), rule); err == nil {
+				out[m.name] = m
+			}
 		}
 	}
 	locations := []struct {
@@ -59,10 +82,14 @@ var connectorMethods = sync.OnceValue(func() map[string]*connectorMethod {
 		{"ListLocations", &locationpb.ListLocationsRequest{}, &annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v2/{name=projects/*}/locations"}}},
 	}
 	for _, l := range locations {
-		if m, err := deriveMethod(l.rpc, l.msg.ProtoReflect().Descriptor(), l.rule); err == nil {
+		if m, err := tasks.deriveMethod(l.rpc, l.msg.ProtoReflect().Descriptor(), l.rule); err == nil {
 			out[m.name] = m
 		}
 	}
+	if m := out[executionsCreate]; m != nil {
+		m.longRunning = true
+	}
+	out[executionsRun] = &connectorMethod{name: executionsRun, helper: true, longRunning: true}
 	return out
 })
 
@@ -89,7 +116,7 @@ func ruleVerbPath(rule *annotations.HttpRule) (string, string) {
 // imply (get/list/create/patch/update/delete). A singleton resource
 // (template ending in a literal inside the variable, e.g. cmekConfig)
 // takes the RPC name instead, as discovery does (getCmekConfig).
-func deriveMethod(rpc string, input protoreflect.MessageDescriptor, rule *annotations.HttpRule) (*connectorMethod, error) {
+func (api connectorAPI) deriveMethod(rpc string, input protoreflect.MessageDescriptor, rule *annotations.HttpRule) (*connectorMethod, error) {
 	verb, path := ruleVerbPath(rule)
 	if verb == "" {
 		return nil, fmt.Errorf("%s: unsupported http rule", rpc)
@@ -122,8 +149,8 @@ func deriveMethod(rpc string, input protoreflect.MessageDescriptor, rule *annota
 		endsInLiteralPattern = i == len(segs)-1 && last != "*" && last != "**"
 	}
 	m.segments = segs
-	if len(literals) == 0 || literals[0] != "v2" {
-		return nil, fmt.Errorf("%s: path %q is not under /v2", rpc, path)
+	if len(literals) == 0 || literals[0] != api.version {
+		return nil, fmt.Errorf("%s: path %q is not under /%s", rpc, path, api.version)
 	}
 	resources := literals[1:]
 	var method string
@@ -142,7 +169,7 @@ func deriveMethod(rpc string, input protoreflect.MessageDescriptor, rule *annota
 			}
 		}
 	}
-	m.name = connectorPrefix + strings.Join(append(resources, method), ".")
+	m.name = api.prefix + strings.Join(append(resources, method), ".")
 	if rule.Body != "*" {
 		fields := input.Fields()
 		for i := 0; i < fields.Len(); i++ {

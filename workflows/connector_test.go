@@ -299,9 +299,16 @@ func TestConnectorNames(t *testing.T) {
 		"projects.locations.queues.tasks.list":         "GET responseView,pageSize,pageToken",
 		"projects.locations.queues.tasks.run":          "POST body",
 	}
+	checkConnectorShapes(t, cloudTasksPrefix, want)
+}
+
+// checkConnectorShapes compares each connector's verb, query arguments
+// and body with want's "VERB q1,q2 body" shapes, by name suffix.
+func checkConnectorShapes(t *testing.T, prefix string, want map[string]string) {
+	t.Helper()
 	methods := connectorMethods()
 	for suffix, shape := range want {
-		m, ok := methods[connectorPrefix+suffix]
+		m, ok := methods[prefix+suffix]
 		if !ok {
 			t.Errorf("missing connector %s", suffix)
 			continue

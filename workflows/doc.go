@@ -21,15 +21,26 @@
 // kept as is, and *Error carries it with the step, routine and line where it
 // was raised, which is what the CLI prints.
 //
-// The runner talks to the world only through Config: the Cloud Tasks
-// endpoint, an HTTP client, sys.get_env's variables, a clock and a sleeper
-// (tests inject fakes, so retries and backoff never sleep). The Cloud Tasks
-// connector is not a hand-written table: connector_map.go derives every
-// googleapis.cloudtasks.v2.* method from the google.api.http rules in the
-// cloudtaskspb descriptors (path, query and body arguments, HTTP verb, and
-// the name by the discovery naming rule), plus the two Locations methods.
-// It speaks REST like any other client and applies the connectors' built-in
-// retry policy (429/503, and for GET also 502/504 and transport errors).
+// The runner talks to the world only through Config: the connectors'
+// endpoint, an HTTP client, sys.get_env's variables and the execution's
+// Identity (the built-in GOOGLE_CLOUD_* variables), a clock and a sleeper
+// (tests inject fakes, so retries, backoff, callback timeouts and
+// connector polling never sleep), a callback registry (Callbacks, with
+// MemoryCallbacks as the in-process one and its HTTP handler) and Mocks.
+// The connectors are not a hand-written table: connector_map.go derives
+// every googleapis.cloudtasks.v2.* and googleapis.workflowexecutions.v1.*
+// method from the google.api.http rules in the cloudtaskspb and
+// executionspb descriptors (path, query and body arguments, HTTP verb,
+// and the name by the discovery naming rule), plus the two Cloud Tasks
+// Locations methods and the Workflow Executions run helper. They speak
+// REST like any other client and apply the connectors' built-in retry
+// policy (429/503, and for GET also 502/504 and transport errors);
+// Workflow Executions' create and run poll the child until it ends.
+//
+// Mocks (mock.go, docs/workflows-mocks.md) answer calls from a list of
+// rules; with them, every http.* and googleapis.* call must be answered
+// (or passed through), and an unmatched one stops the run with an
+// UnmatchedCallError that no except can catch.
 //
 // Choices where the spec is open: `%` and `//` follow floor semantics;
 // integer overflow is a ValueError; assigning a nested path creates missing
@@ -37,5 +48,8 @@
 // step list binds the execution argument to `args`; after the connector's
 // retries, the last HttpError is raised; a refused connection carries both
 // ConnectionError (connector pages) and ConnectionFailedError tags for
-// connectors, ConnectionFailedError alone for http.*.
+// connectors, ConnectionFailedError alone for http.*; a callback request's
+// query maps each name to the list of its values, its url is the path,
+// its received_time RFC 3339 in UTC; a map key computed by ${...} must be
+// a string (TypeError otherwise).
 package workflows

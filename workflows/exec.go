@@ -80,14 +80,21 @@ func (f *frame) runStep(ctx context.Context, sc *scope, st *step) (outcome, erro
 	if f.ex.steps.Add(1) > maxStepsPerRun {
 		return outcome{}, f.locate(errorf(tagResourceLimit, "more than %d steps executed", maxStepsPerRun), st)
 	}
+	if f.ex.cfg.OnStep != nil {
+		f.ex.cfg.OnStep(f.routine.name, st.name)
+	}
 	out, err := f.execStep(ctx, sc, st)
 	return out, f.locate(err, st)
 }
 
 func (f *frame) locate(err error, st *step) error {
 	var we *Error
-	if errors.As(err, &we) && we.Step == "" {
+	var ue *UnmatchedCallError
+	switch {
+	case errors.As(err, &we) && we.Step == "":
 		we.Step, we.Routine, we.Line = st.name, f.routine.name, st.line
+	case errors.As(err, &ue) && ue.Step == "":
+		ue.Step, ue.Routine, ue.Line = st.name, f.routine.name, st.line
 	}
 	return err
 }
@@ -203,15 +210,27 @@ func (f *frame) call(ctx context.Context, sc *scope, c *callSpec) error {
 	var result any
 	if r, ok := f.ex.wf.routines[c.target]; ok {
 		result, err = f.ex.callRoutine(ctx, r, nil, args, f.depth, sc.parDepth)
-	} else if strings.HasPrefix(c.target, "googleapis.") {
-		result, err = f.ex.callConnector(ctx, c.target, args)
 	} else {
-		result, err = library[c.target].callNamed(ctx, env{f, sc}, c.target, args)
+		result, err = f.callExternal(ctx, sc, c.target, args)
 	}
 	if err != nil || c.result == "" {
 		return err
 	}
 	return sc.update(c.result, func(any, bool) (any, error) { return result, nil })
+}
+
+// callExternal calls a library function or a connector from a call step,
+// unless a mock answers it.
+func (f *frame) callExternal(ctx context.Context, sc *scope, name string, args map[string]any) (any, error) {
+	if f.ex.mocks != nil {
+		if result, handled, err := f.ex.answerMock(ctx, name, args, f.ex.callURL(name, args)); handled {
+			return result, err
+		}
+	}
+	if strings.HasPrefix(name, "googleapis.") {
+		return f.ex.callConnector(ctx, name, args)
+	}
+	return library[name].callNamed(ctx, env{f, sc}, name, args)
 }
 
 func (f *frame) switchStep(ctx context.Context, sc *scope, st *step) (outcome, error) {

@@ -33,7 +33,7 @@ var (
 func init() {
 	library = map[string]*builtin{}
 	libraryConstants = map[string]any{}
-	for _, add := range []func(){addExprHelpers, addText, addCollections, addCodecs, addSys, addHTTP} {
+	for _, add := range []func(){addExprHelpers, addText, addCollections, addCodecs, addHash, addSys, addHTTP, addEvents} {
 		add()
 	}
 }

@@ -26,7 +26,7 @@ func addSys() {
 				return nil, err
 			}
 		}
-		if v, ok := c.env.f.ex.cfg.Env[name]; ok {
+		if v, ok := c.env.f.ex.env[name]; ok {
 			return v, nil
 		}
 		return c.args[1], nil
@@ -85,13 +85,7 @@ func addSys() {
 		}
 		return float64(t.UnixNano()) / 1e9, nil
 	})
-	register("uuid.generate", nil, 0, func(*call) (any, error) {
-		var b [16]byte
-		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-		b[6] = b[6]&0x0f | 0x40
-		b[8] = b[8]&0x3f | 0x80
-		return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
-	})
+	register("uuid.generate", nil, 0, func(*call) (any, error) { return newUUID(), nil })
 	register("retry.always", []string{"e"}, 1, func(*call) (any, error) { return true, nil })
 	register("retry.never", []string{"e"}, 1, func(*call) (any, error) { return false, nil })
 	libraryConstants["retry.default_backoff"] = map[string]any{
@@ -128,4 +122,13 @@ func sysLog(c *call) (any, error) {
 		_, _ = ex.cfg.Log.Write(append(line, '\n')) // logging is best effort
 	}
 	return nil, nil
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"regexp"
@@ -17,24 +18,41 @@ const (
 	maxSteps       = 100000
 )
 
+// LoadOption changes what Load accepts.
+type LoadOption func(*loadOptions)
+
+type loadOptions struct {
+	mocks *Mocks
+}
+
+// WithMocks accepts calls to connectors the runner does not know when a
+// rule of m names them, since m will answer them.
+func WithMocks(m *Mocks) LoadOption {
+	return func(o *loadOptions) { o.mocks = m }
+}
+
 // LoadFile reads and loads a workflow definition (YAML or JSON).
-func LoadFile(path string) (*Workflow, error) {
+func LoadFile(path string, opts ...LoadOption) (*Workflow, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Load(src)
+	return Load(src, opts...)
 }
 
 // Load parses a YAML or JSON workflow definition, in either top-level form
 // (a bare list of steps, or `main` plus subworkflows), and checks it.
-func Load(src []byte) (*Workflow, error) {
+func Load(src []byte, opts ...LoadOption) (*Workflow, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	doc, err := parseDocument(src)
 	if err != nil {
 		return nil, err
 	}
 	b := &builder{}
-	wf := &Workflow{routines: map[string]*routine{}}
+	wf := &Workflow{routines: map[string]*routine{}, digest: sha256.Sum256(src)}
 	switch doc.kind {
 	case listNode:
 		// Workflows gives a bare step list no parameters; binding the
@@ -62,7 +80,7 @@ func Load(src []byte) (*Workflow, error) {
 	if b.count > maxSteps {
 		return nil, &LoadError{Msg: fmt.Sprintf("too many steps (%d, limit %d)", b.count, maxSteps)}
 	}
-	if err := wf.check(); err != nil {
+	if err := wf.check(o); err != nil {
 		return nil, err
 	}
 	return wf, nil
@@ -541,8 +559,17 @@ func (b *builder) value(n *node) (tmpl, error) {
 		}
 		return l, nil
 	case mapNode:
-		m := &mapT{keys: n.keys}
-		for _, e := range n.vals {
+		// A key written as ${...} is computed when the map is built, as the
+		// maps syntax page documents ({"${dynamicKey}": "myValue"}).
+		m := &mapT{keys: n.keys, keyExpr: make([]*exprT, len(n.keys))}
+		for i, e := range n.vals {
+			if src, isExpr := exprSource(n.keys[i]); isExpr {
+				k, err := ParseExpression(src)
+				if err != nil {
+					return nil, &LoadError{Line: e.line, Msg: fmt.Sprintf("invalid expression in map key ${%s}: %v", src, err)}
+				}
+				m.keyExpr[i] = &exprT{e: k, line: e.line}
+			}
 			t, err := b.value(e)
 			if err != nil {
 				return nil, err

@@ -1,9 +1,20 @@
 package workflows
 
+import "fmt"
+
 // Workflow is a loaded, statically checked workflow definition. It is
 // immutable and may be run any number of times, concurrently.
 type Workflow struct {
 	routines map[string]*routine
+	digest   [32]byte // SHA-256 of the source
+}
+
+// RevisionID is the revision ID a local run reports when none is given:
+// Cloud Workflows' shape (six-digit ordinal, dash, three hex digits) with
+// the hex digits taken from the source, so that a changed file reports a
+// different revision.
+func (w *Workflow) RevisionID() string {
+	return fmt.Sprintf("000001-%x", w.digest[:2])[:10]
 }
 
 type routine struct {
@@ -96,7 +107,8 @@ type (
 	}
 	listT struct{ items []tmpl }
 	mapT  struct {
-		keys []string
-		vals []tmpl
+		keys    []string
+		keyExpr []*exprT // per key: nil for a literal key, else the ${...} that computes it
+		vals    []tmpl
 	}
 )

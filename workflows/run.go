@@ -25,10 +25,16 @@ const (
 // Config is what a run may use from the outside world. The zero value is
 // usable: real clock, real sleeps, default endpoint, empty environment.
 type Config struct {
-	// Endpoint is the Cloud Tasks base URL used by googleapis.cloudtasks.* connectors.
+	// Endpoint is the base URL of the googleapis.cloudtasks.* and
+	// googleapis.workflowexecutions.* connectors (OpenTasks serves both).
 	Endpoint string
-	// Env feeds sys.get_env.
+	// Env feeds sys.get_env: a deployment's user-defined variables
+	// (userEnvVars) and, for a local run, whatever else the caller wants
+	// visible. The built-in GOOGLE_CLOUD_* variables may be given here or
+	// in Identity, whose non-empty fields win.
 	Env map[string]string
+	// Identity names the execution for the built-in variables.
+	Identity Identity
 	// HTTPClient sends http.* and connector requests.
 	HTTPClient *http.Client
 	// Now is the clock behind sys.now and time functions.
@@ -37,6 +43,81 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives sys.log entries, one JSON object per line; nil discards them.
 	Log io.Writer
+	// OnStep, when set, is called as each step starts (the Executions
+	// API's status.currentSteps); parallel branches call it concurrently.
+	OnStep func(routine, step string)
+	// Callbacks serves events.create_callback_endpoint and
+	// events.await_callback; without it they raise a ValueError.
+	Callbacks Callbacks
+	// Mocks, if set, answers calls instead of the world (see Mocks). Load
+	// the workflow WithMocks too, so that it accepts connectors only the
+	// mocks know.
+	Mocks *Mocks
+}
+
+// DefaultLocation is GOOGLE_CLOUD_LOCATION when Identity gives none.
+const DefaultLocation = "us-central1"
+
+// Identity is what the built-in environment variables report. A field
+// left empty is taken from Env's variable of the same name, so that a
+// caller may give either; Run then fills Location, WorkflowID, RevisionID
+// and ExecutionID if still empty, so that every execution has them, as on
+// Cloud Workflows.
+type Identity struct {
+	ProjectID      string // GOOGLE_CLOUD_PROJECT_ID
+	ProjectNumber  string // GOOGLE_CLOUD_PROJECT_NUMBER
+	Location       string // GOOGLE_CLOUD_LOCATION; default DefaultLocation
+	WorkflowID     string // GOOGLE_CLOUD_WORKFLOW_ID; default "workflow"
+	RevisionID     string // GOOGLE_CLOUD_WORKFLOW_REVISION_ID; default derived from the source
+	ExecutionID    string // GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID; default a new UUID
+	ServiceAccount string // GOOGLE_CLOUD_SERVICE_ACCOUNT_NAME
+}
+
+// fields pairs each field with its variable name.
+func (id *Identity) fields() map[string]*string {
+	return map[string]*string{
+		"GOOGLE_CLOUD_PROJECT_ID":            &id.ProjectID,
+		"GOOGLE_CLOUD_PROJECT_NUMBER":        &id.ProjectNumber,
+		"GOOGLE_CLOUD_LOCATION":              &id.Location,
+		"GOOGLE_CLOUD_WORKFLOW_ID":           &id.WorkflowID,
+		"GOOGLE_CLOUD_WORKFLOW_REVISION_ID":  &id.RevisionID,
+		"GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID": &id.ExecutionID,
+		"GOOGLE_CLOUD_SERVICE_ACCOUNT_NAME":  &id.ServiceAccount,
+	}
+}
+
+// complete fills empty fields from env, then the defaults.
+func (id Identity) complete(w *Workflow, env map[string]string) Identity {
+	for name, field := range id.fields() {
+		if *field == "" {
+			*field = env[name]
+		}
+	}
+	for field, def := range map[*string]func() string{
+		&id.Location:    func() string { return DefaultLocation },
+		&id.WorkflowID:  func() string { return "workflow" },
+		&id.RevisionID:  w.RevisionID,
+		&id.ExecutionID: newUUID,
+	} {
+		if *field == "" {
+			*field = def()
+		}
+	}
+	return id
+}
+
+// environment merges Env with the built-in variables.
+func (cfg *Config) environment() map[string]string {
+	env := make(map[string]string, len(cfg.Env)+7)
+	for k, v := range cfg.Env {
+		env[k] = v
+	}
+	for name, field := range cfg.Identity.fields() {
+		if *field != "" {
+			env[name] = *field
+		}
+	}
+	return env
 }
 
 func realSleep(ctx context.Context, d time.Duration) error {
@@ -53,6 +134,8 @@ func realSleep(ctx context.Context, d time.Duration) error {
 type execution struct {
 	wf    *Workflow
 	cfg   Config
+	env   map[string]string // sys.get_env's view: Env plus the built-ins
+	mocks *mockRun          // nil without mocks
 	steps atomic.Int64
 	logMu sync.Mutex
 }
@@ -72,13 +155,27 @@ func (w *Workflow) Run(ctx context.Context, arg any, cfg Config) (any, error) {
 	if cfg.Sleep == nil {
 		cfg.Sleep = realSleep
 	}
-	ex := &execution{wf: w, cfg: cfg}
+	cfg.Identity = cfg.Identity.complete(w, cfg.Env)
+	ex := &execution{wf: w, cfg: cfg, env: cfg.environment(), mocks: newMockRun(cfg.Mocks)}
+	if cfg.Callbacks != nil {
+		defer cfg.Callbacks.Release(ex.name())
+	}
 	main := w.routines["main"]
 	var args []any
 	if len(main.params) == 1 {
 		args = []any{arg}
 	}
 	return ex.callRoutine(ctx, main, args, nil, 0, 0)
+}
+
+// name is the execution's resource name, as callbacks know it.
+func (ex *execution) name() string {
+	id := ex.cfg.Identity
+	project := id.ProjectID
+	if project == "" {
+		project = "-" // the API's "any project"
+	}
+	return "projects/" + project + "/locations/" + id.Location + "/workflows/" + id.WorkflowID + "/executions/" + id.ExecutionID
 }
 
 // frame is one invocation of a routine.
@@ -165,6 +262,15 @@ func (e env) callFunc(ctx context.Context, name string, args []any) (any, error)
 		if len(args) > len(fn.params) {
 			return nil, typeErrorf("%s takes at most %d arguments, got %d", name, len(fn.params), len(args))
 		}
+		if e.f.ex.mocks != nil {
+			named := make(map[string]any, len(args))
+			for i, a := range args {
+				named[fn.params[i]] = a
+			}
+			if result, handled, err := e.f.ex.answerMock(ctx, name, named, ""); handled {
+				return result, err
+			}
+		}
 		return fn.call(ctx, e, name, args)
 	}
 	if v, ok := e.lookupVar(name); ok {
@@ -208,6 +314,17 @@ func (f *frame) eval(ctx context.Context, sc *scope, t tmpl) (any, error) {
 		}
 		out := make(map[string]any, len(x.keys))
 		for i, k := range x.keys {
+			if ke := x.keyExpr[i]; ke != nil {
+				kv, err := ke.e.eval(ctx, env{f, sc})
+				if err != nil {
+					return nil, err
+				}
+				s, ok := kv.(string)
+				if !ok {
+					return nil, typeErrorf("a map key must be a string, got %s from ${%s}", typeName(kv), ke.e.src)
+				}
+				k = s
+			}
 			v, err := f.eval(ctx, sc, x.vals[i])
 			if err != nil {
 				return nil, err

@@ -17,6 +17,10 @@ commands:
   workflows  run a Cloud Workflows definition locally (opentasks workflows run FILE)
   bench      measure this machine: creates/s, deliveries/s, lateness, rate accuracy
   soak       run a long mixed load with faulty targets and check nothing is lost
+  queues     manage queues over the API, as gcloud tasks queues (create, update, describe, list, ...)
+  tasks      manage tasks over the API, as gcloud tasks (create-http-task, list, run, ...)
+  healthcheck  exit 0 when the server at --endpoint answers /healthz
+  version    print the version and the commit it was built from
 `
 
 func main() {
@@ -42,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "soak":
 		return runSoak(ctx, args[1:], stdout, stderr)
+	case "queues", "tasks", "healthcheck", "version":
+		return runCLI(ctx, args, stdout, stderr, environ)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

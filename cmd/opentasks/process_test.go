@@ -3,13 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,12 +48,19 @@ type process struct {
 // until it prints its address and answers /healthz.
 func startProcess(t testing.TB, args ...string) *process {
 	t.Helper()
+	return startProcessLogging(t, os.Stderr, args...)
+}
+
+// startProcessLogging is startProcess with the server's log (its stderr)
+// written to log.
+func startProcessLogging(t testing.TB, log io.Writer, args ...string) *process {
+	t.Helper()
 	bin, err := binary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = log
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +94,16 @@ func startProcess(t testing.TB, args ...string) *process {
 	return p
 }
 
+// terminate stops the process as SIGTERM does and returns how it exited.
+func (p *process) terminate() error {
+	err := errors.New("already killed")
+	p.killed.Do(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		err = <-p.done
+	})
+	return err
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (p *process) kill() {
 	p.killed.Do(func() {
@@ -100,6 +120,17 @@ func grpcClient(t testing.TB, addr string) *cloudtasksapi.Client {
 		option.WithoutAuthentication(),
 		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
 	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// restClient is the official Go client over REST to addr.
+func restClient(t testing.TB, addr string) *cloudtasksapi.Client {
+	t.Helper()
+	c, err := cloudtasksapi.NewRESTClient(context.Background(), option.WithEndpoint("http://"+addr), option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/opentasks/opentasks/internal/deliver"
 	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/oidc"
+	"github.com/opentasks/opentasks/internal/redact"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store/postgres"
 )
@@ -40,6 +41,9 @@ type serveFlags struct {
 	oauthSource    string
 	maxInFlight    int
 	isolation      isolationFlags
+	wf             workflowsFlags
+	queues         queueFlags
+	security       securityFlags
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
@@ -55,6 +59,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues that have waited less than --slow-after for their target (RunTask's excepted), shared fairly among queues")
 	f.isolation.register(fs)
+	f.wf.register(fs)
+	f.queues.register(fs)
+	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
@@ -76,6 +83,12 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
 	}
 	if err := f.isolation.check(); err != nil {
+		return nil, err
+	}
+	if err := f.queues.load(); err != nil {
+		return nil, err
+	}
+	if err := f.security.validate(f.addr); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -115,7 +128,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 		fmt.Fprintf(stderr, "opentasks serve: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel, ReplaceAttr: redact.ReplaceAttr}))
 	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
 		// The live heap is small (pending tasks stay in the store), and
 		// under load the collector's share of the CPU is not: collect
@@ -145,14 +158,18 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	signer, err := oidc.NewSigner(ctx, st, "http://"+f.addr, nil)
+	signer, err := oidc.NewSigner(ctx, st, f.security.scheme()+"://"+f.addr, nil)
+	if err != nil {
+		return err
+	}
+	tp, err := f.security.targetPolicy(logger)
 	if err != nil {
 		return err
 	}
 	deliverer := deliver.New(f.isolation.deliverConfig(deliver.Config{
 		AppEngineHost: f.appEngineHost,
 		Tokens:        oidc.Tokens{Signer: signer, OAuth: oauth},
-	}))
+	}, tp.DialContext))
 	disp := dispatch.New(st, dispatch.Config{
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
@@ -168,18 +185,32 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
+		CheckTarget:    tp.CheckURL,
 	})
-	h := server.New(svc, server.WithLogger(logger),
-		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()),
-		server.WithHandler("GET "+runtimePath, runtimeHandler(deliverer)))
-
+	if err := f.queues.declare(ctx, svc, logger); err != nil {
+		return err
+	}
+	sec, err := newSecurity(&f.security, logger, svc)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "opentasks: serving on http://%s (store %s)\n", ln.Addr(), f.store)
-	err = server.Serve(ctx, ln, h, shutdownGrace)
+	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopWorkflows()
+	h := server.New(sec.api(f.queues.api(svc)), slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
+		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()),
+		server.WithHandler("GET "+runtimePath, runtimeHandler(deliverer))}, wfOpts)...)
+
+	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
+	err = sec.serve(ctx, ln, h, shutdownGrace)
 	logger.Info("stopped")
 	return err
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
 	"syscall"
@@ -43,10 +45,16 @@ func (f *isolationFlags) check() error {
 
 // deliverConfig sets cfg's connection bounds: per target from the flags,
 // and for all targets together what the open-file limit leaves beyond
-// fdReserve (Go raises the soft limit to the hard one at start).
-func (f *isolationFlags) deliverConfig(cfg deliver.Config) deliver.Config {
+// fdReserve (Go raises the soft limit to the hard one at start). Targets
+// are dialled with dial (the target policy's), within --connect-timeout.
+func (f *isolationFlags) deliverConfig(cfg deliver.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) deliver.Config {
 	cfg.MaxConnsPerHost = f.maxConnsPerHost
 	cfg.ConnectTimeout = f.connectTimeout
+	cfg.Dial = func(addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), f.connectTimeout)
+		defer cancel()
+		return dial(ctx, "tcp", addr)
+	}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 1<<30 {
 		cfg.MaxConns = max(64, int(lim.Cur)-fdReserve)

@@ -17,8 +17,8 @@ import (
 // taskID may be empty for a generated one. It is REST-only; the transport
 // calls it directly.
 func (s *Service) BufferTask(ctx context.Context, queue, taskID string, body []byte, contentType string) (*cloudtaskspb.Task, error) {
-	if !validQueueName(queue) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(queue); err != nil {
+		return nil, err
 	}
 	if taskID != "" && !taskIDRe.MatchString(taskID) {
 		return nil, errTaskID(taskID)
@@ -32,7 +32,7 @@ func (s *Service) BufferTask(ctx context.Context, queue, taskID string, body []b
 		return nil, status.Error(codes.FailedPrecondition, "BufferTask requires the queue to have queue-level routing (Queue.httpTarget with a uriOverride host).")
 	}
 	req := &cloudtaskspb.HttpRequest{
-		Url:        overrideURL(ht.GetUriOverride()),
+		Url:        OverrideURL(ht.GetUriOverride()),
 		HttpMethod: ht.GetHttpMethod(),
 	}
 	switch req.HttpMethod {
@@ -54,9 +54,9 @@ func (s *Service) BufferTask(ctx context.Context, queue, taskID string, body []b
 	return withView(t.Task, cloudtaskspb.Task_BASIC), nil
 }
 
-// overrideURL is the URL a queue's uri_override alone describes; the
+// OverrideURL is the URL a queue's uri_override alone describes; the
 // dispatcher applies the override again at delivery time anyway.
-func overrideURL(o *cloudtaskspb.UriOverride) string {
+func OverrideURL(o *cloudtaskspb.UriOverride) string {
 	u := url.URL{Scheme: "https", Host: o.GetHost(), Path: o.GetPathOverride().GetPath(), RawQuery: o.GetQueryOverride().GetQueryParams()}
 	if o.GetScheme() == cloudtaskspb.UriOverride_HTTP {
 		u.Scheme = "http"

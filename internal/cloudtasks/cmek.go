@@ -19,9 +19,9 @@ var kmsKeyRe = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/keyRings/[^/]
 // GetCmekConfig returns the location's CMEK config; no key by default.
 func (s *Service) GetCmekConfig(ctx context.Context, req *cloudtaskspb.GetCmekConfigRequest) (*cloudtaskspb.CmekConfig, error) {
 	name := req.GetName()
-	location, ok := parseCmekName(name)
-	if !ok {
-		return nil, invalid(msgCmekNameFormat)
+	location, err := cmekLocation(name)
+	if err != nil {
+		return nil, err
 	}
 	b, err := s.st.GetRecord(ctx, store.KindCmekConfig, location)
 	switch {
@@ -44,9 +44,9 @@ func (s *Service) UpdateCmekConfig(ctx context.Context, req *cloudtaskspb.Update
 		return nil, invalid("CmekConfig is required.")
 	}
 	name := in.GetName()
-	location, ok := parseCmekName(name)
-	if !ok {
-		return nil, invalid(msgCmekNameFormat)
+	location, err := cmekLocation(name)
+	if err != nil {
+		return nil, err
 	}
 	setKey := len(req.GetUpdateMask().GetPaths()) == 0
 	for _, p := range req.GetUpdateMask().GetPaths() {
@@ -62,7 +62,7 @@ func (s *Service) UpdateCmekConfig(ctx context.Context, req *cloudtaskspb.Update
 		return nil, invalid(`CmekConfig.kmsKey must be formatted: "projects/<PROJECT_ID>/locations/<LOCATION_ID>/keyRings/<KEY_RING>/cryptoKeys/<KEY>".`)
 	}
 	out := &cloudtaskspb.CmekConfig{Name: name}
-	err := s.st.UpdateRecord(ctx, store.KindCmekConfig, location, func(cur []byte) ([]byte, error) {
+	err = s.st.UpdateRecord(ctx, store.KindCmekConfig, location, func(cur []byte) ([]byte, error) {
 		if cur != nil {
 			if err := proto.Unmarshal(cur, out); err != nil {
 				return nil, internal("decoding CMEK config", err)

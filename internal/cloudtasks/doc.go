@@ -9,7 +9,10 @@
 //
 // Every RPC follows the same shape: check names and arguments without
 // touching the store (malformed input of any kind is INVALID_ARGUMENT, never
-// a panic: requests are read through nil-safe getters), build the stored
+// a panic: requests are read through nil-safe getters; first of all, as
+// Google's front end does, a malformed project in the name the call is
+// routed on is PERMISSION_DENIED with CONSUMER_INVALID details, see
+// routedProject and docs/errors.md), build the stored
 // form, make one store call, and map the store's sentinel errors to the
 // status Cloud Tasks would give in that place. The same store error reads
 // differently per RPC (a missing queue is "Queue does not exist..." for

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
 )
 
 // Messages that real Cloud Tasks returns verbatim (spec sections 1.3 and 10).
@@ -40,15 +41,38 @@ func invalid(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)
 }
 
-// withHelp returns a status error carrying one google.rpc.Help link.
-func withHelp(code codes.Code, msg, description, url string) error {
-	st, err := status.New(code, msg).WithDetails(&errdetails.Help{
-		Links: []*errdetails.Help_Link{{Description: description, Url: url}},
-	})
+// withDetails returns a status error carrying details, in that order.
+func withDetails(code codes.Code, msg string, details ...protoadapt.MessageV1) error {
+	st, err := status.New(code, msg).WithDetails(details...)
 	if err != nil {
 		return status.Error(code, msg)
 	}
 	return st.Err()
+}
+
+// withHelp returns a status error carrying one google.rpc.Help link.
+func withHelp(code codes.Code, msg, description, url string) error {
+	return withDetails(code, msg, &errdetails.Help{
+		Links: []*errdetails.Help_Link{{Description: description, Url: url}},
+	})
+}
+
+// errConsumerInvalid is Google's front end refusing a call whose resource
+// names no project it knows, before Cloud Tasks sees it: recorded for
+// CreateQueue with parent "not-a-valid-parent" (IAM_SPEC section 4, "Unknown
+// project"; the golden file of aertje/cloud-tasks-emulator, conformance/
+// golden/realcloud.json), details in the recorded order.
+func errConsumerInvalid(project string) error {
+	msg := fmt.Sprintf("Permission denied on resource project %s.", project)
+	return withDetails(codes.PermissionDenied, msg,
+		&errdetails.ErrorInfo{Reason: "CONSUMER_INVALID", Domain: "googleapis.com", Metadata: map[string]string{
+			"consumer":      "projects/" + project,
+			"containerInfo": project,
+			"service":       "cloudtasks.googleapis.com",
+		}},
+		&errdetails.LocalizedMessage{Locale: "en-US", Message: msg},
+		&errdetails.Help{Links: []*errdetails.Help_Link{{Description: "Google developers console", Url: "https://console.developers.google.com"}}},
+	)
 }
 
 func errQueueNameFormat() error {

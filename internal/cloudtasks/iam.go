@@ -15,8 +15,8 @@ import (
 	"github.com/opentasks/opentasks/internal/store"
 )
 
-// IAM policies are stored per queue (store.KindQueuePolicy) and returned,
-// never enforced. Every write derives a new etag from the previous one and
+// IAM policies are stored per queue (store.KindQueuePolicy); internal/auth
+// enforces them, reading them through QueuePolicy. Every write derives a new etag from the previous one and
 // the new content, so an etag read before any later write is always stale.
 
 // emptyPolicyEtag is what Google APIs return for a resource with no
@@ -38,13 +38,19 @@ func (s *Service) loadPolicy(ctx context.Context, queue string) (*iampb.Policy, 
 	return p, nil
 }
 
+// QueuePolicy returns the queue's IAM policy, empty if none is set or the
+// queue does not exist (internal/auth.QueuePolicies).
+func (s *Service) QueuePolicy(ctx context.Context, queue string) (*iampb.Policy, error) {
+	return s.loadPolicy(ctx, queue)
+}
+
 func validPolicyVersion(v int32) bool { return v == 0 || v == 1 || v == 3 }
 
 // GetIamPolicy returns the queue's policy, empty if none was set.
 func (s *Service) GetIamPolicy(ctx context.Context, req *iampb.GetIamPolicyRequest) (*iampb.Policy, error) {
 	queue := req.GetResource()
-	if !validQueueName(queue) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(queue); err != nil {
+		return nil, err
 	}
 	if !validPolicyVersion(req.GetOptions().GetRequestedPolicyVersion()) {
 		return nil, invalid("Invalid requested_policy_version: must be 0, 1 or 3.")
@@ -58,8 +64,8 @@ func (s *Service) GetIamPolicy(ctx context.Context, req *iampb.GetIamPolicyReque
 // SetIamPolicy replaces the queue's policy; a stale etag is ABORTED.
 func (s *Service) SetIamPolicy(ctx context.Context, req *iampb.SetIamPolicyRequest) (*iampb.Policy, error) {
 	queue := req.GetResource()
-	if !validQueueName(queue) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(queue); err != nil {
+		return nil, err
 	}
 	in := req.GetPolicy()
 	if in == nil {
@@ -138,11 +144,12 @@ func validatePolicy(p *iampb.Policy) error {
 }
 
 // TestIamPermissions grants every requested permission on an existing
-// queue (IAM is not enforced) and none on a missing one.
+// queue and none on a missing one: without authentication everything is
+// allowed; internal/auth.Guard narrows the answer to the caller's.
 func (s *Service) TestIamPermissions(ctx context.Context, req *iampb.TestIamPermissionsRequest) (*iampb.TestIamPermissionsResponse, error) {
 	queue := req.GetResource()
-	if !validQueueName(queue) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(queue); err != nil {
+		return nil, err
 	}
 	for _, p := range req.GetPermissions() {
 		if p == "" || strings.Contains(p, "*") {

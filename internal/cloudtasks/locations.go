@@ -7,6 +7,9 @@ import (
 	"google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/opentasks/opentasks/internal/pagetoken"
+	"github.com/opentasks/opentasks/internal/protofilter"
 )
 
 var _ location.LocationsServer = (*Service)(nil)
@@ -22,6 +25,9 @@ func (s *Service) location(project, id string) *location.Location {
 
 // ListLocations lists the configured locations, in ID order.
 func (s *Service) ListLocations(ctx context.Context, req *location.ListLocationsRequest) (*location.ListLocationsResponse, error) {
+	if err := routedProject(req.GetName()); err != nil {
+		return nil, err
+	}
 	project, ok := parseProject(req.GetName())
 	if !ok {
 		return nil, invalid(msgProjectNameFormat)
@@ -30,13 +36,13 @@ func (s *Service) ListLocations(ctx context.Context, req *location.ListLocations
 	if err != nil {
 		return nil, err
 	}
-	match, err := compileFilter((&location.Location{}).ProtoReflect().Descriptor(), req.GetFilter())
+	match, err := protofilter.Compile((&location.Location{}).ProtoReflect().Descriptor(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	scope := tokenScope("ListLocations", req.GetName(), req.GetFilter())
-	after, err := decodePageToken(req.GetPageToken(), scope, now)
+	scope := pagetoken.Scope("ListLocations", req.GetName(), req.GetFilter())
+	after, err := pagetoken.Decode(req.GetPageToken(), scope, now)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +57,7 @@ func (s *Service) ListLocations(ctx context.Context, req *location.ListLocations
 			continue
 		}
 		if len(resp.Locations) == size {
-			resp.NextPageToken = encodePageToken(scope, resp.Locations[size-1].LocationId, now)
+			resp.NextPageToken = pagetoken.Encode(scope, resp.Locations[size-1].LocationId, now)
 			break
 		}
 		resp.Locations = append(resp.Locations, loc)
@@ -61,6 +67,9 @@ func (s *Service) ListLocations(ctx context.Context, req *location.ListLocations
 
 // GetLocation returns one configured location.
 func (s *Service) GetLocation(ctx context.Context, req *location.GetLocationRequest) (*location.Location, error) {
+	if err := routedProject(req.GetName()); err != nil {
+		return nil, err
+	}
 	project, id, ok := parseLocation(req.GetName())
 	if !ok {
 		return nil, invalid(msgLocationNameFormat)

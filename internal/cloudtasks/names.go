@@ -33,6 +33,57 @@ func splitName(name string, keywords ...string) ([]string, bool) {
 	return ids, true
 }
 
+// routedProject is the check Google's front end makes before Cloud Tasks
+// sees a call: it reads the project out of the resource the call is routed
+// on (the field the client puts in x-goog-request-params: parent, name,
+// queue.name, resource, cmek_config.name) and refuses a project it does not
+// know with PERMISSION_DENIED and the CONSUMER_INVALID details. Recorded:
+// CreateQueue with parent "not-a-valid-parent" is refused on project
+// "not-a-valid-parent", so a name that does not start with "projects/" is
+// read as a project ID whole. OpenTasks knows every well-formed project, so
+// only a malformed one is refused; the rest of the name is Cloud Tasks' to
+// judge, with the messages of spec section 10. An empty name is a missing
+// field, left to the call's own INVALID_ARGUMENT. The project of an
+// unprefixed name with slashes, or of "projects/" with an empty segment, is
+// not recorded: the whole name is used [INF].
+func routedProject(name string) error {
+	if name == "" {
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(name, "projects/"); ok {
+		project, _, _ := strings.Cut(rest, "/")
+		if projectIDRe.MatchString(project) {
+			return nil
+		}
+		if project != "" {
+			return errConsumerInvalid(project)
+		}
+	}
+	return errConsumerInvalid(name)
+}
+
+// checkLocation checks a location name a call is routed on.
+func checkLocation(name string) error {
+	if err := routedProject(name); err != nil {
+		return err
+	}
+	if _, _, ok := parseLocation(name); !ok {
+		return invalid(msgLocationNameFormat)
+	}
+	return nil
+}
+
+// checkQueue checks a queue name a call is routed on.
+func checkQueue(name string) error {
+	if err := routedProject(name); err != nil {
+		return err
+	}
+	if !validQueueName(name) {
+		return errQueueNameFormat()
+	}
+	return nil
+}
+
 // parseProject checks "projects/P".
 func parseProject(name string) (project string, ok bool) {
 	ids, ok := splitName(name, "projects")
@@ -94,21 +145,39 @@ func parseTaskName(name string) (queue, id string, err error) {
 	return queue, id, nil
 }
 
-// parseCmekName checks "projects/P/locations/L/cmekConfig" and returns the
-// location name.
-func parseCmekName(name string) (location string, ok bool) {
-	loc, found := strings.CutSuffix(name, "/cmekConfig")
-	if !found {
-		return "", false
+// parseRoutedTaskName is parseTaskName for a task name a call is routed on.
+func parseRoutedTaskName(name string) (queue, id string, err error) {
+	if err := routedProject(name); err != nil {
+		return "", "", err
 	}
-	if _, _, ok := parseLocation(loc); !ok {
-		return "", false
-	}
-	return loc, true
+	return parseTaskName(name)
 }
 
-// parseOperationName checks "projects/P/locations/L/operations/O".
-func parseOperationName(name string) bool {
+// cmekLocation checks "projects/P/locations/L/cmekConfig", a name a call is
+// routed on, and returns the location name.
+func cmekLocation(name string) (location string, err error) {
+	if err := routedProject(name); err != nil {
+		return "", err
+	}
+	loc, found := strings.CutSuffix(name, "/cmekConfig")
+	if !found {
+		return "", invalid(msgCmekNameFormat)
+	}
+	if _, _, ok := parseLocation(loc); !ok {
+		return "", invalid(msgCmekNameFormat)
+	}
+	return loc, nil
+}
+
+// checkOperation checks "projects/P/locations/L/operations/O", a name a
+// call is routed on.
+func checkOperation(name string) error {
+	if err := routedProject(name); err != nil {
+		return err
+	}
 	ids, ok := splitName(name, "projects", "locations", "operations")
-	return ok && projectIDRe.MatchString(ids[0]) && locationIDRe.MatchString(ids[1]) && operationIDRe.MatchString(ids[2])
+	if !ok || !projectIDRe.MatchString(ids[0]) || !locationIDRe.MatchString(ids[1]) || !operationIDRe.MatchString(ids[2]) {
+		return invalid(msgOperationFormat)
+	}
+	return nil
 }

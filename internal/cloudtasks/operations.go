@@ -105,8 +105,8 @@ func statusProto(err error) *status.Status {
 // its own.
 func (s *Service) BatchCreateTasks(ctx context.Context, req *cloudtaskspb.BatchCreateTasksRequest) (*longrunningpb.Operation, error) {
 	parent := req.GetParent()
-	if !validQueueName(parent) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(parent); err != nil {
+		return nil, err
 	}
 	reqs := req.GetRequests()
 	switch {
@@ -182,8 +182,8 @@ func batchCreateState(ok, total int) cloudtaskspb.BatchCreateTasksMetadata_State
 // BatchDeleteTasks deletes up to 1000 tasks of one queue, non-atomically.
 func (s *Service) BatchDeleteTasks(ctx context.Context, req *cloudtaskspb.BatchDeleteTasksRequest) (*longrunningpb.Operation, error) {
 	parent := req.GetParent()
-	if !validQueueName(parent) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(parent); err != nil {
+		return nil, err
 	}
 	names := req.GetNames()
 	switch {
@@ -238,8 +238,8 @@ var _ longrunningpb.OperationsServer = (*Service)(nil)
 // GetOperation returns a stored batch operation.
 func (s *Service) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
 	name := req.GetName()
-	if !parseOperationName(name) {
-		return nil, invalid(msgOperationFormat)
+	if err := checkOperation(name); err != nil {
+		return nil, err
 	}
 	op, err := s.priorOperation(ctx, name)
 	if err != nil {
@@ -271,8 +271,8 @@ func (s *Service) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 // DeleteOperation forgets a stored operation.
 func (s *Service) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
 	name := req.GetName()
-	if !parseOperationName(name) {
-		return nil, invalid(msgOperationFormat)
+	if err := checkOperation(name); err != nil {
+		return nil, err
 	}
 	err := s.st.UpdateRecord(ctx, store.KindOperation, name, func(cur []byte) ([]byte, error) {
 		if cur == nil {

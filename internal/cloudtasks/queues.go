@@ -12,26 +12,29 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/opentasks/opentasks/internal/pagetoken"
+	"github.com/opentasks/opentasks/internal/protofilter"
+	"github.com/opentasks/opentasks/internal/protopath"
 	"github.com/opentasks/opentasks/internal/store"
 )
 
 // ListQueues lists the queues of a location in name order, filtered.
 func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRequest) (*cloudtaskspb.ListQueuesResponse, error) {
 	parent := req.GetParent()
-	if _, _, ok := parseLocation(parent); !ok {
-		return nil, invalid(msgLocationNameFormat)
+	if err := checkLocation(parent); err != nil {
+		return nil, err
 	}
 	size, err := pageSize(req.GetPageSize(), maxQueuePage)
 	if err != nil {
 		return nil, err
 	}
-	match, err := compileFilter((&cloudtaskspb.Queue{}).ProtoReflect().Descriptor(), req.GetFilter())
+	match, err := protofilter.Compile((&cloudtaskspb.Queue{}).ProtoReflect().Descriptor(), req.GetFilter())
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	scope := tokenScope("ListQueues", parent, req.GetFilter())
-	after, err := decodePageToken(req.GetPageToken(), scope, now)
+	scope := pagetoken.Scope("ListQueues", parent, req.GetFilter())
+	after, err := pagetoken.Decode(req.GetPageToken(), scope, now)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +52,7 @@ func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRe
 				continue
 			}
 			if len(resp.Queues) == size {
-				resp.NextPageToken = encodePageToken(scope, resp.Queues[size-1].Name, now)
+				resp.NextPageToken = pagetoken.Encode(scope, resp.Queues[size-1].Name, now)
 				return resp, nil
 			}
 			resp.Queues = append(resp.Queues, q)
@@ -64,8 +67,8 @@ func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRe
 // GetQueue returns one queue.
 func (s *Service) GetQueue(ctx context.Context, req *cloudtaskspb.GetQueueRequest) (*cloudtaskspb.Queue, error) {
 	name := req.GetName()
-	if !validQueueName(name) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(name); err != nil {
+		return nil, err
 	}
 	return s.getQueue(ctx, name)
 }
@@ -84,9 +87,10 @@ func (s *Service) getQueue(ctx context.Context, name string) (*cloudtaskspb.Queu
 // CreateQueue creates a queue with the server defaults of spec 3.5.
 func (s *Service) CreateQueue(ctx context.Context, req *cloudtaskspb.CreateQueueRequest) (*cloudtaskspb.Queue, error) {
 	parent := req.GetParent()
-	if _, _, ok := parseLocation(parent); !ok {
-		return nil, invalid(msgLocationNameFormat)
+	if err := checkLocation(parent); err != nil {
+		return nil, err
 	}
+	// Not routed on: a malformed queue name is Cloud Tasks' to judge.
 	name := req.GetQueue().GetName()
 	if !validQueueName(name) {
 		return nil, errQueueNameFormat()
@@ -141,11 +145,11 @@ func queueMask(paths []string) ([][]protoreflect.FieldDescriptor, error) {
 	md := (&cloudtaskspb.Queue{}).ProtoReflect().Descriptor()
 	var masks [][]protoreflect.FieldDescriptor
 	for _, p := range paths {
-		fds, ok := resolvePath(md, p)
+		fds, ok := protopath.Resolve(md, p)
 		if !ok {
 			return nil, invalid("Invalid update_mask: unknown field path %q.", p)
 		}
-		if !outputOnlyQueuePath(fieldPath(fds)) {
+		if !outputOnlyQueuePath(protopath.Name(fds)) {
 			masks = append(masks, fds)
 		}
 	}
@@ -155,6 +159,16 @@ func queueMask(paths []string) ([][]protoreflect.FieldDescriptor, error) {
 // UpdateQueue updates the fields named by the mask (all mutable fields
 // when it is empty), creating the queue if it does not exist.
 func (s *Service) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest) (*cloudtaskspb.Queue, error) {
+	if err := routedProject(req.GetQueue().GetName()); err != nil {
+		return nil, err
+	}
+	return s.updateQueue(ctx, req, 0)
+}
+
+// updateQueue is UpdateQueue past Google's front end (a declared queue
+// never went through it); a burst above zero replaces the max_burst_size
+// the rate implies (see DeclareQueue).
+func (s *Service) updateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest, burst int32) (*cloudtaskspb.Queue, error) {
 	in := req.GetQueue()
 	name := in.GetName()
 	if !validQueueName(name) {
@@ -178,10 +192,13 @@ func (s *Service) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueue
 			next.Name, next.State, next.PurgeTime = name, state, purged
 		}
 		for _, m := range masks {
-			copyPath(next, src, m)
+			protopath.Copy(next, src, m)
 		}
 		if err := normalizeQueue(next); err != nil {
 			return nil, err
+		}
+		if burst > 0 {
+			next.RateLimits.MaxBurstSize = burst
 		}
 		return next, nil
 	})
@@ -198,8 +215,8 @@ func (s *Service) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueue
 // DeleteQueue deletes a queue and its tasks, tombstoning the name.
 func (s *Service) DeleteQueue(ctx context.Context, req *cloudtaskspb.DeleteQueueRequest) (*emptypb.Empty, error) {
 	name := req.GetName()
-	if !validQueueName(name) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(name); err != nil {
+		return nil, err
 	}
 	switch err := s.st.DeleteQueue(ctx, name, s.now().Add(s.queueTomb)); {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTombstoned):
@@ -214,8 +231,8 @@ func (s *Service) DeleteQueue(ctx context.Context, req *cloudtaskspb.DeleteQueue
 // PurgeQueue deletes every task created before now.
 func (s *Service) PurgeQueue(ctx context.Context, req *cloudtaskspb.PurgeQueueRequest) (*cloudtaskspb.Queue, error) {
 	name := req.GetName()
-	if !validQueueName(name) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(name); err != nil {
+		return nil, err
 	}
 	now := s.clock()
 	q, err := s.st.PurgeQueue(ctx, name, now, now.Add(s.taskTomb))
@@ -240,8 +257,8 @@ func (s *Service) ResumeQueue(ctx context.Context, req *cloudtaskspb.ResumeQueue
 }
 
 func (s *Service) setState(ctx context.Context, name string, state cloudtaskspb.Queue_State) (*cloudtaskspb.Queue, error) {
-	if !validQueueName(name) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(name); err != nil {
+		return nil, err
 	}
 	q, err := s.st.UpdateQueue(ctx, name, func(cur *cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
 		if cur == nil {

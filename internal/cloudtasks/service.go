@@ -41,6 +41,9 @@ type Config struct {
 	// Dispatcher is told about changes and runs RunTask; nil disables
 	// RunTask.
 	Dispatcher Dispatcher
+	// CheckTarget, if set, refuses an HTTP task's URL with the error it
+	// returns (internal/targets.Policy.CheckURL).
+	CheckTarget func(url string) error
 }
 
 // DefaultLocations is what ListLocations shows when Config.Locations is empty.
@@ -57,6 +60,8 @@ type Service struct {
 	queueTomb time.Duration
 	locations []string
 	disp      Dispatcher
+	// checkTarget is Config.CheckTarget.
+	checkTarget func(url string) error
 	// idSeq numbers generated task IDs (newTaskID).
 	idSeq atomic.Uint32
 	// pacific renders the schedule_time in the "too far in the future"
@@ -73,6 +78,8 @@ func New(st store.Store, cfg Config) *Service {
 		queueTomb: cfg.QueueTombstone,
 		locations: append([]string(nil), cfg.Locations...),
 		disp:      cfg.Dispatcher,
+
+		checkTarget: cfg.CheckTarget,
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -139,7 +139,7 @@ func TestMalformedInput(t *testing.T) {
 			return err
 		},
 		"bad operation name": func() error {
-			_, err := s.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: "operations/x"})
+			_, err := s.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: loc + "/operations/x y"})
 			return err
 		},
 		"bad location filter": func() error {

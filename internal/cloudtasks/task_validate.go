@@ -72,6 +72,11 @@ func (s *Service) newTask(parent string, in *cloudtaskspb.Task, now time.Time) (
 		if err := normalizeHTTPRequest(mt.HttpRequest); err != nil {
 			return nil, err
 		}
+		if s.checkTarget != nil {
+			if err := s.checkTarget(mt.HttpRequest.GetUrl()); err != nil {
+				return nil, invalid("HttpRequest.url: %v.", err)
+			}
+		}
 		d, err := deadline(t.DispatchDeadline, maxHTTPDeadline, "[15s, 30m]")
 		if err != nil {
 			return nil, err

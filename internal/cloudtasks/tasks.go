@@ -9,14 +9,15 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/opentasks/opentasks/internal/pagetoken"
 	"github.com/opentasks/opentasks/internal/store"
 )
 
 // ListTasks lists a queue's tasks in ID order.
 func (s *Service) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksRequest) (*cloudtaskspb.ListTasksResponse, error) {
 	parent := req.GetParent()
-	if !validQueueName(parent) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(parent); err != nil {
+		return nil, err
 	}
 	view, err := viewOf(req.GetResponseView())
 	if err != nil {
@@ -27,8 +28,8 @@ func (s *Service) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksRequ
 		return nil, err
 	}
 	now := s.now()
-	scope := tokenScope("ListTasks", parent, "")
-	after, err := decodePageToken(req.GetPageToken(), scope, now)
+	scope := pagetoken.Scope("ListTasks", parent, "")
+	after, err := pagetoken.Decode(req.GetPageToken(), scope, now)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,7 @@ func (s *Service) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksRequ
 	resp := &cloudtaskspb.ListTasksResponse{}
 	if len(tasks) > size {
 		tasks = tasks[:size]
-		resp.NextPageToken = encodePageToken(scope, tasks[size-1].ID, now)
+		resp.NextPageToken = pagetoken.Encode(scope, tasks[size-1].ID, now)
 	}
 	for _, t := range tasks {
 		resp.Tasks = append(resp.Tasks, withView(t.Task, view))
@@ -52,7 +53,7 @@ func (s *Service) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksRequ
 
 // GetTask returns one task.
 func (s *Service) GetTask(ctx context.Context, req *cloudtaskspb.GetTaskRequest) (*cloudtaskspb.Task, error) {
-	queue, id, err := parseTaskName(req.GetName())
+	queue, id, err := parseRoutedTaskName(req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +76,8 @@ func (s *Service) GetTask(ctx context.Context, req *cloudtaskspb.GetTaskRequest)
 // CreateTask validates and stores a task.
 func (s *Service) CreateTask(ctx context.Context, req *cloudtaskspb.CreateTaskRequest) (*cloudtaskspb.Task, error) {
 	parent := req.GetParent()
-	if !validQueueName(parent) {
-		return nil, errQueueNameFormat()
+	if err := checkQueue(parent); err != nil {
+		return nil, err
 	}
 	view, err := viewOf(req.GetResponseView())
 	if err != nil {
@@ -118,7 +119,7 @@ func (s *Service) createTask(ctx context.Context, parent string, in *cloudtasksp
 
 // DeleteTask deletes a task and tombstones its name.
 func (s *Service) DeleteTask(ctx context.Context, req *cloudtaskspb.DeleteTaskRequest) (*emptypb.Empty, error) {
-	queue, id, err := parseTaskName(req.GetName())
+	queue, id, err := parseRoutedTaskName(req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +142,7 @@ func (s *Service) deleteTask(ctx context.Context, queue, id string) error {
 
 // RunTask dispatches a task now, whatever its queue's state and limits.
 func (s *Service) RunTask(ctx context.Context, req *cloudtaskspb.RunTaskRequest) (*cloudtaskspb.Task, error) {
-	queue, id, err := parseTaskName(req.GetName())
+	queue, id, err := parseRoutedTaskName(req.GetName())
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/opentasks/opentasks/internal/pagetoken"
+	"github.com/opentasks/opentasks/internal/protopath"
 )
 
 // wantStatus fails t unless err has the code and message.
@@ -26,21 +29,21 @@ func wantStatus(t *testing.T, what string, err error, code codes.Code, msg strin
 
 func TestPageTokens(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	scope := tokenScope("ListQueues", "projects/p/locations/l", "state:PAUSED")
-	tok := encodePageToken(scope, "projects/p/locations/l/queues/q", now)
-	if got, err := decodePageToken(tok, scope, now.Add(time.Hour)); err != nil || got != "projects/p/locations/l/queues/q" {
+	scope := pagetoken.Scope("ListQueues", "projects/p/locations/l", "state:PAUSED")
+	tok := pagetoken.Encode(scope, "projects/p/locations/l/queues/q", now)
+	if got, err := pagetoken.Decode(tok, scope, now.Add(time.Hour)); err != nil || got != "projects/p/locations/l/queues/q" {
 		t.Fatalf("decode = %q, %v", got, err)
 	}
-	if got, err := decodePageToken("", scope, now); err != nil || got != "" {
+	if got, err := pagetoken.Decode("", scope, now); err != nil || got != "" {
 		t.Fatalf("empty token = %q, %v", got, err)
 	}
-	other := tokenScope("ListQueues", "projects/p/locations/l", "state:RUNNING")
-	wantStatus(t, "changed filter", func() error { _, err := decodePageToken(tok, other, now); return err }(),
+	other := pagetoken.Scope("ListQueues", "projects/p/locations/l", "state:RUNNING")
+	wantStatus(t, "changed filter", func() error { _, err := pagetoken.Decode(tok, other, now); return err }(),
 		codes.InvalidArgument, "The page token does not belong to this request; the filter and parent must not change while paging.")
-	wantStatus(t, "expired", func() error { _, err := decodePageToken(tok, scope, now.Add(2*time.Hour+time.Second)); return err }(),
+	wantStatus(t, "expired", func() error { _, err := pagetoken.Decode(tok, scope, now.Add(2*time.Hour+time.Second)); return err }(),
 		codes.InvalidArgument, "The page token has expired.")
-	for _, garbage := range []string{"!!!", "abc", encodePageToken(scope, "", now), "c2NvcGUAeAB5"} {
-		_, err := decodePageToken(garbage, scope, now)
+	for _, garbage := range []string{"!!!", "abc", pagetoken.Encode(scope, "", now), "c2NvcGUAeAB5"} {
+		_, err := pagetoken.Decode(garbage, scope, now)
 		wantStatus(t, "garbage "+garbage, err, codes.InvalidArgument, "Invalid page token.")
 	}
 }
@@ -105,8 +108,50 @@ func TestNames(t *testing.T) {
 	}
 	_, _, err = parseTaskName("tasks")
 	wantStatus(t, "no task", err, codes.InvalidArgument, msgTaskNameFormat)
-	if loc, ok := parseCmekName("projects/p/locations/l/cmekConfig"); !ok || loc != "projects/p/locations/l" {
-		t.Errorf("parseCmekName = %q %v", loc, ok)
+	if loc, err := cmekLocation("projects/p/locations/l/cmekConfig"); err != nil || loc != "projects/p/locations/l" {
+		t.Errorf("cmekLocation = %q %v", loc, err)
+	}
+}
+
+// TestRoutedProject: the front end's project check refuses what names no
+// well-formed project, naming the project it read, and leaves the rest of
+// the name to the call.
+func TestRoutedProject(t *testing.T) {
+	for name, project := range map[string]string{
+		"not-a-valid-parent":                     "not-a-valid-parent",
+		"projects/not_a_project/locations/l":     "not_a_project",
+		"projects/a b":                           "a b",
+		"locations/l/queues/q":                   "locations/l/queues/q",
+		"projects//locations/l":                  "projects//locations/l",
+		"projects/p":                             "",
+		"projects/p/locations/NOT VALID":         "",
+		"projects/example.com:p/locations/l/x/y": "",
+		"":                                       "",
+	} {
+		err := routedProject(name)
+		if project == "" {
+			if err != nil {
+				t.Errorf("routedProject(%q) = %v; want nil", name, err)
+			}
+			continue
+		}
+		msg := "Permission denied on resource project " + project + "."
+		wantStatus(t, name, err, codes.PermissionDenied, msg)
+		d := status.Convert(err).Details()
+		if len(d) != 3 {
+			t.Fatalf("routedProject(%q) details = %v", name, d)
+		}
+		info, loc, help := d[0].(*errdetails.ErrorInfo), d[1].(*errdetails.LocalizedMessage), d[2].(*errdetails.Help)
+		if info.Reason != "CONSUMER_INVALID" || info.Domain != "googleapis.com" || info.Metadata["consumer"] != "projects/"+project ||
+			info.Metadata["containerInfo"] != project || info.Metadata["service"] != "cloudtasks.googleapis.com" || len(info.Metadata) != 3 {
+			t.Errorf("routedProject(%q) ErrorInfo = %v", name, info)
+		}
+		if loc.Locale != "en-US" || loc.Message != msg {
+			t.Errorf("routedProject(%q) LocalizedMessage = %v", name, loc)
+		}
+		if len(help.Links) != 1 || help.Links[0].Description != "Google developers console" || help.Links[0].Url != "https://console.developers.google.com" {
+			t.Errorf("routedProject(%q) Help = %v", name, help)
+		}
 	}
 }
 
@@ -197,7 +242,7 @@ func TestQueueMask(t *testing.T) {
 		t.Fatalf("masks = %d, want output-only paths dropped", len(masks))
 	}
 	for _, m := range masks {
-		copyPath(cur, src, m)
+		protopath.Copy(cur, src, m)
 	}
 	want := &cloudtaskspb.Queue{
 		Name:        "projects/p/locations/l/queues/q",

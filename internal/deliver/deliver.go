@@ -45,9 +45,14 @@ type Config struct {
 	// the store need; an attempt beyond it fails as ConnectFailed and is
 	// retried. Default: no bound.
 	MaxConns int
-	// ConnectTimeout bounds how long an attempt waits to connect (within
-	// its dispatch deadline); default 10s.
+	// ConnectTimeout bounds how long an attempt waits to connect with the
+	// default dial (Dial, if set, must bound itself), and through a proxy;
+	// default 10s.
 	ConnectTimeout time.Duration
+	// Dial connects to a target's "host:port" (not to a proxy); default
+	// a plain TCP dial. internal/targets.Policy.Dial refuses denied
+	// targets here, after name resolution.
+	Dial func(addr string) (net.Conn, error)
 }
 
 // Deliverer sends attempts. It is safe for concurrent use.
@@ -120,6 +125,9 @@ func (d *Deliverer) configure(hc *fasthttp.HostClient) error {
 		return fmt.Errorf("proxy for %s: %w", hc.Addr, err)
 	}
 	dial := func(addr string) (net.Conn, error) { return d.dialer.Dial("tcp", addr) }
+	if d.cfg.Dial != nil {
+		dial = d.cfg.Dial
+	}
 	if proxyURL != nil {
 		p := &fasthttpproxy.Dialer{
 			// Go's resolver, as for direct connections, rather than

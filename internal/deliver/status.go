@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/opentasks/opentasks/internal/targets"
 )
 
 // statusPrefix precedes the HTTP status at the end of every response
@@ -17,8 +20,15 @@ const statusPrefix = "HTTP status code "
 // ResponseStatus is the Attempt.response_status recorded for r, in Cloud
 // Tasks' format: {code, "INTERNAL(13): HTTP status code 500"}. A deadline
 // counts as 504 and a failure to get any response as 503, with the reason
-// in an ErrorInfo detail (see Failure).
+// in an ErrorInfo detail (see Failure), except a target the server's
+// policy denied (internal/targets), which is PERMISSION_DENIED with the
+// reason.
 func ResponseStatus(r Result) *statuspb.Status {
+	if errors.Is(r.Err, targets.ErrDenied) {
+		// Not an HTTP status: say why nothing was sent.
+		c := code.Code_PERMISSION_DENIED
+		return &statuspb.Status{Code: int32(c), Message: fmt.Sprintf("%s(%d): %v", c, int32(c), r.Err)}
+	}
 	httpStatus := r.Status
 	switch {
 	case r.TimedOut:

@@ -100,6 +100,13 @@ func (r *runner) run(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
+				if errors.Is(err, store.ErrQueueNotFound) {
+					// Deleted while this step ran: normal. Reloading
+					// retires the scheduler.
+					r.d.log.Debug("dispatch: queue deleted while scheduling", "queue", r.queue)
+					reload = true
+					continue
+				}
 				r.d.log.Error("dispatch: scheduling", "queue", r.queue, "err", err)
 				r.buf, r.mustRead, wait = nil, true, retryStoreErrors
 			}

@@ -202,12 +202,13 @@ func (x *apiCtx) mkTask(t *testing.T, queue, id string, body []byte) *cloudtasks
 
 // apiHTTPStatus is the canonical code to HTTP status table (spec 9.3).
 var apiHTTPStatus = map[codes.Code]int{
-	codes.InvalidArgument: 400, codes.FailedPrecondition: 400, codes.NotFound: 404,
+	codes.InvalidArgument: 400, codes.FailedPrecondition: 400, codes.NotFound: 404, codes.PermissionDenied: 403,
 	codes.AlreadyExists: 409, codes.Aborted: 409, codes.Unimplemented: 501, codes.Internal: 500,
 }
 
 // wantErr fails unless err carries code and, when msg is not empty, exactly
-// msg; help, when not empty, is the expected google.rpc.Help description.
+// msg; help, when not empty, is the expected google.rpc.Help description,
+// and when empty there must be no details at all.
 func wantErr(t *testing.T, err error, code codes.Code, msg, help string) {
 	t.Helper()
 	var ae *apierror.APIError
@@ -234,7 +235,12 @@ func wantErr(t *testing.T, err error, code codes.Code, msg, help string) {
 	if gotCode != code || (msg != "" && st.Message() != msg) {
 		t.Fatalf("status = %v %q; want %v %q", gotCode, st.Message(), code, msg)
 	}
-	if help != "" {
+	if help == "" {
+		// Details only where the spec or a recording shows them.
+		if d := detailsOf(ae); len(d) != 0 {
+			t.Fatalf("details %v; want none", d)
+		}
+	} else {
 		links := ae.Details().Help.GetLinks()
 		if len(links) != 1 || links[0].GetDescription() != help || !strings.HasPrefix(links[0].GetUrl(), "https://cloud.google.com/tasks/docs/reference/rest/v2/") {
 			t.Fatalf("Help detail = %v; want %q", ae.Details().Help, help)

@@ -48,6 +48,7 @@ func bufferTarget(r *http.Request) (queue, taskID string, ok bool) {
 func (s *rest) buffer(w http.ResponseWriter, r *http.Request, queue, taskID string, body []byte, enumNumbers bool) {
 	task, err := s.api.BufferTask(r.Context(), queue, taskID, body, r.Header.Get("Content-Type"))
 	if err != nil {
+		logServerFault(r.Context(), s.log, "/google.cloud.tasks.v2.CloudTasks/BufferTask", queue, err)
 		writeError(w, status.Convert(err))
 		return
 	}

@@ -3,6 +3,9 @@
 // over gRPC and over Google's REST surface, plus GET /healthz, so that
 // Google's client libraries cannot tell it from cloudtasks.googleapis.com.
 // It knows nothing of what the API means; that is internal/cloudtasks.
+// Other APIs (Workflows, Executions) join it on the same port through
+// WithService, their REST paths from their own descriptors, and
+// WithRESTRules for mixin paths only a service config declares.
 //
 // gRPC calls (HTTP/2 without TLS, content type application/grpc) go
 // straight to a grpc-go server. Through http.Handler that server manages
@@ -34,7 +37,14 @@
 //     as plain text for requests it cannot route. They are rewritten into
 //     {"error": {"code": <HTTP>, "message", "status": "<CODE>", "details"}}
 //     with the HTTP status of google/rpc/code.proto (FAILED_PRECONDITION
-//     is 400), which is what googleapi.CheckResponse and apierror parse.
+//     is 400), which is what googleapi.CheckResponse and apierror parse;
+//     details are google.rpc messages as @type'd JSON objects. A request
+//     no route matches (path or method) gets what Google's front end
+//     sends instead: 404 with an HTML page naming the URL. So a resource
+//     name a client puts in the path but that does not fit the rule's
+//     template (CreateQueue under parent "not-a-valid-parent" is POST
+//     /v2/not-a-valid-parent/queues) is a 404 over REST, never reaching
+//     the service, where gRPC gets the service's answer.
 //   - The JSON codec omits zero values and rejects unknown fields (Google
 //     does both; vanguard's default does neither). A request that fails
 //     before it reaches the service (bad JSON, unknown field or query
@@ -49,6 +59,18 @@
 //
 // Panics in the service or the transport become INTERNAL for that call
 // and are logged at error level with PanicMessage and the stack. Requests
-// are logged at debug level. REST bodies are capped at 4 MiB and gRPC
-// messages likewise: room for a 1 MiB task after base64 and escaping.
+// are logged at debug level, each call with the resource it names; a call
+// that failed on the server's side (INTERNAL, UNKNOWN, DATA_LOSS: the
+// store failed) is logged at error level, the caller's errors never are.
+// REST bodies are capped at 4 MiB and gRPC messages likewise: room for a
+// 1 MiB task after base64 and escaping. An HTTP/2 connection carries at
+// most 100 calls at once (gRPC's own default is unbounded); headers must
+// arrive within 10 s, a whole request within a minute.
+//
+// ServeTLS serves the same handler over TLS through net/http alone (see
+// its comment for why the split cannot apply). WithAuthentication puts
+// internal/auth's interceptors first on the gRPC server and its
+// middleware around the REST surface and WithAPIHandler routes; /healthz
+// and WithHandler routes are left to authenticate themselves, if they
+// need to.
 package server

@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"html"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -65,12 +67,39 @@ func (w *errorWriter) finish() {
 	if w.failed == 0 {
 		return
 	}
-	st := transcoderError(w.r, w.failed, w.buf.Bytes())
+	dropGRPCHeaders(w.Header())
+	if !w.reached.Load() && (w.failed == http.StatusNotFound || w.failed == http.StatusMethodNotAllowed) {
+		writeNotFoundPage(w.ResponseWriter, w.r)
+		return
+	}
+	st := transcoderError(w.failed, w.buf.Bytes())
 	if !w.reached.Load() {
 		st = requestError(st)
 	}
-	dropGRPCHeaders(w.Header())
 	writeError(w.ResponseWriter, st)
+}
+
+// writeNotFoundPage answers a request that matches no route (path or
+// method) as Google's front end does: 404 with its HTML page naming the
+// URL, query included, not a JSON error. Observed from ESF for a path that
+// matched no rule (hashicorp/terraform-provider-google#16401: 404,
+// text/html, "The requested URL <code>/v1/projects/projects/…?alt=json</code>
+// was not found on this server."). The Go REST client then returns a
+// googleapi.Error with that body and no message or details.
+func writeNotFoundPage(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Del("Allow")
+	h.Del("Content-Encoding")
+	h.Set("Content-Type", "text/html; charset=UTF-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = fmt.Fprintf(w, `<!DOCTYPE html>
+<html lang=en>
+  <meta charset=utf-8>
+  <title>Error 404 (Not Found)!!1</title>
+  <p><b>404.</b> <ins>That’s an error.</ins>
+  <p>The requested URL <code>%s</code> was not found on this server.  <ins>That’s all we know.</ins>
+`, html.EscapeString(r.URL.RequestURI()))
 }
 
 // dropGRPCHeaders removes what the transcoder copies from its gRPC leg:
@@ -83,8 +112,8 @@ func dropGRPCHeaders(h http.Header) {
 
 // transcoderError recovers the status from an error body of the
 // transcoder: a google.rpc.Status in JSON for errors of the call, plain
-// text for requests it could not route.
-func transcoderError(r *http.Request, httpCode int, body []byte) *status.Status {
+// text for requests it could not decode.
+func transcoderError(httpCode int, body []byte) *status.Status {
 	var sp spb.Status
 	if err := protojson.Unmarshal(body, &sp); err == nil && sp.GetCode() != 0 {
 		return status.FromProto(&sp)
@@ -97,8 +126,6 @@ func transcoderError(r *http.Request, httpCode int, body []byte) *status.Status 
 		return status.New(codes.Code(plain.Code), plain.Message)
 	}
 	switch httpCode {
-	case http.StatusNotFound, http.StatusMethodNotAllowed:
-		return status.Newf(codes.NotFound, "The requested URL %s was not found on this server.", r.URL.Path)
 	case http.StatusUnsupportedMediaType, http.StatusHTTPVersionNotSupported:
 		return status.New(codes.InvalidArgument, strings.TrimSpace(string(body)))
 	}
@@ -129,21 +156,27 @@ func requestError(st *status.Status) *status.Status {
 		st = status.New(codes.InvalidArgument, st.Message())
 	case codes.InvalidArgument:
 	default:
-		return st // NOT_FOUND for unknown paths, RESOURCE_EXHAUSTED for size
+		return st // RESOURCE_EXHAUSTED for size
 	}
 	msg := st.Message()
 	var out *status.Status
+	var field string
 	if name, ok := quoted(msg, `unknown field in field path "`); ok {
 		out = status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q: Cannot bind query parameter. Field '%s' could not be found in request message.", name, name)
 	} else if name, ok := quoted(msg, `unknown field "`); ok {
-		out = status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q: Cannot find field.", name)
+		if i := strings.Index(msg, atMarker); i >= 0 {
+			field = strings.TrimSuffix(msg[i+len(atMarker):], "'")
+			out = status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q at '%s': Cannot find field.", name, field)
+		} else {
+			out = status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q: Cannot find field.", name)
+		}
 	} else if i := strings.Index(msg, "proto:"); i >= 0 {
 		return status.New(codes.InvalidArgument, "Invalid JSON payload received. "+strings.TrimSpace(msg[i+len("proto:"):]))
 	} else {
 		return st
 	}
 	withDetail, err := out.WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Description: out.Message()}},
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: out.Message()}},
 	})
 	if err != nil {
 		return out

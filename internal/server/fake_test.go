@@ -61,6 +61,8 @@ func (f *fakeAPI) GetQueue(_ context.Context, req *cloudtaskspb.GetQueueRequest)
 		return nil, status.Error(codes.FailedPrecondition, "gone")
 	case strings.HasSuffix(req.GetName(), "/panic"):
 		panic("boom")
+	case strings.HasSuffix(req.GetName(), "/broken"):
+		return nil, status.Error(codes.Internal, "getting queue: disk I/O error")
 	}
 	return &cloudtaskspb.Queue{Name: req.GetName(), State: cloudtaskspb.Queue_PAUSED}, nil
 }
@@ -116,6 +118,9 @@ func (f *fakeAPI) BufferTask(_ context.Context, queue, taskID string, body []byt
 	f.buf = bufferCall{queue: queue, taskID: taskID, contentType: contentType, body: body}
 	if strings.HasSuffix(queue, "/panic") {
 		panic("buffer boom")
+	}
+	if strings.HasSuffix(queue, "/broken") {
+		return nil, status.Error(codes.Internal, "buffering task: disk I/O error")
 	}
 	return &cloudtaskspb.Task{Name: queue + "/tasks/" + taskID, View: cloudtaskspb.Task_BASIC}, nil
 }

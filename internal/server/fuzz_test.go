@@ -57,7 +57,8 @@ var fuzzSeeds = []struct{ method, path, query, contentType, body string }{
 
 // FuzzREST feeds arbitrary REST requests to the handler over a real
 // service and SQLite store: no input may reach a panic, and every answer
-// is either 2xx JSON or Google's error body with a matching status.
+// is either 2xx JSON, Google's error body with a matching status, or
+// Google's 404 page for a request that matches no route.
 //
 //	go test ./internal/server -run '^$' -fuzz FuzzREST -fuzztime 5m -parallel 1
 func FuzzREST(f *testing.F) {
@@ -104,6 +105,13 @@ func checkFuzzResponse(t *testing.T, req *http.Request, rec *httptest.ResponseRe
 		}
 		if !json.Valid(body) {
 			t.Fatalf("%s: %d with a body that is not JSON: %q", where, code, body)
+		}
+		return
+	}
+	if code == http.StatusNotFound && rec.Header().Get("Content-Type") == "text/html; charset=UTF-8" {
+		// Google's front end's page for a request that matches no route.
+		if !bytes.Contains(body, []byte("</code> was not found on this server.")) {
+			t.Fatalf("%s: 404 page %q", where, body)
 		}
 		return
 	}

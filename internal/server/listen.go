@@ -55,8 +55,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, grace time.Dura
 }
 
 func serveHTTPOnly(ctx context.Context, ln net.Listener, hs *http.Server, grace time.Duration) error {
+	return serveUntil(ctx, hs, func() error { return hs.Serve(ln) }, grace)
+}
+
+// serveUntil runs serve until it fails or ctx ends, then shuts hs down.
+func serveUntil(ctx context.Context, hs *http.Server, serve func() error, grace time.Duration) error {
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- serve() }()
 	select {
 	case err := <-errc:
 		return err
@@ -89,7 +94,7 @@ func split(ln net.Listener, httpL, grpcL *connListener) error {
 // route reads only as far as needed to tell the HTTP/2 preface from
 // anything else (an HTTP/1.1 request may be shorter than the preface).
 func route(c net.Conn, httpL, grpcL *connListener) {
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(readHeaderTimeout))
 	buf := make([]byte, len(h2Preface))
 	n := 0
 	for n < len(buf) && bytes.Equal(buf[:n], []byte(h2Preface[:n])) {

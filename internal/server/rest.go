@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // mixinRules are the HTTP rules of the Locations and Operations mixins as
@@ -60,31 +62,33 @@ func camelPaths(v string) string {
 // does what Google's front end does around it (see doc.go).
 type rest struct {
 	api   API
+	log   *slog.Logger // for the calls it makes to api itself
 	names http.Handler // transcoder answering enums by name (the default)
 	ints  http.Handler // transcoder answering enums as numbers
 }
 
-func newREST(gs *grpc.Server, api API) (*rest, error) {
-	names, err := newTranscoder(gs, false)
+func newREST(gs *grpc.Server, api API, rules []*annotations.HttpRule, logger *slog.Logger) (*rest, error) {
+	bodies := bodyFields(gs, rules)
+	names, err := newTranscoder(gs, rules, bodies, false)
 	if err != nil {
 		return nil, err
 	}
-	ints, err := newTranscoder(gs, true)
+	ints, err := newTranscoder(gs, rules, bodies, true)
 	if err != nil {
 		return nil, err
 	}
-	return &rest{api: api, names: names, ints: ints}, nil
+	return &rest{api: api, log: logger, names: names, ints: ints}, nil
 }
 
-func newTranscoder(gs *grpc.Server, enumNumbers bool) (*vanguard.Transcoder, error) {
+func newTranscoder(gs *grpc.Server, rules []*annotations.HttpRule, bodies map[protoreflect.FullName]string, enumNumbers bool) (*vanguard.Transcoder, error) {
 	t, err := vanguardgrpc.NewTranscoder(gs,
-		vanguard.WithRules(mixinRules...),
+		vanguard.WithRules(rules...),
 		vanguard.WithCodec(func(res vanguard.TypeResolver) vanguard.Codec {
-			return &vanguard.JSONCodec{
+			return bodyCodec{bodyFields: bodies, JSONCodec: vanguard.JSONCodec{
 				// Google omits zero values and rejects unknown fields.
 				MarshalOptions:   protojson.MarshalOptions{Resolver: res, UseEnumNumbers: enumNumbers},
 				UnmarshalOptions: protojson.UnmarshalOptions{Resolver: res},
-			}
+			}}
 		}),
 		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(maxMessageBytes)),
 	)
@@ -125,6 +129,15 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	firebase, isFirebase := firebaseQueue(r)
+	if isFirebase {
+		var st *status.Status
+		if body, st = s.firebaseBody(r, firebase, body); st != nil {
+			writeError(w, st)
+			return
+		}
+	}
+
 	// The transcoder sees a plain JSON REST call: no system parameters, one
 	// JSON content type (it refuses "application/json; charset=UTF-8"), and
 	// none of the headers that would make it take the call for Connect.
@@ -144,9 +157,18 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reached := new(atomic.Bool)
 	r2 = r2.WithContext(context.WithValue(r2.Context(), reachedKey{}, reached))
-	ew := &errorWriter{ResponseWriter: w, r: r, reached: reached}
+	out := w
+	var rec *recorder
+	if isFirebase {
+		rec = newRecorder()
+		out = rec
+	}
+	ew := &errorWriter{ResponseWriter: out, r: r, reached: reached}
 	t.ServeHTTP(ew, r2)
 	ew.finish()
+	if isFirebase {
+		firebaseAnswer(w, rec)
+	}
 }
 
 // wantsEnumNumbers reports whether the caller asked for

@@ -23,6 +23,7 @@ type restCase struct {
 	wantCode                              int
 	wantStatus                            string // canonical code name of an error
 	wantBody                              string // substring of the response body
+	wantCT                                string // Content-Type, when not Google's JSON error
 	wantReq                               proto.Message
 }
 
@@ -54,7 +55,7 @@ func TestREST(t *testing.T) {
 		{name: "bad query value", method: "GET", path: q + "/tasks?pageSize=many", wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "unknown JSON field", method: "POST", path: "/v2/projects/p/locations/l/queues", contentType: "application/json",
 			body: `{"name":"projects/p/locations/l/queues/q","bogus":1}`, wantCode: 400, wantStatus: "INVALID_ARGUMENT",
-			wantBody: `Invalid JSON payload received. Unknown name \"bogus\": Cannot find field.`},
+			wantBody: `Invalid JSON payload received. Unknown name \"bogus\" at 'queue': Cannot find field.`},
 		{name: "malformed JSON", method: "POST", path: "/v2/projects/p/locations/l/queues", contentType: "application/json",
 			body: `{"name":`, wantCode: 400, wantStatus: "INVALID_ARGUMENT", wantBody: "Invalid JSON payload received."},
 		{name: "JSON content type with charset", method: "POST", path: "/v2/projects/p/locations/l/queues",
@@ -65,8 +66,9 @@ func TestREST(t *testing.T) {
 			body: `{"name":"projects/p/locations/l/queues/q/tasks/t","responseView":2}`, wantCode: 200,
 			wantReq: &cloudtaskspb.RunTaskRequest{Name: q[4:] + "/tasks/t", ResponseView: cloudtaskspb.Task_FULL}},
 		{name: "Empty is {}", method: "DELETE", path: q, wantCode: 200, wantBody: "{}"},
-		{name: "unknown path", method: "GET", path: "/v2/nothing/here", wantCode: 404, wantStatus: "NOT_FOUND"},
-		{name: "wrong verb", method: "PUT", path: q, wantCode: 404, wantStatus: "NOT_FOUND"},
+		{name: "unknown path", method: "GET", path: "/v2/nothing/here?$alt=json", wantCode: 404, wantCT: "text/html; charset=UTF-8",
+			wantBody: "The requested URL <code>/v2/nothing/here?$alt=json</code> was not found on this server."},
+		{name: "wrong verb", method: "PUT", path: q, wantCode: 404, wantCT: "text/html; charset=UTF-8", wantBody: "<code>" + q + "</code> was not found"},
 		{name: "service error with details", method: "GET", path: "/v2/projects/p/locations/l/queues/missing", wantCode: 404,
 			wantStatus: "NOT_FOUND", wantBody: `"@type":"type.googleapis.com/google.rpc.Help"`},
 		{name: "FAILED_PRECONDITION is 400", method: "GET", path: "/v2/projects/p/locations/l/queues/gone", wantCode: 400, wantStatus: "FAILED_PRECONDITION"},
@@ -77,13 +79,16 @@ func TestREST(t *testing.T) {
 		{name: "buffer with ID", method: "POST", path: q + "/tasks/abc:buffer?$alt=json;enum-encoding=int", contentType: "text/plain", body: "hello",
 			wantCode: 200, wantBody: `{"task":{"name":"projects/p/locations/l/queues/q/tasks/abc","view":1}}`},
 		{name: "buffer without ID", method: "POST", path: q + "/tasks:buffer", body: "x", wantCode: 200, wantBody: `"view":"BASIC"`},
-		{name: "buffer GET is not a route", method: "GET", path: q + "/tasks:buffer", wantCode: 404, wantStatus: "NOT_FOUND"},
+		{name: "buffer GET is not a route", method: "GET", path: q + "/tasks:buffer", wantCode: 404, wantCT: "text/html; charset=UTF-8", wantBody: "was not found on this server"},
 	}
 	api, ts := startFake(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			resp := do(t, ts.URL, c.method, c.path, c.contentType, c.body)
 			checkResponse(t, resp, c.wantCode, c.wantStatus, c.wantBody)
+			if c.wantCT != "" && resp.ct != c.wantCT {
+				t.Fatalf("Content-Type %q, want %q", resp.ct, c.wantCT)
+			}
 			if c.wantReq != nil {
 				if got := api.lastRequest(); !proto.Equal(got, c.wantReq) {
 					t.Fatalf("service got %v, want %v", got, c.wantReq)
@@ -214,14 +219,20 @@ func (h recordingHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 func TestRequestsLoggedAtDebug(t *testing.T) {
-	records := make(chan slog.Record, 2)
+	records := make(chan slog.Record, 4)
 	_, ts := startFake(t, server.WithLogger(slog.New(recordingHandler{slog.DiscardHandler, records})))
 	checkResponse(t, do(t, ts.URL, "GET", "/v2/projects/p/locations/l/queues/missing", "", ""), 404, "NOT_FOUND", "")
 	// The RPC ends before the HTTP response does.
-	for _, want := range []map[string]string{
-		{"msg": "rpc", "method": "/google.cloud.tasks.v2.CloudTasks/GetQueue", "code": "NotFound"},
+	wants := []map[string]string{
+		{"msg": "rpc", "method": "/google.cloud.tasks.v2.CloudTasks/GetQueue", "resource": "projects/p/locations/l/queues/missing", "code": "NotFound"},
 		{"msg": "request", "method": "GET", "path": "/v2/projects/p/locations/l/queues/missing", "status": "404"},
-	} {
+	}
+	// A call routed on a message field is logged with that message's name.
+	checkResponse(t, do(t, ts.URL, "PATCH", "/v2/projects/p/locations/l/queues/q2", "application/json", "{}"), 200, "", "")
+	wants = append(wants,
+		map[string]string{"msg": "rpc", "method": "/google.cloud.tasks.v2.CloudTasks/UpdateQueue", "resource": "projects/p/locations/l/queues/q2", "code": "OK"},
+		map[string]string{"msg": "request", "method": "PATCH", "status": "200"})
+	for _, want := range wants {
 		r := recv(t, records, want["msg"]+" log record")
 		got := map[string]string{"msg": r.Message}
 		r.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
@@ -230,5 +241,48 @@ func TestRequestsLoggedAtDebug(t *testing.T) {
 				t.Fatalf("logged %v %v, want %v at debug", r.Level, got, want)
 			}
 		}
+	}
+}
+
+// infoRecorder keeps the records a logger at info level would write.
+type infoRecorder struct{ recordingHandler }
+
+func (infoRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+// TestServerFaultsLoggedAtError: at the default level a call that failed
+// on the server's side is one ERROR line naming the call, its resource and
+// the fault; the caller's errors log nothing; a panic is logged once.
+func TestServerFaultsLoggedAtError(t *testing.T) {
+	records := make(chan slog.Record, 4)
+	_, ts := startFake(t, server.WithLogger(slog.New(infoRecorder{recordingHandler{slog.DiscardHandler, records}})))
+	for transport, c := range dialClients(t, ts.URL) {
+		t.Run(transport, func(t *testing.T) {
+			ctx := context.Background()
+			_, err := c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: "projects/p/locations/l/queues/missing"})
+			if err == nil || len(records) != 0 {
+				t.Fatalf("missing queue: %v, %d records", err, len(records))
+			}
+			_, err = c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: "projects/p/locations/l/queues/broken"})
+			r := recv(t, records, "the server fault's record")
+			got := map[string]string{}
+			r.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
+			if err == nil || r.Level != slog.LevelError || r.Message != "rpc failed" || got["resource"] != "projects/p/locations/l/queues/broken" ||
+				got["code"] != "Internal" || got["err"] != "getting queue: disk I/O error" || got["method"] != "/google.cloud.tasks.v2.CloudTasks/GetQueue" {
+				t.Fatalf("server fault logged %v %q %v (call: %v)", r.Level, r.Message, got, err)
+			}
+			_, _ = c.GetQueue(ctx, &cloudtaskspb.GetQueueRequest{Name: "projects/p/locations/l/queues/panic"})
+			if r := recv(t, records, "the panic's record"); r.Message != server.PanicMessage || len(records) != 0 {
+				t.Fatalf("panic logged as %q, then %d more", r.Message, len(records))
+			}
+		})
+	}
+	// BufferTask, which REST serves without the gRPC server, too.
+	checkResponse(t, do(t, ts.URL, "POST", "/v2/projects/p/locations/l/queues/broken/tasks:buffer", "text/plain", "x"), 500, "INTERNAL", "")
+	r := recv(t, records, "BufferTask's fault record")
+	got := map[string]string{}
+	r.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
+	if r.Level != slog.LevelError || got["method"] != "/google.cloud.tasks.v2.CloudTasks/BufferTask" || got["resource"] != "projects/p/locations/l/queues/broken" ||
+		got["err"] != "buffering task: disk I/O error" {
+		t.Fatalf("BufferTask fault logged %v %q %v", r.Level, r.Message, got)
 	}
 }

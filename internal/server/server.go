@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/grpc"
 )
@@ -30,17 +32,37 @@ type API interface {
 // task even after base64 (4/3) and JSON escaping.
 const maxMessageBytes = 4 << 20
 
+// Request limits (see docs/security.md): calls in flight on one HTTP/2
+// connection, as Google's front end advertises, and how long a client may
+// take to send a request's headers, then all of it.
+const (
+	maxStreams        = 100
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
 // Option configures New.
 type Option func(*config)
 
 type config struct {
 	logger   *slog.Logger
 	handlers []mount
+	services []service
+	rules    []*annotations.HttpRule
+	guard    guard
+}
+
+// service is a gRPC service served beside the API (WithService).
+type service struct {
+	desc *grpc.ServiceDesc
+	impl any
 }
 
 type mount struct {
 	pattern string
 	handler http.Handler
+	api     bool // authenticated as the REST surface is (WithAPIHandler)
 }
 
 // WithLogger sets the logger for request logs (debug) and recovered panics
@@ -52,7 +74,20 @@ func WithLogger(l *slog.Logger) Option {
 // WithHandler mounts h on an http.ServeMux pattern (for example
 // "GET /.well-known/openid-configuration") next to the API.
 func WithHandler(pattern string, h http.Handler) Option {
-	return func(c *config) { c.handlers = append(c.handlers, mount{pattern, h}) }
+	return func(c *config) { c.handlers = append(c.handlers, mount{pattern: pattern, handler: h}) }
+}
+
+// WithService serves another gRPC service (impl implementing desc) beside
+// the API, over gRPC and over the REST surface its descriptors' http rules
+// declare, with the same error shapes, limits and logs.
+func WithService(desc *grpc.ServiceDesc, impl any) Option {
+	return func(c *config) { c.services = append(c.services, service{desc, impl}) }
+}
+
+// WithRESTRules adds REST bindings that no descriptor carries: those a
+// service config declares for the Locations and Operations mixins.
+func WithRESTRules(rules ...*annotations.HttpRule) Option {
+	return func(c *config) { c.rules = append(c.rules, rules...) }
 }
 
 // New returns the handler that serves api over gRPC, REST and /healthz on
@@ -63,8 +98,11 @@ func New(api API, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gs := newGRPCServer(api, cfg.logger)
-	rest, err := newREST(gs, api)
+	gs := newGRPCServer(api, cfg.logger, cfg.guard)
+	for _, sv := range cfg.services {
+		gs.RegisterService(sv.desc, sv.impl)
+	}
+	rest, err := newREST(gs, api, slices.Concat(mixinRules, clientRules, cfg.rules), cfg.logger)
 	if err != nil {
 		// The transcoder is built from compiled-in descriptors and rules:
 		// failing here is a bug in this package, not a runtime condition.
@@ -77,9 +115,13 @@ func New(api API, opts ...Option) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	for _, r := range cfg.handlers {
+		if r.api {
+			r.handler = cfg.guard.wrapREST(r.handler)
+		}
 		mux.Handle(r.pattern, r.handler)
 	}
 
+	restH := cfg.guard.wrapREST(rest)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case isGRPC(r):
@@ -90,7 +132,7 @@ func New(api API, opts ...Option) http.Handler {
 			// Everything else is the API's, answered in Google's shape
 			// (the mux would redirect unclean paths and answer 404/405
 			// in plain text).
-			rest.ServeHTTP(w, r)
+			restH.ServeHTTP(w, r)
 		}
 	})
 	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs}
@@ -121,21 +163,26 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		Protocols:         &p,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    1 << 20,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
 	}
 }
 
-func newGRPCServer(api API, logger *slog.Logger) *grpc.Server {
+func newGRPCServer(api API, logger *slog.Logger, g guard) *grpc.Server {
 	codec := newRequestCodec()
-	gs := grpc.NewServer(
+	gs := grpc.NewServer(append(g.grpcOptions(),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
+		grpc.MaxConcurrentStreams(maxStreams),
+		grpc.MaxHeaderListSize(1<<20),
 		// A fixed pool of stream workers reuses goroutines (and their
 		// grown stacks) across calls instead of one new goroutine a call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))*16),
 		grpc.ForceServerCodecV2(codec),
-		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, logUnary(logger), recoverUnary(logger)),
-	)
+		grpc.ChainUnaryInterceptor(codec.rejectUndecoded, markReached, recoverUnary(logger), logUnary(logger)),
+	)...)
 	cloudtaskspb.RegisterCloudTasksServer(gs, api)
 	location.RegisterLocationsServer(gs, api)
 	longrunningpb.RegisterOperationsServer(gs, api)

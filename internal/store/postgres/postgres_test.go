@@ -74,3 +74,10 @@ func TestConcurrentMigrations(t *testing.T) {
 		t.Fatalf("migrations table holds %d rows for %d versions, want each version once", applied, distinct)
 	}
 }
+
+func TestWorkflowStore(t *testing.T) {
+	baseURL(t)
+	storetest.RunWorkflows(t, func(t *testing.T) store.WorkflowStore {
+		return open(t, schemaURL(t))
+	})
+}

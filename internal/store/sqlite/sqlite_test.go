@@ -94,3 +94,14 @@ func TestWALStartsOver(t *testing.T) {
 }
 
 var errStartedOver = errors.New("the WAL started over")
+
+func TestWorkflowStore(t *testing.T) {
+	storetest.RunWorkflows(t, func(t *testing.T) store.WorkflowStore {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tasks.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

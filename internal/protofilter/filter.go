@@ -1,4 +1,4 @@
-package cloudtasks
+package protofilter
 
 import (
 	"cmp"
@@ -7,21 +7,26 @@ import (
 	"time"
 	"unicode"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/opentasks/opentasks/internal/protopath"
 )
 
-// A filter is a compiled list filter: a predicate over one message type.
+// A Filter is a compiled list filter: a predicate over one message type.
 // The language is the subset of AIP-160 (Cloud Logging style) that Cloud
 // Tasks documents for ListQueues: restrictions "field OP value" with the
 // operators = != < <= > >= and : (has: substring for strings, "*" for
 // presence), combined with AND, OR (which binds tighter, as in AIP-160),
 // juxtaposition (AND), NOT or a leading "-", and parentheses. Any scalar,
 // enum, Duration or Timestamp field of the message may be named, in
-// snake_case or camelCase, through nested messages.
-type filter func(m protoreflect.Message) bool
+// snake_case or camelCase, through nested messages, and so may an entry of
+// a string map (labels.env = prod).
+type Filter func(m protoreflect.Message) bool
 
-// compileFilter parses text against md. An empty text matches everything.
-func compileFilter(md protoreflect.MessageDescriptor, text string) (filter, error) {
+// Compile parses text against md. An empty text matches everything.
+func Compile(md protoreflect.MessageDescriptor, text string) (Filter, error) {
 	toks, err := lexFilter(text)
 	if err != nil {
 		return nil, err
@@ -41,7 +46,7 @@ func compileFilter(md protoreflect.MessageDescriptor, text string) (filter, erro
 }
 
 func errFilter(format string, args ...any) error {
-	return invalid("Invalid filter: "+format+".", args...)
+	return status.Errorf(codes.InvalidArgument, "Invalid filter: "+format+".", args...)
 }
 
 type tokKind int
@@ -126,7 +131,7 @@ func (p *filterParser) peekKeyword(kw string) bool {
 }
 
 // expr := seq { AND seq }
-func (p *filterParser) expr() (filter, error) {
+func (p *filterParser) expr() (Filter, error) {
 	f, err := p.seq()
 	if err != nil {
 		return nil, err
@@ -143,7 +148,7 @@ func (p *filterParser) expr() (filter, error) {
 }
 
 // seq := factor { factor }: juxtaposed factors are ANDed.
-func (p *filterParser) seq() (filter, error) {
+func (p *filterParser) seq() (Filter, error) {
 	f, err := p.factor()
 	if err != nil {
 		return nil, err
@@ -159,7 +164,7 @@ func (p *filterParser) seq() (filter, error) {
 }
 
 // factor := term { OR term }
-func (p *filterParser) factor() (filter, error) {
+func (p *filterParser) factor() (Filter, error) {
 	f, err := p.term()
 	if err != nil {
 		return nil, err
@@ -177,7 +182,7 @@ func (p *filterParser) factor() (filter, error) {
 }
 
 // term := [NOT | -] simple ; simple := ( expr ) | restriction
-func (p *filterParser) term() (filter, error) {
+func (p *filterParser) term() (Filter, error) {
 	if p.pos >= len(p.toks) {
 		return nil, errFilter("unexpected end of filter")
 	}
@@ -189,7 +194,7 @@ func (p *filterParser) term() (filter, error) {
 		negate = true
 		t.text = t.text[1:]
 	}
-	var f filter
+	var f Filter
 	var err error
 	if p.pos < len(p.toks) && p.toks[p.pos].kind == tokLParen {
 		p.pos++
@@ -210,7 +215,7 @@ func (p *filterParser) term() (filter, error) {
 	return f, nil
 }
 
-func (p *filterParser) restriction() (filter, error) {
+func (p *filterParser) restriction() (Filter, error) {
 	if p.pos+3 > len(p.toks) {
 		return nil, errFilter("expected a restriction such as \"state: PAUSED\"")
 	}
@@ -219,14 +224,56 @@ func (p *filterParser) restriction() (filter, error) {
 		return nil, errFilter("expected a restriction such as \"state: PAUSED\"")
 	}
 	p.pos += 3
-	fds, ok := resolvePath(p.md, field.text)
+	fds, ok := protopath.Resolve(p.md, field.text)
 	if !ok {
+		if f, ok := mapRestriction(p.md, field.text, op.text, value.text); ok {
+			return f, nil
+		}
 		return nil, errFilter("unknown field %q", field.text)
 	}
 	return compileRestriction(fds, op.text, value.text)
 }
 
-func and(f, g filter) filter {
+// mapRestriction compiles a restriction on one entry of a string map,
+// "labels.env = prod" (AIP-160's map traversal): = and != compare the
+// entry's value (a missing entry is ""), ":" tests that the key is there
+// ("labels.env:*") or its value holds the text.
+func mapRestriction(md protoreflect.MessageDescriptor, field, op, value string) (Filter, bool) {
+	i := strings.LastIndex(field, ".")
+	if i < 0 {
+		return nil, false
+	}
+	fds, ok := protopath.Resolve(md, field[:i])
+	if !ok {
+		return nil, false
+	}
+	fd := fds[len(fds)-1]
+	if !fd.IsMap() || fd.MapKey().Kind() != protoreflect.StringKind || fd.MapValue().Kind() != protoreflect.StringKind {
+		return nil, false
+	}
+	key := protoreflect.ValueOfString(field[i+1:]).MapKey()
+	entry := func(m protoreflect.Message) (string, bool) {
+		mv := leaf(m, fds).Get(fd).Map()
+		if !mv.Has(key) {
+			return "", false
+		}
+		return mv.Get(key).String(), true
+	}
+	switch op {
+	case "=":
+		return func(m protoreflect.Message) bool { v, _ := entry(m); return v == value }, true
+	case "!=":
+		return func(m protoreflect.Message) bool { v, _ := entry(m); return v != value }, true
+	case ":":
+		return func(m protoreflect.Message) bool {
+			v, ok := entry(m)
+			return ok && (value == "*" || strings.Contains(strings.ToLower(v), strings.ToLower(value)))
+		}, true
+	}
+	return nil, false
+}
+
+func and(f, g Filter) Filter {
 	return func(m protoreflect.Message) bool { return f(m) && g(m) }
 }
 
@@ -239,10 +286,10 @@ func leaf(m protoreflect.Message, fds []protoreflect.FieldDescriptor) protorefle
 	return m
 }
 
-func compileRestriction(fds []protoreflect.FieldDescriptor, op, value string) (filter, error) {
+func compileRestriction(fds []protoreflect.FieldDescriptor, op, value string) (Filter, error) {
 	fd := fds[len(fds)-1]
 	if fd.IsList() || fd.IsMap() {
-		return nil, errFilter("field %q cannot be filtered on", fieldPath(fds))
+		return nil, errFilter("field %q cannot be filtered on", protopath.Name(fds))
 	}
 	if op == ":" && value == "*" {
 		return func(m protoreflect.Message) bool { return leaf(m, fds).Has(fd) }, nil
@@ -297,14 +344,18 @@ func compileRestriction(fds []protoreflect.FieldDescriptor, op, value string) (f
 		case "google.protobuf.Timestamp":
 			t, err := time.Parse(time.RFC3339Nano, value)
 			if err != nil {
-				return nil, errFilter("%q is not an RFC 3339 timestamp", value)
+				// A bare date, as the Executions API's examples use
+				// (startTime>"2023-08-01"), is its midnight UTC.
+				if t, err = time.Parse(time.DateOnly, value); err != nil {
+					return nil, errFilter("%q is not an RFC 3339 timestamp", value)
+				}
 			}
 			cmpTo = func(v protoreflect.Value) int { return compareTime(v.Message(), t) }
 		default:
-			return nil, errFilter("field %q cannot be filtered on", fieldPath(fds))
+			return nil, errFilter("field %q cannot be filtered on", protopath.Name(fds))
 		}
 	default:
-		return nil, errFilter("field %q cannot be filtered on", fieldPath(fds))
+		return nil, errFilter("field %q cannot be filtered on", protopath.Name(fds))
 	}
 	var pred func(v protoreflect.Value) bool
 	switch op {

@@ -1,4 +1,6 @@
-package cloudtasks
+// Package protopath resolves the dotted field paths of FieldMasks and list
+// filters against protobuf descriptors, and copies fields by path.
+package protopath
 
 import (
 	"strings"
@@ -7,10 +9,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// resolvePath turns a dotted field path (snake_case as gRPC sends it, or
+// Resolve turns a dotted field path (snake_case as gRPC sends it, or
 // camelCase as REST users write it) into field descriptors of md. Paths may
 // not step through lists or maps.
-func resolvePath(md protoreflect.MessageDescriptor, path string) ([]protoreflect.FieldDescriptor, bool) {
+func Resolve(md protoreflect.MessageDescriptor, path string) ([]protoreflect.FieldDescriptor, bool) {
 	if path == "" {
 		return nil, false
 	}
@@ -35,8 +37,8 @@ func resolvePath(md protoreflect.MessageDescriptor, path string) ([]protoreflect
 	return fds, true
 }
 
-// fieldPath names fds in snake_case, for comparing against fixed lists.
-func fieldPath(fds []protoreflect.FieldDescriptor) string {
+// Name names fds in snake_case, for comparing against fixed lists.
+func Name(fds []protoreflect.FieldDescriptor) string {
 	names := make([]string, len(fds))
 	for i, fd := range fds {
 		names[i] = string(fd.Name())
@@ -44,10 +46,10 @@ func fieldPath(fds []protoreflect.FieldDescriptor) string {
 	return strings.Join(names, ".")
 }
 
-// copyPath copies the field at fds from src to dst: set when src has it,
+// Copy copies the field at fds from src to dst: set when src has it,
 // cleared otherwise. dst's intermediate messages are created as needed;
 // src is cloned so dst never aliases it.
-func copyPath(dst, src proto.Message, fds []protoreflect.FieldDescriptor) {
+func Copy(dst, src proto.Message, fds []protoreflect.FieldDescriptor) {
 	d := dst.ProtoReflect()
 	s := proto.Clone(src).ProtoReflect()
 	for i, fd := range fds {
