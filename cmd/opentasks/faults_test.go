@@ -65,7 +65,7 @@ func faultyTarget(t *testing.T) *httptest.Server {
 // whose target misbehaves beside a healthy queue with 100 tasks due at
 // 100/s. Each faulty task must be retried with its failure recorded (or,
 // for a slow answer or a body cut short after a 200, be done); the healthy
-// queue must get every task once, in time.
+// queue must get every task once, and none held up.
 func TestTargetFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real server against misbehaving targets")
@@ -109,8 +109,12 @@ func TestTargetFaults(t *testing.T) {
 			slices.Sort(late)
 			p99 := late[len(late)*99/100-1]
 			t.Logf("%s: the healthy queue's 100 tasks arrived once each, lateness p50 %v, p99 %v", name, late[len(late)/2], p99)
-			if p99 > 150*time.Millisecond {
-				t.Errorf("%s: healthy queue's p99 lateness %v, want under 150ms (the isolation test holds 50ms; this one has more going on beside it)", name, p99)
+			// Loose, for a shared machine under the race detector: a
+			// queue held up by the faulty one would be seconds late (the
+			// hung attempts last 15s). TestHungQueueDelaysNoOther holds
+			// the 50ms bound.
+			if p99 > time.Second {
+				t.Errorf("%s: healthy queue's p99 lateness %v, want under 1s", name, p99)
 			}
 			if tc.done {
 				waitEmpty(ctx, t, c, q.Name)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -66,15 +67,20 @@ func TestServesStartedTogether(t *testing.T) {
 	}
 }
 
-// serveOnce runs `opentasks serve` on path with an address it cannot
-// listen on, so that it exits right after opening the store, and returns
-// its stderr and exit code.
+// serveOnce runs `opentasks serve` on path with an address already in
+// use, so that it exits right after opening the store, and returns its
+// stderr and exit code.
 func serveOnce(t *testing.T, path string) (string, int) {
 	bin, err := binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:99999", "--store", "sqlite:"+path)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cmd := exec.Command(bin, "serve", "--addr", taken.Addr().String(), "--store", "sqlite:"+path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err = cmd.Run()
