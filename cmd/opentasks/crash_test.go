@@ -78,7 +78,7 @@ func TestKillMidDelivery(t *testing.T) {
 		if _, err := c.ResumeQueue(ctx, &cloudtaskspb.ResumeQueueRequest{Name: q.Name}); err != nil {
 			select {
 			case <-killed: // the first queues delivered 1,000 already
-			default:
+			case <-ctx.Done():
 				t.Fatal(err)
 			}
 			break

@@ -183,7 +183,7 @@ func (s *Service) sweep(ctx context.Context) {
 // by a process that died, or whose room was made on another node.
 func (s *Service) startAllQueued(ctx context.Context) {
 	wfs, err := s.st.QueuedWorkflows(ctx)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		s.log.Error("listing queued executions", "err", err)
 	}
 	for _, wf := range wfs {
