@@ -106,7 +106,7 @@ func (f *frame) execStep(ctx context.Context, sc *scope, st *step) (outcome, err
 	case st.assign != nil:
 		err = f.assign(ctx, sc, st.assign)
 	case st.call != nil:
-		err = f.call(ctx, sc, st.call)
+		err = f.call(ctx, sc, st)
 	case st.isSwitch:
 		out, err = f.switchStep(ctx, sc, st)
 	case st.loop != nil:
@@ -201,18 +201,23 @@ func setPath(container any, path []any, v any) (any, error) {
 	return nil, typeErrorf("an index must be a string or an integer, got %s", typeName(path[0]))
 }
 
-func (f *frame) call(ctx context.Context, sc *scope, c *callSpec) error {
+func (f *frame) call(ctx context.Context, sc *scope, st *step) error {
+	c := st.call
 	argv, err := f.eval(ctx, sc, c.args)
 	if err != nil {
 		return err
 	}
 	args := argv.(map[string]any)
+	ev := CallEvent{Routine: f.routine.name, Step: st.name, Line: st.line, Callee: c.target, Args: args}
+	f.ex.onCall(ev)
 	var result any
 	if r, ok := f.ex.wf.routines[c.target]; ok {
 		result, err = f.ex.callRoutine(ctx, r, nil, args, f.depth, sc.parDepth)
 	} else {
 		result, err = f.callExternal(ctx, sc, c.target, args)
 	}
+	ev.Done, ev.Result, ev.Err = true, result, err
+	f.ex.onCall(ev)
 	if err != nil || c.result == "" {
 		return err
 	}

@@ -38,12 +38,17 @@ func (r *response) httpError() *Error {
 }
 
 // send performs one request. Transport failures become ConnectionError,
-// ConnectionFailedError or TimeoutError; connectorTags adds ConnectionError
-// to connection failures, as the connector pages name them so. If parent
+// ConnectionFailedError or TimeoutError; connectorTags (a connector's
+// request, sent with ConnectorClient) adds ConnectionError to connection
+// failures, as the connector pages name them so. If parent
 // is done, its error is returned as is: the run is being cancelled.
 func (ex *execution) send(parent context.Context, req *http.Request, connectorTags bool) (*response, error) {
 	req.Header.Set("User-Agent", strings.TrimSpace(req.Header.Get("User-Agent")+" "+userAgent))
-	resp, err := ex.cfg.HTTPClient.Do(req)
+	client := ex.cfg.HTTPClient
+	if connectorTags {
+		client = ex.cfg.ConnectorClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		if perr := parent.Err(); perr != nil {
 			return nil, perr

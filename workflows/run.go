@@ -35,8 +35,14 @@ type Config struct {
 	Env map[string]string
 	// Identity names the execution for the built-in variables.
 	Identity Identity
-	// HTTPClient sends http.* and connector requests.
+	// HTTPClient sends http.* requests, and connector requests unless
+	// ConnectorClient is set.
 	HTTPClient *http.Client
+	// ConnectorClient, if set, sends connector requests (those to
+	// Endpoint): a server running its own executions hands them to itself
+	// in-process, as the execution's identity, rather than over the
+	// network without credentials.
+	ConnectorClient *http.Client
 	// Now is the clock behind sys.now and time functions.
 	Now func() time.Time
 	// Sleep waits for d or until ctx is done; retries and sys.sleep use it.
@@ -46,6 +52,10 @@ type Config struct {
 	// OnStep, when set, is called as each step starts (the Executions
 	// API's status.currentSteps); parallel branches call it concurrently.
 	OnStep func(routine, step string)
+	// OnCall, when set, is called as each call step's call begins and
+	// ends (what Cloud Workflows' call logs record); parallel branches
+	// call it concurrently.
+	OnCall func(CallEvent)
 	// Callbacks serves events.create_callback_endpoint and
 	// events.await_callback; without it they raise a ValueError.
 	Callbacks Callbacks
@@ -148,6 +158,9 @@ func (w *Workflow) Run(ctx context.Context, arg any, cfg Config) (any, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.ConnectorClient == nil {
+		cfg.ConnectorClient = cfg.HTTPClient
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -22,8 +22,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// binary builds the opentasks command once per test run.
+// binary builds the opentasks command once per test run, unless
+// OPENTASKS_TEST_BINARY names one already built (to compare two builds
+// with the same benchmark).
 var binary = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("OPENTASKS_TEST_BINARY"); bin != "" {
+		return bin, nil
+	}
 	dir, err := os.MkdirTemp("", "opentasks-bin")
 	if err != nil {
 		return "", err

@@ -17,7 +17,6 @@ import (
 	"github.com/opentasks/opentasks/internal/deliver"
 	"github.com/opentasks/opentasks/internal/dispatch"
 	"github.com/opentasks/opentasks/internal/oidc"
-	"github.com/opentasks/opentasks/internal/redact"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store/postgres"
 )
@@ -42,8 +41,12 @@ type serveFlags struct {
 	maxInFlight    int
 	isolation      isolationFlags
 	wf             workflowsFlags
+	wfDir          workflowsDirFlags
 	queues         queueFlags
 	security       securityFlags
+	logFormat      logFormat
+	metrics        bool
+	console        bool
 }
 
 func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveFlags, error) {
@@ -59,10 +62,13 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues that have waited less than --slow-after for their target (RunTask's excepted), shared fairly among queues")
 	f.isolation.register(fs)
+	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
 	f.wf.register(fs)
+	f.wfDir.register(fs)
 	f.queues.register(fs)
 	f.security.register(fs)
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug (logs every request), info, warn or error")
+	addMetricsFlags(fs, f)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: opentasks serve [flags]\n\nEach flag can also be set as OPENTASKS_<NAME> in the environment\n(e.g. OPENTASKS_ADDR, OPENTASKS_TASK_TOMBSTONE); a flag beats the environment.\n\n")
 		fs.PrintDefaults()
@@ -89,6 +95,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 		return nil, err
 	}
 	if err := f.security.validate(f.addr); err != nil {
+		return nil, err
+	}
+	if err := f.wfDir.validate(); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -128,7 +137,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 		fmt.Fprintf(stderr, "opentasks serve: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel, ReplaceAttr: redact.ReplaceAttr}))
+	logger := newLogger(stderr, f)
 	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }) {
 		// The live heap is small (pending tasks stay in the store), and
 		// under load the collector's share of the CPU is not: collect
@@ -154,6 +163,12 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 			err = fmt.Errorf("closing store: %w", cerr)
 		}
 	}()
+	// tasks is st as seen by what adds and removes tasks, which keeps the
+	// metrics' depths; workflows keep their own records in st.
+	tasks, obs, err := observe(ctx, f, st, logger)
+	if err != nil {
+		return err
+	}
 	oauth, err := oidc.ParseOAuthSource(f.oauthSource)
 	if err != nil {
 		return err
@@ -170,18 +185,20 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		AppEngineHost: f.appEngineHost,
 		Tokens:        oidc.Tokens{Signer: signer, OAuth: oauth},
 	}, tp.DialContext))
-	disp := dispatch.New(st, dispatch.Config{
+	disp := dispatch.New(tasks, dispatch.Config{
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
 		SlowAfter:     f.isolation.slowAfter,
 		Logger:        logger,
+		Observer:      obs.observer(),
 		Deliver:       deliverer,
 	})
+	obs.watch(disp)
 	if err := disp.Start(ctx); err != nil {
 		return err
 	}
 	defer disp.Stop()
-	svc := cloudtasks.New(st, cloudtasks.Config{
+	svc := cloudtasks.New(tasks, cloudtasks.Config{
 		TaskTombstone:  f.taskTombstone,
 		QueueTombstone: f.queueTombstone,
 		Dispatcher:     disp,
@@ -198,16 +215,33 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), st, logger)
+	self := newLoopback()
+	wsvc, wfOpts, stopWorkflows, err := startWorkflows(ctx, f, ln.Addr().String(), self, sec, st, logger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer stopWorkflows()
-	h := server.New(sec.api(f.queues.api(svc)), slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
+	stopDir, err := f.wfDir.start(ctx, wsvc, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopDir()
+	api := sec.api(f.queues.api(svc))
+	opts := slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
 		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()),
-		server.WithHandler("GET "+runtimePath, runtimeHandler(deliverer))}, wfOpts)...)
+		server.WithHandler("GET "+runtimePath, runtimeHandler(deliverer))}, wfOpts, obs.options)
+	if f.console {
+		o, err := consoleOption(tasks, api, sec.authn, obs.metrics, wsvc, f.wfDir.consoleParents(), logger)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, o)
+	}
+	h := server.New(api, opts...)
+	self.serve(h)
 
 	fmt.Fprintf(stdout, "opentasks: serving on %s://%s (store %s)\n", f.security.scheme(), ln.Addr(), f.store)
 	err = sec.serve(ctx, ln, h, shutdownGrace)

@@ -172,3 +172,12 @@ func (s *security) serverOptions() []server.Option {
 	}
 	return []server.Option{server.WithAuthentication(s.authn.UnaryInterceptor, s.authn.StreamInterceptor, s.authn.Middleware)}
 }
+
+// actAs, when authentication is on, checks that a caller may act as a
+// service account (a workflow's, whose connectors act as it).
+func (s *security) actAs() func(context.Context, string) error {
+	if s.authz == nil {
+		return nil
+	}
+	return func(ctx context.Context, email string) error { return s.authz.Check(ctx, auth.PermActAs, email) }
+}

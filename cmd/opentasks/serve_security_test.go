@@ -385,6 +385,20 @@ func TestCLIWithToken(t *testing.T) {
 	if code := run(ctx, args, io.Discard, &stderr, []string{"OPENTASKS_TOKEN=cli-t0ken"}); code != 0 {
 		t.Fatalf("with a token: exit %d, stderr %q", code, stderr.String())
 	}
+	// Executions go over gRPC (Google's Go client has no REST mode), in
+	// plain text here: the token goes with them too.
+	source := writeFile(t, "hello.yaml", "main:\n  steps:\n    - done:\n        return: hi\n")
+	for _, args := range [][]string{{"workflows", "deploy", "hello", "--source", source}, {"workflows", "run", "hello"}} {
+		var stdout strings.Builder
+		stderr.Reset()
+		args = append(args, "--endpoint", url, "--project", "p")
+		if code := run(ctx, args, &stdout, &stderr, []string{"OPENTASKS_TOKEN=cli-t0ken"}); code != 0 {
+			t.Fatalf("%v with a token: exit %d, stderr %q", args, code, stderr.String())
+		}
+		if args[1] == "run" && !strings.Contains(stdout.String(), `state: SUCCEEDED`) {
+			t.Errorf("workflows run printed %q", stdout.String())
+		}
+	}
 }
 
 // TestHealthcheckTLS: in a container with TLS on, healthcheck finds the

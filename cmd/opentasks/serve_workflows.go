@@ -37,30 +37,33 @@ func (f *workflowsFlags) register(fs *flag.FlagSet) {
 }
 
 // startWorkflows starts the Workflows and Executions APIs on st for the
-// server listening on addr; serve them with the returned options, and call
-// stop before closing st.
-func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.Store, logger *slog.Logger) (opts []server.Option, stop func(), err error) {
+// server listening on addr, whose handler executions' connectors reach
+// through self, with sec's checks; serve them with the returned options,
+// and call stop before closing st.
+func startWorkflows(ctx context.Context, f *serveFlags, addr string, self *loopback, sec *security, st store.Store, logger *slog.Logger) (svc *workflowsapi.Service, opts []server.Option, stop func(), err error) {
 	ws, ok := st.(store.WorkflowStore)
 	if !ok {
-		return nil, nil, fmt.Errorf("the store %s cannot hold workflows", f.store)
+		return nil, nil, nil, fmt.Errorf("the store %s cannot hold workflows", f.store)
 	}
 	var mocks *workflows.Mocks
 	if f.wf.mocks != "" {
 		if mocks, err = workflows.LoadMocksFile(f.wf.mocks); err != nil {
-			return nil, nil, fmt.Errorf("--workflows-mocks: %w", err)
+			return nil, nil, nil, fmt.Errorf("--workflows-mocks: %w", err)
 		}
 	}
 	// Executions' http.* calls go where tasks may go (--deny-targets).
 	tp, err := f.security.targetPolicy(logger)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost, tr.DialContext = 256, tp.DialContext
-	svc := workflowsapi.New(ws, st, workflowsapi.Config{
+	svc = workflowsapi.New(ws, st, workflowsapi.Config{
 		HTTPClient: &http.Client{Transport: tr},
 		Mocks:      mocks,
-		Endpoint:   "http://" + dialable(addr),
+		Connectors: self.transport,
+		ActAs:      sec.actAs(),
+		Endpoint:   f.security.scheme() + "://" + dialable(addr),
 		MaxActive:  f.wf.maxActive,
 		MaxQueued:  f.wf.maxQueued,
 		Retention:  f.wf.retention,
@@ -69,9 +72,9 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, st store.St
 		Logger:     logger,
 	})
 	if err := svc.Start(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return []server.Option{
+	return svc, []server.Option{
 		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
 		server.WithRESTRules(workflowsapi.MixinRules()...),

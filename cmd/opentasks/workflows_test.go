@@ -217,7 +217,12 @@ func TestWorkflowsRunCallback(t *testing.T) {
 	case code := <-done:
 		t.Fatalf("run ended first: exit %d", code)
 	}
-	resp, err := http.Post(url, "application/json", strings.NewReader(`{"answer": 42}`))
+	// A client of its own: the shared one may hold an idle connection to
+	// a server of an earlier test that had the same port, and a POST on
+	// it fails with EOF rather than being retried.
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Post(url, "application/json", strings.NewReader(`{"answer": 42}`))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST %s: %v %v", url, resp, err)
 	}
@@ -225,7 +230,7 @@ func TestWorkflowsRunCallback(t *testing.T) {
 		t.Errorf("exit %d, stdout %q", code, stdout.String())
 	}
 	// The listener is closed with the run.
-	if _, err := http.Post(url, "application/json", strings.NewReader(`{}`)); err == nil {
+	if _, err := client.Post(url, "application/json", strings.NewReader(`{}`)); err == nil {
 		t.Errorf("callback listener still up after the run")
 	}
 }

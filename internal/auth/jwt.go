@@ -149,7 +149,11 @@ func (v *JWTVerifier) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKe
 		stale = true
 	}
 	if stale {
-		v.fetch(ctx, now)
+		// The fetch serves every caller until the next one: a caller
+		// that gives up (or a client that cancels on purpose) must not
+		// make it fail, leaving no keys for minKeysTTL. The client's
+		// timeout bounds it.
+		v.fetch(context.WithoutCancel(ctx), now)
 	}
 	if len(v.keys.Keys) == 0 {
 		// Never fetched: no verdict on the token is possible.

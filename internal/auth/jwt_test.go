@@ -206,3 +206,20 @@ func TestJWTPrincipalAndKeys(t *testing.T) {
 		t.Fatalf("%d fetches within the new max-age; want 3", n)
 	}
 }
+
+// TestJWTFetchOutlivesCaller: a caller that cancels while the keys are
+// fetched does not make the fetch fail for the callers after it.
+func TestJWTFetchOutlivesCaller(t *testing.T) {
+	j := newJWKS(t)
+	v := auth.NewJWTVerifier(auth.JWTConfig{JWKSURL: j.url, Issuer: testIssuer, Audience: testAudience})
+	token := j.sign(t, "rsa1", validClaims(time.Now(), "a@example.com"))
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = v.Principal(gone, token)
+	if p, err := v.Principal(context.Background(), token); err != nil || p.Member != "user:a@example.com" {
+		t.Fatalf("after a cancelled caller: %v, %v", p, err)
+	}
+	if n := j.fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches; want 1", n)
+	}
+}

@@ -51,7 +51,7 @@ func (s *Service) BufferTask(ctx context.Context, queue, taskID string, body []b
 		return nil, err
 	}
 	s.scheduled(queue, t.Task.GetScheduleTime().AsTime())
-	return withView(t.Task, cloudtaskspb.Task_BASIC), nil
+	return inView(t.Task, cloudtaskspb.Task_BASIC), nil
 }
 
 // OverrideURL is the URL a queue's uri_override alone describes; the

@@ -156,7 +156,7 @@ func (s *Service) BatchCreateTasks(ctx context.Context, req *cloudtaskspb.BatchC
 			meta.FailedRequests[int32(i)] = statusProto(errs[i])
 			continue
 		}
-		resp.Tasks = append(resp.Tasks, withView(t.Task, views[i]))
+		resp.Tasks = append(resp.Tasks, inView(t.Task, views[i]))
 		if due := t.Task.GetScheduleTime().AsTime(); earliest.IsZero() || due.Before(earliest) {
 			earliest = due
 		}

@@ -19,7 +19,7 @@ import (
 	"github.com/opentasks/opentasks/internal/store/sqlite"
 )
 
-func newTestService(t *testing.T) *Service {
+func newTestService(t testing.TB) *Service {
 	t.Helper()
 	now := func() time.Time { return time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC) }
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), sqlite.WithClock(now))

@@ -314,7 +314,13 @@ func viewOf(v cloudtaskspb.Task_View) (cloudtaskspb.Task_View, error) {
 // request bodies (the proto says App Engine's; Cloud Tasks also omits the
 // HTTP one).
 func withView(t *cloudtaskspb.Task, v cloudtaskspb.Task_View) *cloudtaskspb.Task {
-	c := proto.Clone(t).(*cloudtaskspb.Task)
+	return inView(proto.Clone(t).(*cloudtaskspb.Task), v)
+}
+
+// inView is withView in place, for a task nothing else holds: one just
+// created, which the store has encoded and let go. Saving the copy
+// matters on the create path (a sixth of the handler's CPU).
+func inView(c *cloudtaskspb.Task, v cloudtaskspb.Task_View) *cloudtaskspb.Task {
 	c.View = v
 	if v == cloudtaskspb.Task_BASIC {
 		switch mt := c.MessageType.(type) {

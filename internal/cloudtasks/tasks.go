@@ -88,7 +88,7 @@ func (s *Service) CreateTask(ctx context.Context, req *cloudtaskspb.CreateTaskRe
 		return nil, err
 	}
 	s.scheduled(parent, t.Task.GetScheduleTime().AsTime())
-	return withView(t.Task, view), nil
+	return inView(t.Task, view), nil
 }
 
 // createTask builds and stores one task; the caller tells the dispatcher.

@@ -42,6 +42,12 @@ type Outcome struct {
 	// Applied is false when the task had been deleted or taken by a later
 	// attempt, so this outcome changed nothing.
 	Applied bool
+	// Queue is the queue's configuration the attempt ran with (only
+	// Observer gets it).
+	QueueConfig *cloudtaskspb.Queue
+	// Err: writing the outcome failed, so the task stays leased and is
+	// delivered again (only Observer sees such outcomes).
+	Err error
 }
 
 // attempt delivers t (already leased until leaseEnd) and hands the outcome
@@ -87,7 +93,7 @@ func (d *Dispatcher) attempt(ctx context.Context, r *runner, q *cloudtaskspb.Que
 	if throttled(res) {
 		d.runner(t.Queue).throttleAt(now)
 	}
-	d.done <- done{c: c, res: res}
+	d.done <- done{c: c, res: res, q: q}
 }
 
 // outcome records res in t and says what becomes of it (spec 3.4, 5.5).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opentasks/opentasks/internal/cpubench"
 	"github.com/opentasks/opentasks/internal/dispatch"
+	"github.com/opentasks/opentasks/internal/metrics"
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/sqlite"
 )
@@ -22,15 +23,30 @@ import (
 // BenchmarkDeliver delivers b.N due tasks spread over 64 queues (rate 500/s
 // each) from a real SQLite store to a real keep-alive HTTP target, and
 // reports delivered tasks/s and the CPU time the process (target included)
-// spent per task, which varies less than the rate on a shared machine.
+// spent per task, which varies less than the rate on a shared machine. Its
+// metrics case keeps the metrics (internal/metrics) as serve does.
 func BenchmarkDeliver(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { benchmarkDeliver(b, false) })
+	b.Run("metrics", func(b *testing.B) { benchmarkDeliver(b, true) })
+}
+
+func benchmarkDeliver(b *testing.B, withMetrics bool) {
 	const queues = 64
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	opened, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	defer opened.Close()
+	var st store.Store = opened
+	cfg := dispatch.Config{}
+	if withMetrics {
+		m := metrics.New(metrics.Config{})
+		if st, err = m.Wrap(ctx, opened); err != nil {
+			b.Fatal(err)
+		}
+		cfg.Observer = m
+	}
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer target.Close()
 	now := time.Now()
@@ -62,7 +78,8 @@ func BenchmarkDeliver(b *testing.B) {
 		}
 	}
 	done := make(chan struct{}, b.N)
-	d := dispatch.New(st, dispatch.Config{OnComplete: func(dispatch.Outcome) { done <- struct{}{} }})
+	cfg.OnComplete = func(dispatch.Outcome) { done <- struct{}{} }
+	d := dispatch.New(st, cfg)
 	b.ResetTimer()
 	cpu := cpubench.Start(b, "cpu-µs/task")
 	start := time.Now()

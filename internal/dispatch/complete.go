@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+
 	"github.com/opentasks/opentasks/internal/deliver"
 	"github.com/opentasks/opentasks/internal/store"
 )
@@ -21,6 +23,7 @@ const (
 type done struct {
 	c   store.Completion
 	res deliver.Result
+	q   *cloudtaskspb.Queue
 }
 
 // completer writes outcomes in batches: it takes one, waits out the
@@ -61,6 +64,7 @@ func (d *Dispatcher) completer() {
 		}
 		// Not d.ctx: outcomes in hand are written even while stopping.
 		ok, err := d.st.CompleteTasks(context.Background(), cs)
+		d.observe(batch, ok, err)
 		if err != nil {
 			// The tasks stay leased and come back when their leases end.
 			d.log.Error("dispatch: writing outcomes", "count", len(cs), "err", err)
@@ -79,5 +83,21 @@ func (d *Dispatcher) completer() {
 				})
 			}
 		}
+	}
+}
+
+// observe reports a written (or failed) batch of outcomes to the observer.
+func (d *Dispatcher) observe(batch []done, ok []bool, err error) {
+	if d.cfg.Observer == nil {
+		return
+	}
+	var o Outcome
+	for i, x := range batch {
+		o = Outcome{
+			Queue: x.c.Queue, TaskID: x.c.ID, Result: x.res,
+			Task: x.c.Task, Deleted: x.c.Delete, Applied: err == nil && ok[i],
+			QueueConfig: x.q, Err: err,
+		}
+		d.cfg.Observer.Attempted(&o)
 	}
 }

@@ -42,6 +42,9 @@ type Config struct {
 	// OnComplete, if set, is called with every attempt's outcome once it
 	// is durable (tests, metrics). It must not block.
 	OnComplete func(Outcome)
+	// Observer, if set, is told of every attempt as it starts and ends
+	// (metrics, attempt logs).
+	Observer Observer
 	// Logger reports store errors; default slog.Default().
 	Logger *slog.Logger
 }

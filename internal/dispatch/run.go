@@ -45,6 +45,7 @@ func (d *Dispatcher) Run(ctx context.Context, t *store.Task, q *cloudtaskspb.Que
 		}
 		return nil, store.ErrNotFound
 	}
+	d.dispatched(t.Queue, 1)
 	out := *t
 	out.Task = proto.Clone(t.Task).(*cloudtaskspb.Task)
 	d.pool.run(func(ctx context.Context) { d.attempt(ctx, nil, q, t, s, until, now) })

@@ -296,6 +296,13 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 		return err
 	}
 	q := r.q
+	leased := 0
+	for _, applied := range ok {
+		if applied {
+			leased++
+		}
+	}
+	r.d.dispatched(r.queue, leased)
 	for i, t := range batch {
 		if !ok[i] {
 			r.d.slots.give(r, 1)

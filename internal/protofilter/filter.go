@@ -120,10 +120,16 @@ func lexFilter(s string) ([]filterTok, error) {
 	return toks, nil
 }
 
+// maxParenDepth bounds nested parentheses: the parser recurses once per
+// level, and a request body holds two million of them, enough to take
+// seconds and a stack of gigabytes. No real filter comes near it.
+const maxParenDepth = 64
+
 type filterParser struct {
-	md   protoreflect.MessageDescriptor
-	toks []filterTok
-	pos  int
+	md    protoreflect.MessageDescriptor
+	toks  []filterTok
+	pos   int
+	depth int // parentheses open at pos
 }
 
 func (p *filterParser) peekKeyword(kw string) bool {
@@ -197,6 +203,9 @@ func (p *filterParser) term() (Filter, error) {
 	var f Filter
 	var err error
 	if p.pos < len(p.toks) && p.toks[p.pos].kind == tokLParen {
+		if p.depth++; p.depth > maxParenDepth {
+			return nil, errFilter("parentheses nested deeper than %d", maxParenDepth)
+		}
 		p.pos++
 		if f, err = p.expr(); err != nil {
 			return nil, err
@@ -205,6 +214,7 @@ func (p *filterParser) term() (Filter, error) {
 			return nil, errFilter("missing \")\"")
 		}
 		p.pos++
+		p.depth--
 	} else if f, err = p.restriction(); err != nil {
 		return nil, err
 	}

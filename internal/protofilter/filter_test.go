@@ -161,3 +161,22 @@ func TestFilterMapEntry(t *testing.T) {
 		t.Errorf("ordering on a map entry: %v", err)
 	}
 }
+
+// TestFilterNesting: parentheses nest up to maxParenDepth; deeper is
+// INVALID_ARGUMENT, and a body full of them is refused without recursing
+// through it.
+func TestFilterNesting(t *testing.T) {
+	md := (&cloudtaskspb.Queue{}).ProtoReflect().Descriptor()
+	paused := (&cloudtaskspb.Queue{State: cloudtaskspb.Queue_PAUSED}).ProtoReflect()
+	nested := func(n int) string { return strings.Repeat("(", n) + "state:PAUSED" + strings.Repeat(")", n) }
+	f, err := Compile(md, nested(maxParenDepth))
+	if err != nil || !f(paused) {
+		t.Fatalf("%d levels: %v", maxParenDepth, err)
+	}
+	for _, n := range []int{maxParenDepth + 1, 1 << 16} {
+		if _, err := Compile(md, nested(n)); status.Code(err) != codes.InvalidArgument ||
+			!strings.Contains(err.Error(), "parentheses nested deeper than 64") {
+			t.Errorf("%d levels: %v", n, err)
+		}
+	}
+}

@@ -34,6 +34,15 @@ var httpStatus = [...]int{
 	codes.Unauthenticated:    http.StatusUnauthorized,
 }
 
+// HTTPStatus is the HTTP status the REST API answers a canonical code
+// with.
+func HTTPStatus(c codes.Code) int {
+	if int(c) >= len(httpStatus) {
+		return http.StatusInternalServerError
+	}
+	return httpStatus[c]
+}
+
 // googleError is the body of every REST error: {"error": {...}}.
 type googleError struct {
 	Error errorBody `json:"error"`

@@ -46,11 +46,12 @@ const (
 type Option func(*config)
 
 type config struct {
-	logger   *slog.Logger
-	handlers []mount
-	services []service
-	rules    []*annotations.HttpRule
-	guard    guard
+	logger       *slog.Logger
+	handlers     []mount
+	services     []service
+	rules        []*annotations.HttpRule
+	guard        guard
+	interceptors []grpc.UnaryServerInterceptor
 }
 
 // service is a gRPC service served beside the API (WithService).
@@ -98,7 +99,7 @@ func New(api API, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gs := newGRPCServer(api, cfg.logger, cfg.guard)
+	gs := newGRPCServer(api, cfg.logger, cfg.guard, cfg.interceptors)
 	for _, sv := range cfg.services {
 		gs.RegisterService(sv.desc, sv.impl)
 	}
@@ -135,19 +136,25 @@ func New(api API, opts ...Option) http.Handler {
 			restH.ServeHTTP(w, r)
 		}
 	})
-	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs}
+	return &handler{Handler: recoverHTTP(cfg.logger, logRequests(cfg.logger, h)), grpc: gs, logger: cfg.logger}
 }
 
 // handler is what New returns; Serve uses its gRPC server directly.
 type handler struct {
 	http.Handler
-	grpc *grpc.Server
+	grpc   *grpc.Server
+	logger *slog.Logger
 }
 
-// ownedByMux reports whether r is for /healthz or a WithHandler route.
+// ownedByMux reports whether r is for /healthz or a WithHandler route
+// (a clean path, with a trailing slash for a subtree such as /console/).
 func ownedByMux(mux *http.ServeMux, r *http.Request) bool {
 	_, pattern := mux.Handler(r)
-	return pattern != "" && path.Clean(r.URL.Path) == r.URL.Path
+	clean := path.Clean(r.URL.Path)
+	if strings.HasSuffix(r.URL.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	return pattern != "" && clean == r.URL.Path
 }
 
 func isGRPC(r *http.Request) bool {
@@ -160,7 +167,7 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
-	return &http.Server{
+	hs := &http.Server{
 		Handler:           h,
 		Protocols:         &p,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -169,11 +176,22 @@ func NewHTTPServer(h http.Handler) *http.Server {
 		MaxHeaderBytes:    1 << 20,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
 	}
+	if sh, ok := h.(*handler); ok {
+		// The server's own errors go to New's logger, in its format.
+		hs.ErrorLog = slog.NewLogLogger(sh.logger.Handler(), slog.LevelError)
+	}
+	return hs
 }
 
-func newGRPCServer(api API, logger *slog.Logger, g guard) *grpc.Server {
+func newGRPCServer(api API, logger *slog.Logger, g guard, extra []grpc.UnaryServerInterceptor) *grpc.Server {
 	codec := newRequestCodec()
-	gs := grpc.NewServer(append(g.grpcOptions(),
+	// extra (WithUnaryInterceptor) runs outermost: it sees the calls the
+	// guard refuses too.
+	var opts []grpc.ServerOption
+	if len(extra) > 0 {
+		opts = append(opts, grpc.ChainUnaryInterceptor(extra...))
+	}
+	gs := grpc.NewServer(append(append(opts, g.grpcOptions()...),
 		grpc.MaxRecvMsgSize(maxMessageBytes),
 		grpc.MaxConcurrentStreams(maxStreams),
 		grpc.MaxHeaderListSize(1<<20),

@@ -75,7 +75,8 @@ type Store interface {
 
 	// CreateTask stores a new task. ErrQueueNotFound if its queue does not
 	// exist, ErrAlreadyExists if a task of that name exists or is
-	// tombstoned.
+	// tombstoned. It keeps no reference to t once it returns: the
+	// service shapes the created task it answers with in place.
 	CreateTask(ctx context.Context, t *Task) error
 	// GetTask returns the task, ErrTombstoned if it was deleted or
 	// completed recently, or ErrNotFound.

@@ -52,9 +52,6 @@ func New(t testing.TB) *CA {
 	return &CA{t: t, cert: cert, key: key, pool: pool}
 }
 
-// Pool is a pool holding only the CA, for clients' RootCAs.
-func (ca *CA) Pool() *x509.CertPool { return ca.pool }
-
 // Issue returns a server certificate and key in PEM for 127.0.0.1, ::1
 // and localhost, with commonName to tell issues apart.
 func (ca *CA) Issue(commonName string) (certPEM, keyPEM []byte) {

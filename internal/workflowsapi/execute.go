@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -25,9 +26,13 @@ const msgInterrupted = "Execution interrupted: the OpenTasks server running it s
 func (s *Service) execute(ctx context.Context, r *run, e *executionspb.Execution, prog *workflows.Workflow, arg any, cfg workflows.Config) {
 	cfg.Endpoint = s.cfg.Endpoint
 	cfg.HTTPClient = s.cfg.HTTPClient
+	if s.cfg.Connectors != nil {
+		cfg.ConnectorClient = &http.Client{Transport: s.cfg.Connectors(cfg.Identity.ServiceAccount)}
+	}
 	cfg.Now = s.now
-	cfg.Log = &logWriter{log: s.log, execution: e.GetName()}
+	cfg.Log = &logWriter{log: s.log, execution: e.GetName(), logs: s.logs}
 	cfg.OnStep = r.onStep
+	cfg.OnCall = s.logs.onCall(e.GetName())
 	cfg.Callbacks = s.callbacks
 	cfg.Mocks = s.cfg.Mocks
 	result, runErr := prog.Run(ctx, arg, cfg)
@@ -112,13 +117,17 @@ func executionError(err error) *executionspb.Execution_Error {
 	return out
 }
 
-// logWriter turns an execution's sys.log lines into log records.
+// logWriter turns an execution's sys.log lines into log records, and
+// keeps them for ExecutionLog.
 type logWriter struct {
 	log       *slog.Logger
 	execution string
+	logs      *execLogs
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
-	w.log.Info("sys.log", "execution", w.execution, "entry", string(bytes.TrimSpace(p)))
+	line := bytes.TrimSpace(p)
+	w.log.Info("sys.log", "execution", w.execution, "entry", string(line))
+	w.logs.sysLog(w.execution, line)
 	return len(p), nil
 }

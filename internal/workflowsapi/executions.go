@@ -137,11 +137,13 @@ func (s *Service) startQueued(ctx context.Context, workflow string) {
 		return e
 	})
 	if err != nil {
-		s.log.Error("starting queued executions", "workflow", workflow, "err", err)
+		if ctx.Err() == nil {
+			s.log.Error("starting queued executions", "workflow", workflow, "err", err)
+		}
 		return
 	}
 	for _, e := range started {
-		if err := s.launchStored(ctx, e); err != nil {
+		if err := s.launchStored(ctx, e); err != nil && ctx.Err() == nil {
 			s.log.Error("starting a queued execution", "execution", e.GetName(), "err", err)
 		}
 	}
@@ -283,7 +285,9 @@ func (s *Service) CancelExecution(ctx context.Context, req *executionspb.CancelE
 		now := s.now()
 		cur.State = executionspb.Execution_CANCELLED
 		cur.EndTime = timestamppb.New(now)
-		cur.Duration = durationpb.New(now.Sub(cur.GetStartTime().AsTime()))
+		if cur.GetStartTime() != nil { // a QUEUED one never started
+			cur.Duration = durationpb.New(now.Sub(cur.GetStartTime().AsTime()))
+		}
 		if st != nil {
 			cur.Status = st
 		}

@@ -234,6 +234,8 @@ func TestQueue(t *testing.T) {
 			}
 			if c, err := e.ex["rest"].CancelExecution(ctx, &executionspb.CancelExecutionRequest{Name: queued[1].GetName()}); err != nil || c.GetState() != executionspb.Execution_CANCELLED {
 				t.Fatalf("cancel of a queued execution: %v, %v", c, err)
+			} else if c.GetStartTime() != nil || c.GetDuration() != nil {
+				t.Errorf("a queued execution cancelled: start %v, duration %v; it never started", c.GetStartTime(), c.GetDuration())
 			}
 			close(tg.hold)
 			if got := e.await(t, "grpc", first.GetName()); got.GetState() != executionspb.Execution_SUCCEEDED {

@@ -25,12 +25,26 @@ type Records interface {
 
 // Config tunes a Service; zero fields take the defaults documented on each.
 type Config struct {
-	// Endpoint is this server's base URL (http://HOST:PORT): the
-	// connectors of executions reach Cloud Tasks and Executions there.
+	// Endpoint is this server's base URL (SCHEME://HOST:PORT): the
+	// connectors of executions reach Cloud Tasks and Executions there, and
+	// callback endpoints are URLs under it.
 	Endpoint string
-	// HTTPClient sends executions' http.* and connector requests; default
-	// one that keeps up to 256 idle connections a host.
+	// HTTPClient sends executions' http.* requests, and connector requests
+	// unless Connectors is set; default one that keeps up to 256 idle
+	// connections a host.
 	HTTPClient *http.Client
+	// Connectors, if set, carries the connector requests of executions of
+	// a workflow whose service account is serviceAccount ("" when none is
+	// set): the server hands them to itself in-process, as that account,
+	// so that they pass its TLS and authentication as Cloud Workflows'
+	// connectors act as the workflow's service account.
+	Connectors func(serviceAccount string) http.RoundTripper
+	// ActAs, if set, is asked whether the caller of CreateWorkflow or
+	// UpdateWorkflow may act as the service account the workflow names
+	// (iam.serviceAccounts.actAs), as Cloud Workflows asks: its
+	// connectors act as that account, so naming one is borrowing its
+	// permissions.
+	ActAs func(ctx context.Context, serviceAccount string) error
 	// Now is the clock of timestamps and leases; default time.Now.
 	Now func() time.Time
 	// MaxActive bounds the ACTIVE executions of one workflow; past it new
@@ -72,6 +86,8 @@ type Service struct {
 	// callbacks are the endpoints of events.create_callback_endpoint,
 	// served at /callbacks/ on the port (CallbacksHandler).
 	callbacks *workflows.MemoryCallbacks
+	// logs keeps executions' sys.log lines and call logs (ExecutionLog).
+	logs *execLogs
 
 	// programs caches loaded definitions by workflow name and revision.
 	programs sync.Map // string -> *workflows.Workflow
@@ -106,7 +122,7 @@ func New(st store.WorkflowStore, rec Records, cfg Config) *Service {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{st: st, rec: rec, cfg: cfg, now: cfg.Now, log: cfg.Logger, runs: newRuns(),
-		callbacks: workflows.NewMemoryCallbacks(cfg.Endpoint)}
+		callbacks: workflows.NewMemoryCallbacks(cfg.Endpoint), logs: newExecLogs(cfg.Now)}
 }
 
 // Start ends the executions that an earlier process left ACTIVE (all of
@@ -174,7 +190,7 @@ func (s *Service) sweep(ctx context.Context) {
 		s.log.Error("ending interrupted executions", "err", err)
 	}
 	if err := s.deleteOld(ctx); err != nil && ctx.Err() == nil {
-		s.log.Error("deleting old executions", "err", err)
+		s.log.Error("housekeeping", "err", err)
 	}
 	s.startAllQueued(ctx)
 }

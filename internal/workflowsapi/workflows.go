@@ -154,6 +154,9 @@ func (s *Service) CreateWorkflow(ctx context.Context, req *workflowspb.CreateWor
 	if err := validateWorkflow(in, s.loadOptions()...); err != nil {
 		return nil, err
 	}
+	if err := s.actAs(ctx, in.GetServiceAccount()); err != nil {
+		return nil, err
+	}
 	name := parent + "/workflows/" + id
 	now := timestamppb.New(s.now())
 	out, err := s.st.UpdateWorkflow(ctx, name, func(cur *workflowspb.Workflow) (*workflowspb.Workflow, bool, error) {
@@ -193,6 +196,11 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 				return nil, invalid("Invalid update_mask: field %q cannot be updated.", p)
 			}
 			paths = append(paths, protopath.Name(fds))
+		}
+	}
+	if slices.Contains(paths, "service_account") {
+		if err := s.actAs(ctx, in.GetServiceAccount()); err != nil {
+			return nil, err
 		}
 	}
 	now := timestamppb.New(s.now())
@@ -415,5 +423,23 @@ func identity(w *workflowspb.Workflow, wn workflowName, executionID string) work
 	return workflows.Identity{
 		ProjectID: wn.project, Location: wn.location, WorkflowID: wn.id,
 		RevisionID: w.GetRevisionId(), ExecutionID: executionID,
+		ServiceAccount: serviceAccountEmail(w.GetServiceAccount()),
 	}
+}
+
+// actAs checks that the caller may have a workflow act as sa.
+func (s *Service) actAs(ctx context.Context, sa string) error {
+	if s.cfg.ActAs == nil || sa == "" {
+		return nil
+	}
+	return s.cfg.ActAs(ctx, serviceAccountEmail(sa))
+}
+
+// serviceAccountEmail is the account of a workflow's serviceAccount
+// field, which may also be projects/P/serviceAccounts/ACCOUNT.
+func serviceAccountEmail(sa string) string {
+	if _, acct, ok := strings.Cut(sa, "/serviceAccounts/"); ok {
+		return acct
+	}
+	return sa
 }

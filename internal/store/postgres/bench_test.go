@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"testing"
 
+	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/storetest"
 )
 
@@ -11,7 +12,7 @@ import (
 //	OPENTASKS_TEST_POSTGRES=postgres://root@127.0.0.1:5432/test?sslmode=disable \
 //	  go test ./internal/store/postgres -run '^$' -bench CreateTask -benchtime 100000x
 func BenchmarkCreateTask(b *testing.B) {
-	storetest.BenchmarkCreateTask(b, open(b, schemaURL(b)))
+	storetest.BenchmarkCreateTask(b, func(b *testing.B) store.Store { return open(b, schemaURL(b)) })
 }
 
 // BenchmarkDispatch: see storetest.BenchmarkDispatch.

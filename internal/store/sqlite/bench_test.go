@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/sqlite"
 	"github.com/opentasks/opentasks/internal/store/storetest"
 )
@@ -12,7 +13,9 @@ import (
 // BenchmarkCreateTask: see storetest.BenchmarkCreateTask.
 //
 //	go test ./internal/store/sqlite -run '^$' -bench CreateTask -benchtime 100000x
-func BenchmarkCreateTask(b *testing.B) { storetest.BenchmarkCreateTask(b, openBench(b)) }
+func BenchmarkCreateTask(b *testing.B) {
+	storetest.BenchmarkCreateTask(b, func(b *testing.B) store.Store { return openBench(b) })
+}
 
 // BenchmarkDispatch: see storetest.BenchmarkDispatch.
 //
