@@ -228,7 +228,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
 		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts, obs.options)
 	if f.console {
-		o, err := consoleOption(tasks, api, sec.authn, obs.metrics, wsvc, f.wfDir.consoleParents(), logger)
+		o, err := consoleOption(tasks, api, sec.authn, obs.metrics, sec.workflows(wsvc), f.wfDir.consoleParents(), logger)
 		if err != nil {
 			return err
 		}
