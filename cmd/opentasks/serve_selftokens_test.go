@@ -26,6 +26,8 @@ func TestTasksTargetingTheServer(t *testing.T) {
 	tokens := writeFile(t, "tokens", "t0ken user:ops@example.com\n")
 	policy := writeFile(t, "policy.json", `{"bindings": [
 		{"role": "roles/cloudtasks.admin", "members": ["user:ops@example.com"]},
+		{"role": "roles/workflows.admin", "members": ["user:ops@example.com"]},
+		{"role": "roles/workflows.invoker", "members": ["serviceAccount:runner@p.iam.gserviceaccount.com"]},
 		{"role": "roles/iam.serviceAccountUser", "members": ["user:ops@example.com"]},
 		{"role": "roles/cloudtasks.enqueuer", "members": ["serviceAccount:runner@p.iam.gserviceaccount.com"]}]}`)
 	base := serveWith(t, &lockedBuffer{}, []string{"OPENTASKS_STORE=sqlite:" + filepath.Join(dir, "db")},
@@ -103,6 +105,11 @@ func TestTasksTargetingTheServer(t *testing.T) {
 	code, body := rawCall(t, http.MethodGet, base+"/v1/"+parent+"/workflows/w/executions", "", map[string]string{"Authorization": "Bearer t0ken"})
 	if code != http.StatusOK || !strings.Contains(body, parent+"/workflows/w/executions/") {
 		t.Fatalf("executions after the task: %d %s", code, body)
+	}
+
+	// An account without workflows.executions.create is refused.
+	if c := attempted(task("stranger@p.iam.gserviceaccount.com", "/v1/"+parent+"/workflows/w/executions", `{}`).GetName()); c != codes.PermissionDenied {
+		t.Fatalf("stranger's task starting an execution: %v, want PermissionDenied", c)
 	}
 
 	// A token the server minted for somewhere else is not for it.

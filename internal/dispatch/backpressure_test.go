@@ -28,7 +28,7 @@ func TestSlotHeldUntilOutcomeQueued(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t, "t0", "t1", "t2")
 	stuck := make(chan struct{})
-	d := New(st, Config{MaxInFlight: 1, OnComplete: func(Outcome) { <-stuck }})
+	d := New(st, Config{MaxInFlight: 1, SlowAfter: time.Hour, OnComplete: func(Outcome) { <-stuck }})
 	d.done = make(chan done) // no room: the completer takes one outcome at a time
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
