@@ -90,12 +90,14 @@ type node struct {
 	addr string
 }
 
-func startNode(ctx context.Context, storeURL string, stderr io.Writer) (*node, error) {
+// startNode starts `opentasks serve` on storeURL, with args after the
+// defaults (a later flag wins).
+func startNode(ctx context.Context, storeURL string, stderr io.Writer, args ...string) (*node, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "serve", "--addr", "127.0.0.1:0", "--store", storeURL, "--log-level", "warn")
+	cmd := exec.CommandContext(ctx, self, append([]string{"serve", "--addr", "127.0.0.1:0", "--store", storeURL, "--log-level", "warn"}, args...)...)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -16,6 +16,7 @@ commands:
   serve      run the Cloud Tasks v2 server (gRPC, REST and /healthz on one port)
   workflows  run a Cloud Workflows definition locally (opentasks workflows run FILE)
   bench      measure this machine: creates/s, deliveries/s, lateness, rate accuracy
+  soak       run a long mixed load with faulty targets and check nothing is lost
   queues     manage queues over the API, as gcloud tasks queues (create, update, describe, list, ...)
   tasks      manage tasks over the API, as gcloud tasks (create-http-task, list, run, ...)
   healthcheck  exit 0 when the server at --endpoint answers /healthz
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return runWorkflows(ctx, args[1:], stdout, stderr, environ)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return runSoak(ctx, args[1:], stdout, stderr)
 	case "queues", "tasks", "healthcheck", "version":
 		return runCLI(ctx, args, stdout, stderr, environ)
 	case "help", "-h", "-help", "--help":

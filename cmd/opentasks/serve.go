@@ -39,6 +39,7 @@ type serveFlags struct {
 	appEngineHost  string
 	oauthSource    string
 	maxInFlight    int
+	isolation      isolationFlags
 	wf             workflowsFlags
 	wfDir          workflowsDirFlags
 	queues         queueFlags
@@ -59,7 +60,8 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", postgres.DefaultLeaseTTL, "postgres: how long a node's hold on its queues lasts unless renewed; a dead node's queues move to the others after about this long")
 	fs.StringVar(&f.appEngineHost, "app-engine-host", "127.0.0.1:8080", "`HOST:PORT` App Engine tasks are delivered to")
 	fs.StringVar(&f.oauthSource, "oauth-token-source", oidc.DefaultOAuthSource, "where oauth_token access tokens come from: static:TOKEN, or google (Application Default Credentials)")
-	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues (RunTask's excepted), and most connections to one target")
+	fs.IntVar(&f.maxInFlight, "max-in-flight", 256, "most attempts in flight at once across all queues that have waited less than --slow-after for their target (RunTask's excepted), shared fairly among queues")
+	f.isolation.register(fs)
 	fs.BoolVar(&f.console, "console", true, "serve the web console at /console/")
 	f.wf.register(fs)
 	f.wfDir.register(fs)
@@ -85,6 +87,9 @@ func parseServeFlags(args []string, stderr io.Writer, environ []string) (*serveF
 	}
 	if f.maxInFlight < 1 {
 		return nil, fmt.Errorf("--max-in-flight %d: must be at least 1", f.maxInFlight)
+	}
+	if err := f.isolation.check(); err != nil {
+		return nil, err
 	}
 	if err := f.queues.load(); err != nil {
 		return nil, err
@@ -176,17 +181,17 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
+	deliverer := deliver.New(f.isolation.deliverConfig(deliver.Config{
+		AppEngineHost: f.appEngineHost,
+		Tokens:        oidc.Tokens{Signer: signer, OAuth: oauth},
+	}, tp.DialContext))
 	disp := dispatch.New(tasks, dispatch.Config{
 		TaskTombstone: f.taskTombstone,
 		MaxInFlight:   f.maxInFlight,
+		SlowAfter:     f.isolation.slowAfter,
 		Logger:        logger,
 		Observer:      obs.observer(),
-		Deliver: deliver.New(deliver.Config{
-			AppEngineHost:   f.appEngineHost,
-			Tokens:          oidc.Tokens{Signer: signer, OAuth: oauth},
-			MaxConnsPerHost: f.maxInFlight,
-			Dial:            tp.Dial,
-		}),
+		Deliver:       deliverer,
 	})
 	obs.watch(disp)
 	if err := disp.Start(ctx); err != nil {
@@ -226,7 +231,8 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 	api := sec.api(f.queues.api(svc))
 	opts := slices.Concat(sec.serverOptions(), []server.Option{server.WithLogger(logger),
 		server.WithHandler("GET "+oidc.DiscoveryPath, signer.Discovery()),
-		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS())}, wfOpts, obs.options)
+		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()),
+		server.WithHandler("GET "+runtimePath, runtimeHandler(deliverer))}, wfOpts, obs.options)
 	if f.console {
 		o, err := consoleOption(tasks, api, sec.authn, obs.metrics, wsvc, f.wfDir.consoleParents(), logger)
 		if err != nil {

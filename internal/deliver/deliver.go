@@ -35,11 +35,20 @@ type Config struct {
 	// Tokens fills Authorization headers; nil sends none.
 	Tokens Tokens
 	// MaxConnsPerHost bounds the connections to one target (host and
-	// port), so that a burst over many queues waits for a connection
-	// instead of running out of files; default 256. The dispatcher keeps
-	// no more attempts in flight than this (see dispatch.Config), since
-	// an attempt beyond it would only wait, at a cost in CPU.
+	// port), so that a burst over many queues, or a target that hangs,
+	// waits for a connection to that target instead of running out of
+	// files; default 1000, Cloud Tasks' default max_concurrent_dispatches.
+	// Each target has its own pool: a hung one holds only its own.
 	MaxConnsPerHost int
+	// MaxConns bounds the connections open to all targets together, so
+	// that many hung targets cannot take the file descriptors the API and
+	// the store need; an attempt beyond it fails as ConnectFailed and is
+	// retried. Default: no bound.
+	MaxConns int
+	// ConnectTimeout bounds how long an attempt waits to connect with the
+	// default dial (Dial, if set, must bound itself), and through a proxy;
+	// default 10s.
+	ConnectTimeout time.Duration
 	// Dial connects to a target's "host:port" (not to a proxy); default
 	// a plain TCP dial. internal/targets.Policy.Dial refuses denied
 	// targets here, after name resolution.
@@ -55,11 +64,16 @@ type Deliverer struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{} // open connections, so that Close can end the attempts on them
+	open   int                // connections open or being dialled
 	closed bool
 }
 
 // maxResponseHeader is the most response header an attempt reads; a
-// response with more fails the attempt.
+// response with more fails the attempt. An attempt waiting for its answer
+// holds a read buffer this size: most of what a hung attempt on a
+// connection costs (see docs/architecture.md, "Isolation"); with 16 KB a
+// thousand hung connections held 47 MB less live heap, but large cookies
+// and policies in answers would fail.
 const maxResponseHeader = 64 << 10
 
 // New returns a Deliverer.
@@ -67,14 +81,14 @@ func New(cfg Config) *Deliverer {
 	d := &Deliverer{
 		cfg:    cfg,
 		proxy:  httpproxy.FromEnvironment().ProxyFunc(),
-		dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		dialer: net.Dialer{Timeout: cmp.Or(cfg.ConnectTimeout, 10*time.Second), KeepAlive: 30 * time.Second},
 		conns:  make(map[*conn]struct{}),
 	}
 	d.client = &fasthttp.Client{
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
-		MaxConnsPerHost:               cmp.Or(cfg.MaxConnsPerHost, 256),
+		MaxConnsPerHost:               cmp.Or(cfg.MaxConnsPerHost, 1000),
 		// An attempt waits for a connection as long as its deadline allows
 		// (the longest dispatch_deadline is 30 minutes).
 		MaxConnWaitTimeout:  30 * time.Minute,
@@ -128,9 +142,13 @@ func (d *Deliverer) configure(hc *fasthttp.HostClient) error {
 		}
 	}
 	hc.Dial = func(addr string) (net.Conn, error) {
+		if !d.reserve() {
+			return nil, &dialError{errTooManyConns}
+		}
 		c, err := dial(addr)
 		if err != nil {
-			return nil, err
+			d.unreserve()
+			return nil, &dialError{err}
 		}
 		return d.track(c)
 	}
@@ -148,17 +166,45 @@ func (c *conn) Close() error {
 	c.once.Do(func() {
 		c.d.mu.Lock()
 		delete(c.d.conns, c)
+		c.d.open--
 		c.d.mu.Unlock()
 	})
 	return c.Conn.Close()
 }
 
+// reserve counts a connection about to be dialled, if MaxConns allows.
+func (d *Deliverer) reserve() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cfg.MaxConns > 0 && d.open >= d.cfg.MaxConns {
+		return false
+	}
+	d.open++
+	return true
+}
+
+func (d *Deliverer) unreserve() {
+	d.mu.Lock()
+	d.open--
+	d.mu.Unlock()
+}
+
+// OpenConns is the number of connections open to targets (or being
+// dialled).
+func (d *Deliverer) OpenConns() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.open
+}
+
+// track keeps a new connection (reserved) for Close.
 func (d *Deliverer) track(nc net.Conn) (net.Conn, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
+		d.open--
 		nc.Close()
-		return nil, errClosed
+		return nil, &dialError{errClosed}
 	}
 	c := &conn{Conn: nc, d: d}
 	d.conns[c] = struct{}{}
@@ -205,6 +251,8 @@ type Result struct {
 	Status int
 	// TimedOut: the dispatch deadline expired first.
 	TimedOut bool
+	// Failure says why no response came (Status 0).
+	Failure Failure
 	// RetryAfter is the delay a 429 or 503 response asked for, if any.
 	RetryAfter time.Duration
 	// Err says why no response came (Status 0).
@@ -231,7 +279,7 @@ func (d *Deliverer) Deliver(ctx context.Context, a *Attempt) Result {
 	ae, err := d.build(ctx, a, req, deadline)
 	res := Result{AppEngine: ae}
 	if err != nil {
-		res.Err = err
+		res.Err, res.Failure = err, RequestFailed
 		return res
 	}
 	if ae {
@@ -241,7 +289,8 @@ func (d *Deliverer) Deliver(ctx context.Context, a *Attempt) Result {
 	}
 	if err != nil {
 		res.Err = err
-		res.TimedOut = errors.Is(err, fasthttp.ErrTimeout) || !time.Now().Before(deadline)
+		res.Failure = classify(err, !time.Now().Before(deadline))
+		res.TimedOut = res.Failure == DeadlineExceeded
 		return res
 	}
 	if body := resp.BodyStream(); body != nil {

@@ -22,7 +22,7 @@
 // (three goroutines and their hand-offs per request) and 13 µs with
 // fasthttp, which writes and reads on the caller's goroutine, and that was
 // the largest part of a delivered task's cost. What
-// net/http did for us is kept: keep-alive connections (at most 256 per
+// net/http did for us is kept: keep-alive connections (at most 1,000 per
 // target), proxies from HTTP_PROXY/HTTPS_PROXY/NO_PROXY, redirects
 // followed with net/http's rules (deliver.go, follow), one retry on a
 // keep-alive connection the target closed while idle. Three differences

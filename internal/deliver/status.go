@@ -19,9 +19,10 @@ const statusPrefix = "HTTP status code "
 
 // ResponseStatus is the Attempt.response_status recorded for r, in Cloud
 // Tasks' format: {code, "INTERNAL(13): HTTP status code 500"}. A deadline
-// counts as 504 and a failure to get any response as 503, except a
-// target the server's policy denied (internal/targets), which is
-// PERMISSION_DENIED with the reason.
+// counts as 504 and a failure to get any response as 503, with the reason
+// in an ErrorInfo detail (see Failure), except a target the server's
+// policy denied (internal/targets), which is PERMISSION_DENIED with the
+// reason.
 func ResponseStatus(r Result) *statuspb.Status {
 	if errors.Is(r.Err, targets.ErrDenied) {
 		// Not an HTTP status: say why nothing was sent.
@@ -36,10 +37,16 @@ func ResponseStatus(r Result) *statuspb.Status {
 		httpStatus = 503
 	}
 	c := codeFor(httpStatus)
-	return &statuspb.Status{
+	st := &statuspb.Status{
 		Code:    int32(c),
 		Message: fmt.Sprintf("%s(%d): %s%d", c, int32(c), statusPrefix, httpStatus),
 	}
+	if r.Failure != NoFailure {
+		if d := failureDetail(r); d != nil {
+			st.Details = append(st.Details, d)
+		}
+	}
+	return st
 }
 
 // codeFor maps an HTTP status to a google.rpc.Code (spec 4.1 and 9.3).

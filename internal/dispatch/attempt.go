@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
@@ -55,6 +56,10 @@ type Outcome struct {
 // which takes no slot.
 func (d *Dispatcher) attempt(ctx context.Context, r *runner, q *cloudtaskspb.Queue, t *store.Task, s start, leaseEnd, ranAt time.Time) {
 	defer d.attempts.Done()
+	var release func()
+	if r != nil {
+		release = d.holdSlot(r)
+	}
 	res := d.cfg.Deliver.Deliver(ctx, &deliver.Attempt{
 		Queue:          q,
 		Task:           t.Task,
@@ -73,12 +78,16 @@ func (d *Dispatcher) attempt(ctx context.Context, r *runner, q *cloudtaskspb.Que
 	// read after the write does not take the task for one still running.
 	if r != nil {
 		r.answered(t.ID)
-		defer d.slots.give(1)
+		defer release()
 	}
 	if ctx.Err() != nil {
 		return // stopping: the lease brings the task back
 	}
 	now := d.now()
+	if res.Status == 0 {
+		d.log.Warn("dispatch: attempt got no response", "queue", t.Queue, "task", t.ID,
+			"outcome", res.Failure, "err", res.Err)
+	}
 	c := d.outcome(q, t, res, now, ranAt)
 	c.Lease = leaseEnd
 	if throttled(res) {
@@ -155,4 +164,26 @@ func lastSegment(name string) string {
 		}
 	}
 	return name
+}
+
+// holdSlot returns the function that frees r's slot for an attempt
+// starting now; it frees it at the latest after the dispatcher's
+// SlowAfter, if the target has not answered by then. A slow attempt costs
+// memory (a goroutine, a request, perhaps a connection: see
+// docs/architecture.md) but no CPU, so it stops counting against the
+// bound that keeps fast attempts from piling up, and counts only against
+// its own queue's max_concurrent_dispatches. The slot of an attempt
+// answered in time is freed only once its outcome is queued: see attempt.
+func (d *Dispatcher) holdSlot(r *runner) func() {
+	var freed atomic.Bool
+	free := func() {
+		if freed.CompareAndSwap(false, true) {
+			d.slots.give(r, 1)
+		}
+	}
+	slow := time.AfterFunc(d.cfg.SlowAfter, free)
+	return func() {
+		slow.Stop()
+		free()
+	}
 }

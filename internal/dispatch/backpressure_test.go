@@ -31,7 +31,7 @@ func TestSlotHeldUntilOutcomeQueued(t *testing.T) {
 	st := newStore(t, ids...)
 	stuck := make(chan struct{})
 	completing := make(chan struct{}, len(ids))
-	d := New(st, Config{MaxInFlight: 1, OnComplete: func(Outcome) { completing <- struct{}{}; <-stuck }})
+	d := New(st, Config{MaxInFlight: 1, SlowAfter: time.Hour, OnComplete: func(Outcome) { completing <- struct{}{}; <-stuck }})
 	d.done = make(chan done) // no room: the completer takes one outcome at a time
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)

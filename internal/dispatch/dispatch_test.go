@@ -182,11 +182,12 @@ func peakHandler(peak *atomic.Int32, release <-chan struct{}) http.Handler {
 }
 
 // TestMaxInFlight checks the bound on attempts in flight across queues:
-// three queues that may each run 10 at once share 4 slots.
+// three queues that may each run 10 at once share 4 slots (the attempts
+// the test holds never count as slow, see SlowAfter).
 func TestMaxInFlight(t *testing.T) {
 	var peak atomic.Int32
 	release := make(chan struct{})
-	h := newHarness(t, nil, peakHandler(&peak, release), func(c *dispatch.Config) { c.MaxInFlight = 4 })
+	h := newHarness(t, nil, peakHandler(&peak, release), func(c *dispatch.Config) { c.MaxInFlight, c.SlowAfter = 4, time.Hour })
 	const perQueue = 6
 	for _, name := range []string{"a", "b", "c"} {
 		q := h.queue(name, func(q *cloudtaskspb.Queue) { q.RateLimits.MaxConcurrentDispatches = 10 })
@@ -212,7 +213,7 @@ func TestFreedSlotPassedOn(t *testing.T) {
 		if r.URL.Path == "/busy" {
 			<-release
 		}
-	}), func(c *dispatch.Config) { c.MaxInFlight = 1 })
+	}), func(c *dispatch.Config) { c.MaxInFlight, c.SlowAfter = 1, time.Hour })
 	h.task(h.queue("busy", nil), "busy", t0, nil)
 	// a, then b, find the only slot taken and wait for it, in that order.
 	a, b := h.queue("a", nil), h.queue("b", nil)
@@ -241,7 +242,7 @@ func TestSlotsTakenInTurn(t *testing.T) {
 	h := newHarness(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived <- r.Header.Get("X-CloudTasks-QueueName")
 		<-release
-	}), func(c *dispatch.Config) { c.MaxInFlight = 1 })
+	}), func(c *dispatch.Config) { c.MaxInFlight, c.SlowAfter = 1, time.Hour })
 	var order []string
 	for _, name := range []string{"a", "b", "c"} {
 		// Paused while its tasks are added, so that its scheduler finds

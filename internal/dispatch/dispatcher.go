@@ -30,10 +30,15 @@ type Config struct {
 	// Window bounds the due tasks read (and held) per queue at a time;
 	// default 256.
 	Window int
-	// MaxInFlight bounds the attempts in flight across all queues
-	// (RunTask's excepted); default 256, the deliverer's connections per
-	// target.
+	// MaxInFlight bounds the attempts in flight across all queues that
+	// have waited less than SlowAfter for their target (RunTask's
+	// excepted), shared fairly among the queues with due tasks; default
+	// 256.
 	MaxInFlight int
+	// SlowAfter is how long an attempt waits for its target before it
+	// gives its place under MaxInFlight back and counts only against its
+	// queue's max_concurrent_dispatches; default 1s.
+	SlowAfter time.Duration
 	// OnComplete, if set, is called with every attempt's outcome once it
 	// is durable (tests, metrics). It must not block.
 	OnComplete func(Outcome)
@@ -91,6 +96,9 @@ func New(st store.Store, cfg Config) *Dispatcher {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
+	}
+	if cfg.SlowAfter <= 0 {
+		cfg.SlowAfter = time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

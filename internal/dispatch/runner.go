@@ -292,7 +292,7 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 	}
 	ok, err := r.d.st.LeaseTasks(ctx, leases)
 	if err != nil {
-		r.d.slots.give(len(batch))
+		r.d.slots.give(r, len(batch))
 		return err
 	}
 	q := r.q
@@ -305,7 +305,7 @@ func (r *runner) dispatch(ctx context.Context, now time.Time, batch []*store.Tas
 	r.d.dispatched(r.queue, leased)
 	for i, t := range batch {
 		if !ok[i] {
-			r.d.slots.give(1)
+			r.d.slots.give(r, 1)
 			continue
 		}
 		r.mu.Lock()

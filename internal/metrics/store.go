@@ -44,7 +44,7 @@ func (m *Metrics) Wrap(ctx context.Context, st store.Store) (store.Store, error)
 	}
 	if c, ok := st.(store.Cluster); ok {
 		m.cluster = true
-		return &countingCluster{countingStore: w, cluster: c}, nil
+		return &countingCluster{countingStore: w, cluster: c, owns: make(map[string]bool)}, nil
 	}
 	return w, nil
 }
@@ -254,7 +254,8 @@ type countingCluster struct {
 	cluster store.Cluster
 
 	mu       sync.Mutex
-	acquired []string // queues gained, to count before reporting them
+	owns     map[string]bool // the queues this node owns now
+	acquired []string        // queues gained, to count before reporting them
 }
 
 // RunNode runs the store's RunNode, marking the queues this node owns (the
@@ -276,6 +277,7 @@ func (c *countingCluster) RunNode(ctx context.Context, on func(store.ClusterEven
 		switch ev.Kind {
 		case store.QueueAcquired:
 			c.mu.Lock()
+			c.owns[ev.Queue] = true
 			c.acquired = append(c.acquired, ev.Queue)
 			c.mu.Unlock()
 			select {
@@ -283,7 +285,10 @@ func (c *countingCluster) RunNode(ctx context.Context, on func(store.ClusterEven
 			default:
 			}
 		case store.QueueLost:
+			c.mu.Lock()
+			delete(c.owns, ev.Queue)
 			c.m.queue(ev.Queue).owned.Store(false)
+			c.mu.Unlock()
 		}
 		on(ev)
 	})
@@ -305,9 +310,14 @@ func (c *countingCluster) recountLoop(ctx context.Context, gained <-chan struct{
 			c.acquired = nil
 			c.mu.Unlock()
 			err = c.m.recount(ctx, c.tc, names)
+			// Only those still owned: a queue may be lost while counted.
+			c.mu.Lock()
 			for _, name := range names {
-				c.m.queue(name).owned.Store(true)
+				if c.owns[name] {
+					c.m.queue(name).owned.Store(true)
+				}
 			}
+			c.mu.Unlock()
 		case <-t.C:
 			err = c.m.recount(ctx, c.tc, nil)
 		}

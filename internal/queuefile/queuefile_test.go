@@ -226,8 +226,24 @@ func TestApplyTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Each start is a restart: the store of the one before is closed
+	// first, as its process would be gone (one process per SQLite file).
+	var prev *sqlite.Store
+	t.Cleanup(func() {
+		if prev != nil {
+			prev.Close()
+		}
+	})
 	start := func() ([]*cloudtaskspb.Queue, *cloudtasks.Service) {
-		svc := newService(t, db)
+		if prev != nil {
+			prev.Close()
+		}
+		st, err := sqlite.Open(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = st
+		svc := cloudtasks.New(st, cloudtasks.Config{})
 		decls, err := queuefile.ReadFile(file, parent)
 		if err != nil {
 			t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/opentasks/opentasks/internal/store"
@@ -207,16 +206,7 @@ func TestClusterLapse(t *testing.T) {
 	cl.waitFor(t, 10*time.Second, "queues owned", allOwned(queues, "a"))
 
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	tx := sideTx(t, dbURL)
 	// Renewals write nodes first; holding its lock stalls them all.
 	if _, err := tx.Exec(ctx, `LOCK TABLE nodes IN EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)

@@ -108,9 +108,10 @@ func (s *Store) LeaseTasks(ctx context.Context, leases []store.Lease) ([]bool, e
 			return nil, fmt.Errorf("encoding task: %w", err)
 		}
 		ops[i] = &op{
-			sql:  leaseTaskSQL,
-			args: []any{l.Queue, l.ID, dueParam(l.Due, l.Due.IsZero()), micros(l.Until), data, l.ExecutionCount},
-			dest: []any{&ok[i]},
+			sql:   leaseTaskSQL,
+			args:  []any{l.Queue, l.ID, dueParam(l.Due, l.Due.IsZero()), micros(l.Until), data, l.ExecutionCount},
+			dest:  []any{&ok[i]},
+			queue: l.Queue, task: l.ID,
 		}
 	}
 	if err := s.w.doAll(ctx, ops); err != nil {
@@ -129,9 +130,10 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 		lease := dueParam(c.Lease, c.Force)
 		if c.Delete {
 			ops[i] = &op{
-				sql:  completeDeleteSQL,
-				args: []any{c.Queue, c.ID, lease, c.Queue + "/tasks/" + c.ID, micros(c.TombstoneUntil)},
-				dest: []any{&ok[i]},
+				sql:   completeDeleteSQL,
+				args:  []any{c.Queue, c.ID, lease, c.Queue + "/tasks/" + c.ID, micros(c.TombstoneUntil)},
+				dest:  []any{&ok[i]},
+				queue: c.Queue, task: c.ID,
 			}
 			continue
 		}
@@ -141,10 +143,11 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 		}
 		due := micros(c.Task.GetScheduleTime().AsTime())
 		ops[i] = &op{
-			sql:  completeRetrySQL,
-			args: []any{c.Queue, c.ID, lease, due, data, c.ExecutionCount},
-			dest: []any{&ok[i]},
-			wake: &note{kind: noteDue, queue: c.Queue, due: due},
+			sql:   completeRetrySQL,
+			args:  []any{c.Queue, c.ID, lease, due, data, c.ExecutionCount},
+			dest:  []any{&ok[i]},
+			wake:  &note{kind: noteDue, queue: c.Queue, due: due},
+			queue: c.Queue, task: c.ID,
 		}
 	}
 	if err := s.w.doAll(ctx, ops); err != nil {

@@ -61,7 +61,7 @@ const DefaultLeaseTTL = 6 * time.Second
 // RunNode); nodes renew every quarter of it.
 func WithLeaseTTL(d time.Duration) Option { return func(s *Store) { s.ttl = d } }
 
-// WithLogger sets where RunNode reports database trouble it rides out.
+// WithLogger sets where the store reports database trouble it rides out.
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
 // Open connects to the database at url (postgres://user@host/db?...; a
@@ -107,7 +107,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	s.w = newWriter(pool, s.wakeOp)
+	s.w = newWriter(pool, s.wakeOp, s.log)
 	go s.sweep()
 	return s, nil
 }
@@ -138,10 +138,12 @@ func (s *Store) sweep() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			// Small batches keep each transaction's locks short.
+			// Small batches keep each transaction's locks short; SKIP
+			// LOCKED leaves the tombstones that writes hold to a later
+			// sweep, so the sweep never waits and never deadlocks.
 			for {
 				tag, err := s.pool.Exec(context.Background(), `DELETE FROM tombstones WHERE name IN
-					(SELECT name FROM tombstones WHERE expires <= $1 LIMIT 5000)`, micros(s.now()))
+					(SELECT name FROM tombstones WHERE expires <= $1 LIMIT 5000 FOR UPDATE SKIP LOCKED)`, micros(s.now()))
 				if err != nil || tag.RowsAffected() < 5000 {
 					break
 				}
@@ -154,14 +156,23 @@ func (s *Store) sweep() {
 // interactive for the group-commit writer. PostgreSQL may abort it to break
 // a deadlock with a concurrent batch; then it runs again.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	for attempt := 0; ; attempt++ {
-		err := pgx.BeginFunc(ctx, s.pool, fn)
-		var pe *pgconn.PgError
-		if attempt < 3 && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
-			continue
-		}
-		return err
+	err := pgx.BeginFunc(ctx, s.pool, fn)
+	for attempt := 1; attempt < maxAttempts && retryable(err); attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, fn)
 	}
+	return err
+}
+
+// maxAttempts bounds how often a transaction that lost a deadlock or a
+// serialization conflict is run.
+const maxAttempts = 4
+
+// retryable reports whether err is a deadlock (40P01) or serialization
+// failure (40001): PostgreSQL rolled the transaction back, and running it
+// again may succeed.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 // newNodeID returns a name for this process that no other node has used.

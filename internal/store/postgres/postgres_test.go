@@ -31,6 +31,24 @@ func open(t testing.TB, dbURL string, opts ...postgres.Option) *postgres.Store {
 	return s
 }
 
+// sideTx begins a transaction on a connection of its own, as another
+// client of the database would; it is rolled back at cleanup if still open.
+func sideTx(t *testing.T, dbURL string) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	return tx
+}
+
 func TestStore(t *testing.T) {
 	baseURL(t)
 	storetest.Run(t, func(t *testing.T, clock func() time.Time) store.Store {

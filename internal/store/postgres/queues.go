@@ -135,7 +135,11 @@ func (s *Store) PurgeQueue(ctx context.Context, name string, at, tombstoneUntil 
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var id int64
 		var data []byte
-		err := tx.QueryRow(ctx, `SELECT id, data FROM queues WHERE name = $1 FOR NO KEY UPDATE`, name).Scan(&id, &data)
+		// FOR UPDATE, not NO KEY UPDATE: it must conflict with the KEY SHARE
+		// that write batches take before their task rows (see lockQueues),
+		// or a batch and this purge could lock the queue's tasks in
+		// opposite orders and deadlock.
+		err := tx.QueryRow(ctx, `SELECT id, data FROM queues WHERE name = $1 FOR UPDATE`, name).Scan(&id, &data)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.ErrNotFound
 		}

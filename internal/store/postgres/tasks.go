@@ -43,7 +43,8 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
 			}
 			return nil
 		},
-		wake: &note{kind: noteDue, queue: t.Queue, due: due},
+		wake:  &note{kind: noteDue, queue: t.Queue, due: due},
+		queue: t.Queue, task: t.ID,
 	})
 }
 
@@ -73,9 +74,10 @@ func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, err
 func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil time.Time) error {
 	var deleted bool
 	return s.w.do(ctx, &op{
-		sql:  deleteTaskSQL,
-		args: []any{queue, id, queue + "/tasks/" + id, micros(tombstoneUntil)},
-		dest: []any{&deleted},
+		sql:   deleteTaskSQL,
+		args:  []any{queue, id, queue + "/tasks/" + id, micros(tombstoneUntil)},
+		dest:  []any{&deleted},
+		queue: queue, task: id,
 		outcome: func() error {
 			if !deleted {
 				return store.ErrNotFound

@@ -1,9 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,6 +31,10 @@ type op struct {
 	outcome func() error
 	// wake, if set, is announced to the other nodes at commit.
 	wake *note
+	// queue and task, if set, name the task row the op writes: the batch
+	// locks the queue's row before any task row and writes task rows in
+	// order of these names (see lockOrder).
+	queue, task string
 }
 
 // unit is what one caller queues: ops that share a batch and its fate.
@@ -44,10 +52,11 @@ type writer struct {
 	// nodes of its ops' wakes, or nil.
 	announce func([]*unit) *op
 	units    *groupcommit.Queue[*unit]
+	log      *slog.Logger
 }
 
-func newWriter(pool *pgxpool.Pool, announce func([]*unit) *op) *writer {
-	w := &writer{pool: pool, announce: announce}
+func newWriter(pool *pgxpool.Pool, announce func([]*unit) *op, log *slog.Logger) *writer {
+	w := &writer{pool: pool, announce: announce, log: log}
 	w.units = groupcommit.Start(maxBatch, func(u *unit) int { return len(u.ops) }, w.commit,
 		func(u *unit) { u.done <- errClosed })
 	return w
@@ -86,10 +95,16 @@ func (w *writer) doAll(ctx context.Context, ops []*op) error {
 func (w *writer) close() { w.units.Close() }
 
 // commit runs batch in one transaction. If a statement fails, nothing of
-// the batch was committed, and each unit is re-run alone so that one bad
-// write cannot fail its neighbours.
+// the batch was committed: a batch that lost a deadlock or a serialization
+// conflict runs again, as such a failure is transient by definition; after
+// any other failure each unit is re-run alone so that one bad write cannot
+// fail its neighbours.
 func (w *writer) commit(batch []*unit) {
 	err := w.send(batch)
+	for attempt := 1; attempt < maxAttempts && retryable(err); attempt++ {
+		w.log.Warn("postgres: running a write batch again", "units", len(batch), "err", err)
+		err = w.send(batch)
+	}
 	if err != nil && len(batch) > 1 {
 		for _, u := range batch {
 			w.commit([]*unit{u})
@@ -108,6 +123,7 @@ func (w *writer) send(batch []*unit) error {
 	for _, u := range batch {
 		ops = append(ops, u.ops...)
 	}
+	ops = lockOrder(ops)
 	if a := w.announce(batch); a != nil {
 		ops = append(ops, a)
 	}
@@ -127,4 +143,49 @@ func (w *writer) send(batch []*unit) error {
 		return fmt.Errorf("committing: %w", err)
 	}
 	return nil
+}
+
+// lockOrder returns ops in the store's lock order: queue rows first (a KEY
+// SHARE lock on each queue whose task rows ops write, in name order, taken
+// by a statement of its own), then task rows by queue name and task id,
+// each op's tombstone right after its task row.
+//
+// Without it a batch locked task rows in the order of its ops (outcomes in
+// the order attempts finished) while a concurrent DeleteQueue (whose
+// cascade deletes the queue's tasks) or PurgeQueue locked the same rows in
+// table order, and PostgreSQL aborted one of them with a deadlock (40P01):
+// when it was the batch, its tasks stayed leased until their leases ran
+// out. Both lock the queue row FOR UPDATE first, which conflicts with KEY
+// SHARE, so now whichever comes second waits at the queue row, holding no
+// task row. KEY SHARE does not conflict with other batches' KEY SHARE (those
+// of other nodes are kept apart by the task order) nor with the NO KEY
+// UPDATE of a queue's pause, resume or update.
+//
+// The sort is stable: ops on one task keep their order. Ops on different
+// tasks come from callers none of whom waited for another, so any order
+// of them is one the callers could have seen. Ops without a task (queue
+// creations) go first, so a queue created in the batch exists for its
+// tasks' ops.
+func lockOrder(ops []*op) []*op {
+	slices.SortStableFunc(ops, func(a, b *op) int {
+		return cmp.Or(strings.Compare(a.queue, b.queue), strings.Compare(a.task, b.task))
+	})
+	var names []string
+	for _, o := range ops {
+		if o.queue != "" && (len(names) == 0 || names[len(names)-1] != o.queue) {
+			names = append(names, o.queue)
+		}
+	}
+	if len(names) == 0 {
+		return ops
+	}
+	var n int64
+	lock := &op{
+		// LockRows sits above the sort, so rows are locked in name order.
+		sql: `SELECT count(*) FROM (SELECT 1 FROM queues WHERE name = ANY ($1::text[])
+			ORDER BY name FOR KEY SHARE) AS locked`,
+		args: []any{names},
+		dest: []any{&n},
+	}
+	return append([]*op{lock}, ops...)
 }

@@ -33,6 +33,7 @@ type Store struct {
 	swept  chan struct{}
 	// checkpointed is closed when the checkpointer has stopped.
 	checkpointed chan struct{}
+	lock         *fileLock
 }
 
 var _ store.Store = (*Store)(nil)
@@ -45,8 +46,23 @@ type Option func(*Store)
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
 // Open opens (creating if needed) the database file at path and brings its
-// schema up to date.
+// schema up to date. It fails with ErrLocked while another process (or
+// another Store in this one) has the file open.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, path, opts...)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	dsn := func(mode string) string {
 		q := url.Values{}
 		q.Add("_pragma", "journal_mode(WAL)")
@@ -115,7 +131,7 @@ func (s *Store) Close() error {
 		st.(*sql.Stmt).Close()
 		return true
 	})
-	return errors.Join(s.read.Close(), s.ckpt.Close(), s.write.Close())
+	return errors.Join(s.read.Close(), s.ckpt.Close(), s.write.Close(), s.lock.release())
 }
 
 // checkpointEvery is how often the checkpointer copies what the writer has
