@@ -234,7 +234,7 @@ func serve(ctx context.Context, f *serveFlags, stdout io.Writer, logger *slog.Lo
 		server.WithHandler("GET "+oidc.JWKSPath, signer.JWKS()),
 		server.WithHandler("GET "+runtimePath, runtimeHandler(deliverer))}, wfOpts, obs.options)
 	if f.console {
-		o, err := consoleOption(tasks, api, sec.authn, obs.metrics, wsvc, f.wfDir.consoleParents(), logger)
+		o, err := consoleOption(tasks, api, sec.authn, obs.metrics, sec.workflows(wsvc), f.wfDir.consoleParents(), logger)
 		if err != nil {
 			return err
 		}

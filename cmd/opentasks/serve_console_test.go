@@ -114,3 +114,43 @@ func TestServeConsoleActsAsTheSignedInUser(t *testing.T) {
 		t.Errorf("admin posting with another browser's CSRF token: %d", code)
 	}
 }
+
+// TestServeConsoleWorkflowsActAsTheSignedInUser: the console's Workflows
+// pages go through the Workflows IAM guard: a workflows viewer sees a
+// workflow but may not run it, an invoker may.
+func TestServeConsoleWorkflowsActAsTheSignedInUser(t *testing.T) {
+	dir := t.TempDir()
+	tokens, policy, wfDir := filepath.Join(dir, "tokens"), filepath.Join(dir, "policy.json"), filepath.Join(dir, "wf")
+	if err := os.Mkdir(wfDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for path, contents := range map[string]string{
+		tokens: "view-token user:viewer@example.com\nrun-token user:runner@example.com\n",
+		policy: `{"bindings": [{"role": "roles/workflows.viewer", "members": ["user:viewer@example.com"]},
+			{"role": "roles/workflows.invoker", "members": ["user:runner@example.com"]}]}`,
+		filepath.Join(wfDir, "hello.yaml"): "main:\n  steps:\n    - done:\n        return: 1\n",
+	} {
+		if err := os.WriteFile(path, []byte(contents), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := serveWith(t, io.Discard, []string{"OPENTASKS_STORE=sqlite:" + filepath.Join(dir, "db"), "OPENTASKS_AUTH_TOKENS=" + tokens,
+		"OPENTASKS_IAM_POLICY=" + policy, "OPENTASKS_WORKFLOWS_DIR=" + wfDir, "OPENTASKS_WORKFLOWS_PARENT=projects/p/locations/l"})
+	const workflow = "/console/projects/p/locations/l/workflows/hello"
+
+	viewer := newConsoleUser(t, base)
+	csrf := viewer.signIn("view-token")
+	if code, page, _ := viewer.get(workflow); code != http.StatusOK {
+		t.Fatalf("viewer's workflow page: %d\n%s", code, page)
+	}
+	code, page := viewer.post(workflow+"/execute", url.Values{"csrf": {csrf}})
+	if code != http.StatusForbidden || !strings.Contains(page, "workflows.executions.create") {
+		t.Errorf("viewer executing: %d, want 403 naming the permission:\n%s", code, page)
+	}
+
+	runner := newConsoleUser(t, base)
+	csrf = runner.signIn("run-token")
+	if code, page := runner.post(workflow+"/execute", url.Values{"csrf": {csrf}}); code != http.StatusSeeOther {
+		t.Errorf("invoker executing: %d, want a redirect to the execution:\n%s", code, page)
+	}
+}

@@ -52,6 +52,7 @@ func TestServeSecuredWorkflowConnectors(t *testing.T) {
 	tokens := writeFile(t, "tokens", "t0ken user:ops@example.com\nd3v user:dev@example.com\n")
 	policy := writeFile(t, "policy.json", `{"bindings": [
 		{"role": "roles/cloudtasks.admin", "members": ["user:ops@example.com", "user:dev@example.com"]},
+		{"role": "roles/workflows.admin", "members": ["user:ops@example.com", "user:dev@example.com"]},
 		{"role": "roles/iam.serviceAccountUser", "members": ["user:ops@example.com"]},
 		{"role": "roles/cloudtasks.enqueuer", "members": ["serviceAccount:enq@p.iam.gserviceaccount.com"]}]}`)
 	url := serveWith(t, &lockedBuffer{}, []string{"OPENTASKS_STORE=sqlite:" + filepath.Join(dir, "db")},

@@ -13,6 +13,8 @@ import (
 	"cloud.google.com/go/workflows/apiv1/workflowspb"
 	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
 
+	"github.com/opentasks/opentasks/internal/auth"
+	"github.com/opentasks/opentasks/internal/console"
 	"github.com/opentasks/opentasks/internal/server"
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/workflowsapi"
@@ -74,16 +76,45 @@ func startWorkflows(ctx context.Context, f *serveFlags, addr string, self *loopb
 	if err := svc.Start(ctx); err != nil {
 		return nil, nil, nil, err
 	}
+	api := sec.workflows(svc)
 	return svc, []server.Option{
-		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
-		server.WithService(&executionspb.Executions_ServiceDesc, svc),
+		server.WithService(&workflowspb.Workflows_ServiceDesc, api),
+		server.WithService(&executionspb.Executions_ServiceDesc, api),
 		server.WithRESTRules(workflowsapi.MixinRules()...),
 		// API routes: authenticated when authentication is on.
-		server.WithAPIHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
-		server.WithAPIHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
-		server.WithAPIHandler(workflows.CallbackRESTPattern, svc.CallbacksHandler()),
-		server.WithAPIHandler(workflowsapi.ListCallbacksRoute, svc.ListCallbacksHandler()),
+		server.WithAPIHandler(workflowsapi.CreateExecutionRoute, workflowsapi.CreateExecutionHandler(api)),
+		server.WithAPIHandler(workflowsapi.CallbacksRoute, sec.callbacks(svc.CallbacksHandler())),
+		server.WithAPIHandler(workflows.CallbackRESTPattern, sec.callbacks(svc.CallbacksHandler())),
+		server.WithAPIHandler(workflowsapi.ListCallbacksRoute, sec.callbacks(svc.ListCallbacksHandler())),
 	}, svc.Stop, nil
+}
+
+// guardedWorkflows is what the console acts through: the Workflows and
+// Executions APIs behind IAM, and the logs of the executions they return.
+type guardedWorkflows struct {
+	*auth.WorkflowsGuard
+	svc *workflowsapi.Service
+}
+
+func (g guardedWorkflows) ExecutionLog(name string) workflowsapi.ExecutionLog {
+	return g.svc.ExecutionLog(name)
+}
+
+// workflows returns svc behind IAM when authentication is on.
+func (s *security) workflows(svc *workflowsapi.Service) console.Workflows {
+	if s.authn == nil {
+		return svc
+	}
+	return guardedWorkflows{auth.NewWorkflowsGuard(svc, s.authz), svc}
+}
+
+// callbacks returns h behind IAM (workflows.callbacks.send and .list)
+// when authentication is on.
+func (s *security) callbacks(h http.Handler) http.Handler {
+	if s.authn == nil {
+		return h
+	}
+	return s.authz.CallbacksGuard(h, server.WriteError)
 }
 
 // dialable turns a listen address into one this process can dial: an

@@ -165,11 +165,19 @@ func Denied(perm, resource string) error {
 	msg := fmt.Sprintf("The principal (user or service account) lacks IAM permission %q for the resource %q (or the resource may not exist).", perm, resource)
 	st, err := status.New(codes.PermissionDenied, msg).WithDetails(&errdetails.ErrorInfo{
 		Reason:   "IAM_PERMISSION_DENIED",
-		Domain:   "cloudtasks.googleapis.com",
+		Domain:   domainOf(perm),
 		Metadata: map[string]string{"permission": perm, "resource": resource},
 	})
 	if err != nil {
 		return status.Error(codes.PermissionDenied, msg)
 	}
 	return st.Err()
+}
+
+// domainOf is the service whose permission perm is, for ErrorInfo.
+func domainOf(perm string) string {
+	if strings.HasPrefix(perm, "workflows.") {
+		return "workflows.googleapis.com"
+	}
+	return "cloudtasks.googleapis.com"
 }

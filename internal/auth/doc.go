@@ -24,10 +24,10 @@
 // calls the methods directly, never through an interceptor; with a
 // decorator, whoever holds the API holds the checks, and a new API
 // method is UNIMPLEMENTED on the Guard (it embeds the Unimplemented
-// servers) until someone writes its check, rather than open. Methods of
-// other services are not authorized here: IAM_SPEC covers Cloud Tasks
-// only, so with authentication on they need a valid credential and
-// nothing more until their own IAM is written.
+// servers) until someone writes its check, rather than open.
+// WorkflowsGuard does the same for the Workflows and Executions APIs
+// with the permissions Cloud Workflows documents (workflows.go), and
+// CallbacksGuard for their callback routes, which are plain HTTP.
 //
 // An Authorizer decides: the project policy (--iam-policy, one policy
 // for every project, or roles/owner for every authenticated caller when

@@ -36,9 +36,9 @@ func NewGuard(api server.API, authz *Authorizer) *Guard {
 }
 
 // guarded checks perms on resource, then calls call.
-func guarded[Req, Resp any](ctx context.Context, g *Guard, resource string, perms []string, req Req, call func(context.Context, Req) (Resp, error)) (Resp, error) {
+func guarded[Req, Resp any](ctx context.Context, a *Authorizer, resource string, perms []string, req Req, call func(context.Context, Req) (Resp, error)) (Resp, error) {
 	for _, p := range perms {
-		if err := g.authz.Check(ctx, p, resource); err != nil {
+		if err := a.Check(ctx, p, resource); err != nil {
 			var zero Resp
 			return zero, err
 		}
@@ -81,47 +81,47 @@ func queueAccounts(q *cloudtaskspb.Queue) []string {
 }
 
 func (g *Guard) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRequest) (*cloudtaskspb.ListQueuesResponse, error) {
-	return guarded(ctx, g, req.GetParent(), perms(PermQueuesList), req, g.api.ListQueues)
+	return guarded(ctx, g.authz, req.GetParent(), perms(PermQueuesList), req, g.api.ListQueues)
 }
 
 func (g *Guard) GetQueue(ctx context.Context, req *cloudtaskspb.GetQueueRequest) (*cloudtaskspb.Queue, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermQueuesGet), req, g.api.GetQueue)
+	return guarded(ctx, g.authz, req.GetName(), perms(PermQueuesGet), req, g.api.GetQueue)
 }
 
 func (g *Guard) CreateQueue(ctx context.Context, req *cloudtaskspb.CreateQueueRequest) (*cloudtaskspb.Queue, error) {
 	if err := g.actAs(ctx, queueAccounts(req.GetQueue())...); err != nil {
 		return nil, err
 	}
-	return guarded(ctx, g, req.GetParent(), perms(PermQueuesCreate), req, g.api.CreateQueue)
+	return guarded(ctx, g.authz, req.GetParent(), perms(PermQueuesCreate), req, g.api.CreateQueue)
 }
 
 func (g *Guard) UpdateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueueRequest) (*cloudtaskspb.Queue, error) {
 	if err := g.actAs(ctx, queueAccounts(req.GetQueue())...); err != nil {
 		return nil, err
 	}
-	return guarded(ctx, g, req.GetQueue().GetName(), perms(PermQueuesUpdate), req, g.api.UpdateQueue)
+	return guarded(ctx, g.authz, req.GetQueue().GetName(), perms(PermQueuesUpdate), req, g.api.UpdateQueue)
 }
 
 // DeleteQueue also forgets the queue's policy, which the store drops.
 func (g *Guard) DeleteQueue(ctx context.Context, req *cloudtaskspb.DeleteQueueRequest) (*emptypb.Empty, error) {
 	defer g.authz.Forget(req.GetName())
-	return guarded(ctx, g, req.GetName(), perms(PermQueuesDelete), req, g.api.DeleteQueue)
+	return guarded(ctx, g.authz, req.GetName(), perms(PermQueuesDelete), req, g.api.DeleteQueue)
 }
 
 func (g *Guard) PurgeQueue(ctx context.Context, req *cloudtaskspb.PurgeQueueRequest) (*cloudtaskspb.Queue, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermQueuesPurge), req, g.api.PurgeQueue)
+	return guarded(ctx, g.authz, req.GetName(), perms(PermQueuesPurge), req, g.api.PurgeQueue)
 }
 
 func (g *Guard) PauseQueue(ctx context.Context, req *cloudtaskspb.PauseQueueRequest) (*cloudtaskspb.Queue, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermQueuesPause), req, g.api.PauseQueue)
+	return guarded(ctx, g.authz, req.GetName(), perms(PermQueuesPause), req, g.api.PauseQueue)
 }
 
 func (g *Guard) ResumeQueue(ctx context.Context, req *cloudtaskspb.ResumeQueueRequest) (*cloudtaskspb.Queue, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermQueuesResume), req, g.api.ResumeQueue)
+	return guarded(ctx, g.authz, req.GetName(), perms(PermQueuesResume), req, g.api.ResumeQueue)
 }
 
 func (g *Guard) GetIamPolicy(ctx context.Context, req *iampb.GetIamPolicyRequest) (*iampb.Policy, error) {
-	return guarded(ctx, g, req.GetResource(), perms(PermQueuesGetIamPolicy), req, g.api.GetIamPolicy)
+	return guarded(ctx, g.authz, req.GetResource(), perms(PermQueuesGetIamPolicy), req, g.api.GetIamPolicy)
 }
 
 // SetIamPolicy also refuses policies OpenTasks could not enforce.
@@ -159,15 +159,15 @@ func (g *Guard) TestIamPermissions(ctx context.Context, req *iampb.TestIamPermis
 }
 
 func (g *Guard) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksRequest) (*cloudtaskspb.ListTasksResponse, error) {
-	return guarded(ctx, g, req.GetParent(), withView(req.GetResponseView(), PermTasksList), req, g.api.ListTasks)
+	return guarded(ctx, g.authz, req.GetParent(), withView(req.GetResponseView(), PermTasksList), req, g.api.ListTasks)
 }
 
 func (g *Guard) GetTask(ctx context.Context, req *cloudtaskspb.GetTaskRequest) (*cloudtaskspb.Task, error) {
-	return guarded(ctx, g, req.GetName(), withView(req.GetResponseView(), PermTasksGet), req, g.api.GetTask)
+	return guarded(ctx, g.authz, req.GetName(), withView(req.GetResponseView(), PermTasksGet), req, g.api.GetTask)
 }
 
 func (g *Guard) CreateTask(ctx context.Context, req *cloudtaskspb.CreateTaskRequest) (*cloudtaskspb.Task, error) {
-	return guarded(ctx, g, req.GetParent(), withView(req.GetResponseView(), PermTasksCreate), req,
+	return guarded(ctx, g.authz, req.GetParent(), withView(req.GetResponseView(), PermTasksCreate), req,
 		func(ctx context.Context, req *cloudtaskspb.CreateTaskRequest) (*cloudtaskspb.Task, error) {
 			if err := g.actAs(ctx, taskAccounts(req.GetTask())...); err != nil {
 				return nil, err
@@ -195,7 +195,7 @@ func (g *Guard) BatchCreateTasks(ctx context.Context, req *cloudtaskspb.BatchCre
 }
 
 func (g *Guard) DeleteTask(ctx context.Context, req *cloudtaskspb.DeleteTaskRequest) (*emptypb.Empty, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermTasksDelete), req, g.api.DeleteTask)
+	return guarded(ctx, g.authz, req.GetName(), perms(PermTasksDelete), req, g.api.DeleteTask)
 }
 
 // BatchDeleteTasks checks each named task as DeleteTask would.
@@ -212,47 +212,49 @@ func (g *Guard) BatchDeleteTasks(ctx context.Context, req *cloudtaskspb.BatchDel
 }
 
 func (g *Guard) RunTask(ctx context.Context, req *cloudtaskspb.RunTaskRequest) (*cloudtaskspb.Task, error) {
-	return guarded(ctx, g, req.GetName(), withView(req.GetResponseView(), PermTasksRun), req, g.api.RunTask)
+	return guarded(ctx, g.authz, req.GetName(), withView(req.GetResponseView(), PermTasksRun), req, g.api.RunTask)
 }
 
 func (g *Guard) GetCmekConfig(ctx context.Context, req *cloudtaskspb.GetCmekConfigRequest) (*cloudtaskspb.CmekConfig, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermCmekGet), req, g.api.GetCmekConfig)
+	return guarded(ctx, g.authz, req.GetName(), perms(PermCmekGet), req, g.api.GetCmekConfig)
 }
 
 func (g *Guard) UpdateCmekConfig(ctx context.Context, req *cloudtaskspb.UpdateCmekConfigRequest) (*cloudtaskspb.CmekConfig, error) {
-	return guarded(ctx, g, req.GetCmekConfig().GetName(), perms(PermCmekUpdate), req, g.api.UpdateCmekConfig)
+	return guarded(ctx, g.authz, req.GetCmekConfig().GetName(), perms(PermCmekUpdate), req, g.api.UpdateCmekConfig)
 }
 
 func (g *Guard) ListLocations(ctx context.Context, req *location.ListLocationsRequest) (*location.ListLocationsResponse, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermLocationsList), req, g.api.ListLocations)
+	return guarded(ctx, g.authz, req.GetName(), perms(PermLocationsList), req, g.api.ListLocations)
 }
 
 func (g *Guard) GetLocation(ctx context.Context, req *location.GetLocationRequest) (*location.Location, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermLocationsGet), req, g.api.GetLocation)
+	return guarded(ctx, g.authz, req.GetName(), perms(PermLocationsGet), req, g.api.GetLocation)
 }
 
 // The Operations mixin: Cloud Tasks has only operations.get, which
 // guards reading and waiting; forgetting or cancelling an operation
-// changes nothing a task depends on, so it needs the same.
+// changes nothing a task depends on, so it needs the same. The one
+// Operations service on the port also holds the operations of workflow
+// writes, which need workflows.operations.get instead (operationPerms).
 
 func (g *Guard) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermOperationsGet), req, g.api.GetOperation)
+	return guarded(ctx, g.authz, req.GetName(), operationPerms(req.GetName()), req, g.api.GetOperation)
 }
 
 func (g *Guard) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermOperationsGet), req, g.api.WaitOperation)
+	return guarded(ctx, g.authz, req.GetName(), operationPerms(req.GetName()), req, g.api.WaitOperation)
 }
 
 func (g *Guard) CancelOperation(ctx context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermOperationsGet), req, g.api.CancelOperation)
+	return guarded(ctx, g.authz, req.GetName(), operationPerms(req.GetName()), req, g.api.CancelOperation)
 }
 
 func (g *Guard) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermOperationsGet), req, g.api.DeleteOperation)
+	return guarded(ctx, g.authz, req.GetName(), operationPerms(req.GetName()), req, g.api.DeleteOperation)
 }
 
 func (g *Guard) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
-	return guarded(ctx, g, req.GetName(), perms(PermOperationsGet), req, g.api.ListOperations)
+	return guarded(ctx, g.authz, req.GetName(), operationPerms(req.GetName()), req, g.api.ListOperations)
 }
 
 // BufferTask is CreateTask over REST.

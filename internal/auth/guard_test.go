@@ -8,6 +8,8 @@ import (
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"cloud.google.com/go/iam/apiv1/iampb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/workflows/apiv1/workflowspb"
+	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
 	locationpb "google.golang.org/genproto/googleapis/cloud/location"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -37,7 +39,8 @@ func (noPolicies) QueuePolicy(context.Context, string) (*iampb.Policy, error) {
 // caller without roles before reaching the API (which would answer
 // UNIMPLEMENTED), except TestIamPermissions, which needs no permission.
 func TestEveryMethodGuarded(t *testing.T) {
-	g := auth.NewGuard(&unimplemented{}, auth.NewAuthorizer(func() *iampb.Policy { return &iampb.Policy{} }, noPolicies{}))
+	authz := auth.NewAuthorizer(func() *iampb.Policy { return &iampb.Policy{} }, noPolicies{})
+	g := auth.NewGuard(&unimplemented{}, authz)
 	ctx := auth.WithPrincipal(context.Background(), auth.Principal{Member: "user:nobody@example.com"})
 	anon := context.Background()
 	services := []protoreflect.ServiceDescriptor{
@@ -46,6 +49,37 @@ func TestEveryMethodGuarded(t *testing.T) {
 		longrunningpb.File_google_longrunning_operations_proto.Services().ByName("Operations"),
 	}
 	n := 0
+	checkEveryMethod(t, g, services, ctx, anon, &n)
+	if n < 25 {
+		t.Fatalf("checked %d methods", n)
+	}
+	if _, err := g.BufferTask(ctx, "projects/p/locations/l/queues/q", "", nil, ""); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("BufferTask: %v", err)
+	}
+
+	// The same of WorkflowsGuard over the Workflows and Executions APIs.
+	n = 0
+	checkEveryMethod(t, auth.NewWorkflowsGuard(&unimplementedWorkflows{}, authz), []protoreflect.ServiceDescriptor{
+		workflowspb.File_google_cloud_workflows_v1_workflows_proto.Services().ByName("Workflows"),
+		executionspb.File_google_cloud_workflows_executions_v1_executions_proto.Services().ByName("Executions"),
+	}, ctx, anon, &n)
+	if n != 10 {
+		t.Fatalf("checked %d Workflows and Executions methods; want 10", n)
+	}
+}
+
+// unimplementedWorkflows is a WorkflowsAPI whose every method answers
+// UNIMPLEMENTED.
+type unimplementedWorkflows struct {
+	workflowspb.UnimplementedWorkflowsServer
+	executionspb.UnimplementedExecutionsServer
+}
+
+// checkEveryMethod calls g's method of each method of services with an
+// empty request, as a caller with no roles (ctx) and as none (anon), and
+// counts them in n.
+func checkEveryMethod(t *testing.T, g any, services []protoreflect.ServiceDescriptor, ctx, anon context.Context, n *int) {
+	t.Helper()
 	for _, sd := range services {
 		for i := range sd.Methods().Len() {
 			md := sd.Methods().Get(i)
@@ -66,14 +100,8 @@ func TestEveryMethodGuarded(t *testing.T) {
 					t.Errorf("%s: %v; want %v", name, err, want)
 				}
 			}
-			n++
+			*n++
 		}
-	}
-	if n < 25 {
-		t.Fatalf("checked %d methods", n)
-	}
-	if _, err := g.BufferTask(ctx, "projects/p/locations/l/queues/q", "", nil, ""); status.Code(err) != codes.PermissionDenied {
-		t.Errorf("BufferTask: %v", err)
 	}
 }
 

@@ -41,11 +41,17 @@ viewer-token   user:viewer@example.com
 enqueuer-token serviceAccount:enq@p.iam.gserviceaccount.com
 
 carol-token    user:carol@example.com
+wfviewer-token user:wfviewer@example.com
+invoker-token  serviceAccount:invoker@p.iam.gserviceaccount.com
+wfadmin-token  user:wfadmin@example.com
 `
 	projectPolicy = `{"bindings": [
   {"role": "roles/cloudtasks.admin", "members": ["user:admin@example.com"]},
   {"role": "roles/cloudtasks.viewer", "members": ["user:viewer@example.com"]},
-  {"role": "roles/cloudtasks.enqueuer", "members": ["serviceAccount:enq@p.iam.gserviceaccount.com"]}
+  {"role": "roles/cloudtasks.enqueuer", "members": ["serviceAccount:enq@p.iam.gserviceaccount.com"]},
+  {"role": "roles/workflows.viewer", "members": ["user:wfviewer@example.com"]},
+  {"role": "roles/workflows.invoker", "members": ["serviceAccount:invoker@p.iam.gserviceaccount.com"]},
+  {"role": "roles/workflows.admin", "members": ["user:wfadmin@example.com"]}
 ]}`
 )
 
@@ -60,6 +66,13 @@ type env struct {
 
 // extra adds token sources (JWT) to the static tokens.
 func start(t *testing.T, extra ...auth.TokenSource) *env {
+	t.Helper()
+	return startWith(t, nil, extra...)
+}
+
+// startWith is start with more services on the port: opts returns their
+// options, given the server's Authorizer.
+func startWith(t *testing.T, opts func(*sqlite.Store, *auth.Authorizer) []server.Option, extra ...auth.TokenSource) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "db"))
@@ -82,8 +95,12 @@ func start(t *testing.T, extra ...auth.TokenSource) *env {
 		t.Fatal(err)
 	}
 	authn := auth.NewAuthenticator(append([]auth.TokenSource{tokens}, extra...)...)
-	h := server.New(auth.NewGuard(svc, auth.NewAuthorizer(policy.Get, svc)),
-		server.WithAuthentication(authn.UnaryInterceptor, authn.StreamInterceptor, authn.Middleware))
+	authz := auth.NewAuthorizer(policy.Get, svc)
+	o := []server.Option{server.WithAuthentication(authn.UnaryInterceptor, authn.StreamInterceptor, authn.Middleware)}
+	if opts != nil {
+		o = append(o, opts(st, authz)...)
+	}
+	h := server.New(auth.NewGuard(svc, authz), o...)
 
 	certFile, keyFile := e.ca.WriteFiles(dir, "server")
 	kp, err := reload.NewKeyPair(certFile, keyFile)
@@ -121,31 +138,40 @@ func write(t testing.TB, path, contents string) {
 func (e *env) clients(t *testing.T, token string) map[string]*cloudtasks.Client {
 	t.Helper()
 	ctx := context.Background()
+	grpcOpts, restOpts := e.options(t, token)
+	g, err := cloudtasks.NewClient(ctx, grpcOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := cloudtasks.NewRESTClient(ctx, restOpts...)
+	if err != nil {
+		g.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close(); r.Close() })
+	return map[string]*cloudtasks.Client{"grpc": g, "rest": r}
+}
+
+// options are the client options of any official client of this server
+// over gRPC and over REST, as clients describes them.
+func (e *env) options(t *testing.T, token string) (grpcOpts, restOpts []option.ClientOption) {
 	creds := option.WithoutAuthentication()
 	var ts oauth2.TokenSource
 	if token != "" {
 		ts = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})
 		creds = option.WithTokenSource(ts)
 	}
-	g, err := cloudtasks.NewClient(ctx, option.WithEndpoint(e.addr), creds,
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewTLS(e.ca.ClientConfig()))))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// WithHTTPClient replaces the client's own credentials, so the token
 	// goes in the same oauth2 transport WithTokenSource would build.
 	tr := &http.Transport{TLSClientConfig: e.ca.ClientConfig(), ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
 	var rt http.RoundTripper = tr
 	if ts != nil {
 		rt = &oauth2.Transport{Source: ts, Base: rt}
 	}
-	r, err := cloudtasks.NewRESTClient(ctx, option.WithEndpoint("https://"+e.addr), option.WithHTTPClient(&http.Client{Transport: rt}))
-	if err != nil {
-		g.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close(); r.Close(); tr.CloseIdleConnections() })
-	return map[string]*cloudtasks.Client{"grpc": g, "rest": r}
+	return []option.ClientOption{option.WithEndpoint(e.addr), creds,
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewTLS(e.ca.ClientConfig())))},
+		[]option.ClientOption{option.WithEndpoint("https://" + e.addr), option.WithHTTPClient(&http.Client{Transport: rt})}
 }
 
 // wantError fails t unless err carries code and message (when not

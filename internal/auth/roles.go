@@ -52,24 +52,31 @@ func without(all []string, drop ...string) []string {
 
 // roles are the predefined roles that carry Cloud Tasks permissions, as
 // https://cloud.google.com/iam/docs/roles-permissions/cloudtasks lists
+// them, and those that carry Workflows permissions (workflows.go), as
+// https://cloud.google.com/iam/docs/roles-permissions/workflows lists
 // them (monitoring and resourcemanager permissions left out: OpenTasks
 // has nothing they guard). Basic roles also carry actAs in Cloud IAM
 // (owner and editor), as does roles/iam.serviceAccountUser.
 var roles = func() map[string][]string {
-	viewer := []string{PermCmekGet, PermLocationsGet, PermLocationsList, PermOperationsGet,
+	tasksViewer := []string{PermCmekGet, PermLocationsGet, PermLocationsList, PermOperationsGet,
 		PermQueuesGet, PermQueuesList, PermTasksFullView, PermTasksGet, PermTasksList}
-	owner := append(slices.Clone(allTasks), PermActAs)
+	viewer := slices.Concat(tasksViewer, workflowsViewer)
+	owner := slices.Concat(allTasks, allWorkflows, []string{PermActAs})
 	editor := without(owner, PermQueuesGetIamPolicy, PermQueuesSetIamPolicy, PermCmekUpdate)
 	return map[string][]string{
 		"roles/cloudtasks.admin":  allTasks,
 		"roles/cloudtasks.editor": without(allTasks, PermQueuesGetIamPolicy, PermQueuesSetIamPolicy, PermCmekUpdate),
-		"roles/cloudtasks.viewer": viewer,
+		"roles/cloudtasks.viewer": tasksViewer,
 		"roles/cloudtasks.queueAdmin": {PermLocationsGet, PermLocationsList, PermQueuesCreate, PermQueuesDelete,
 			PermQueuesGet, PermQueuesGetIamPolicy, PermQueuesList, PermQueuesPause, PermQueuesPurge,
 			PermQueuesResume, PermQueuesSetIamPolicy, PermQueuesUpdate},
 		"roles/cloudtasks.enqueuer":    {PermOperationsGet, PermTasksCreate, PermTasksFullView},
 		"roles/cloudtasks.taskRunner":  {PermTasksFullView, PermTasksRun},
 		"roles/cloudtasks.taskDeleter": {PermTasksDelete},
+		"roles/workflows.admin":        allWorkflows,
+		"roles/workflows.editor":       allWorkflows,
+		"roles/workflows.invoker":      workflowsInvoker,
+		"roles/workflows.viewer":       workflowsViewer,
 		"roles/owner":                  owner,
 		"roles/admin":                  owner,
 		"roles/editor":                 editor,

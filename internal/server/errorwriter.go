@@ -162,7 +162,7 @@ func requestError(st *status.Status) *status.Status {
 	var out *status.Status
 	var field string
 	if name, ok := quoted(msg, `unknown field in field path "`); ok {
-		out = status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q: Cannot bind query parameter. Field '%s' could not be found in request message.", name, name)
+		out = unboundParam(name)
 	} else if name, ok := quoted(msg, `unknown field "`); ok {
 		if i := strings.Index(msg, atMarker); i >= 0 {
 			field = strings.TrimSuffix(msg[i+len(atMarker):], "'")
@@ -175,11 +175,23 @@ func requestError(st *status.Status) *status.Status {
 	} else {
 		return st
 	}
-	withDetail, err := out.WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: out.Message()}},
+	return withViolation(out, field)
+}
+
+// unboundParam is Google's answer to a query parameter that names no
+// field of the request.
+func unboundParam(name string) *status.Status {
+	return status.Newf(codes.InvalidArgument, "Invalid JSON payload received. Unknown name %q: Cannot bind query parameter. Field '%s' could not be found in request message.", name, name)
+}
+
+// withViolation adds a BadRequest detail for field, described by st's
+// message.
+func withViolation(st *status.Status, field string) *status.Status {
+	withDetail, err := st.WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: st.Message()}},
 	})
 	if err != nil {
-		return out
+		return st
 	}
 	return withDetail
 }

@@ -114,6 +114,15 @@ func (s *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status.Newf(codes.InvalidArgument, "Invalid query string: %v", err))
 		return
 	}
+	for k := range query {
+		// vanguard v0.4.0 resolves "page_token." to the field and a nil
+		// one after it, then panics on its own goroutine (the process
+		// dies): a path with an empty segment names no field.
+		if strings.HasSuffix(k, ".") {
+			writeError(w, withViolation(unboundParam(k), ""))
+			return
+		}
+	}
 	enumNumbers := wantsEnumNumbers(query)
 	for _, p := range systemParams {
 		query.Del(p)

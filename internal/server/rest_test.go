@@ -51,6 +51,8 @@ func TestREST(t *testing.T) {
 			wantReq: &cloudtaskspb.UpdateQueueRequest{Queue: &cloudtaskspb.Queue{Name: q[4:], RateLimits: &cloudtaskspb.RateLimits{MaxDispatchesPerSecond: 7}},
 				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"rate_limits.max_dispatches_per_second", "retry_config", "http_target.uri_override"}}}},
 		{name: "unknown query parameter", method: "GET", path: q + "?bogus=1", wantCode: 400, wantStatus: "INVALID_ARGUMENT", wantBody: `Unknown name \"bogus\"`},
+		{name: "query parameter ending in a dot (crashed vanguard)", method: "GET", path: q + "/tasks?page_token.=1", wantCode: 400, wantStatus: "INVALID_ARGUMENT",
+			wantBody: `Unknown name \"page_token.\": Cannot bind query parameter.`},
 		{name: "bad query escape", method: "GET", path: q + "?pageSize=%zz", wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "bad query value", method: "GET", path: q + "/tasks?pageSize=many", wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "unknown JSON field", method: "POST", path: "/v2/projects/p/locations/l/queues", contentType: "application/json",

@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/workflows/apiv1/workflowspb"
 	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrLimit: a new execution would pass its workflow's limits of active
@@ -67,6 +69,13 @@ type WorkflowStore interface {
 	// ListExecutions returns every execution of the workflow, of all its
 	// revisions, in name order.
 	ListExecutions(ctx context.Context, workflow string) ([]*executionspb.Execution, error)
+	// ListExecutionsPage returns up to limit executions of the workflow
+	// that come after after (nil: from the first) in creation order,
+	// newest first unless ascending, ties by name in the same direction,
+	// with the key of each. Keys never change, so paging by them neither
+	// repeats nor skips what exists throughout, whatever is created or
+	// deleted between pages.
+	ListExecutionsPage(ctx context.Context, workflow string, after *ExecutionKey, ascending bool, limit int) ([]*executionspb.Execution, []ExecutionKey, error)
 	// RenewExecutions extends the leases of those of the named executions
 	// that are still ACTIVE until until.
 	RenewExecutions(ctx context.Context, names []string, until time.Time) error
@@ -115,4 +124,57 @@ func ExecutionWorkflow(name string) string {
 // ExecutionFinished reports whether an execution in state s has ended.
 func ExecutionFinished(s executionspb.Execution_State) bool {
 	return s != executionspb.Execution_ACTIVE && s != executionspb.Execution_QUEUED
+}
+
+// ExecutionKey is an execution's place in ListExecutionsPage's order.
+type ExecutionKey struct {
+	// Created is when CreateExecution stored it, in microseconds since
+	// the epoch.
+	Created int64
+	Name    string
+}
+
+// ExecutionPageQuery is the WHERE and ORDER BY of ListExecutionsPage
+// after the workflow's condition, for a store whose placeholders param
+// numbers from first (SQLite's "?" ignore it, PostgreSQL's "$N" do not).
+func ExecutionPageQuery(after *ExecutionKey, ascending bool, param func(n int) string, first int) (cond, order string, args []any) {
+	cmp, dir := "<", "DESC"
+	if ascending {
+		cmp, dir = ">", "ASC"
+	}
+	if after != nil {
+		cond = " AND (created, name) " + cmp + " (" + param(first) + ", " + param(first+1) + ")"
+		args = []any{after.Created, after.Name}
+	}
+	return cond, " ORDER BY created " + dir + ", name " + dir, args
+}
+
+// ExecutionRows are the rows of ListExecutionsPage's query (created,
+// name, data): *sql.Rows or pgx.Rows.
+type ExecutionRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanExecutionPage decodes the ExecutionRows of workflow's executions.
+func ScanExecutionPage(workflow string, rows ExecutionRows) ([]*executionspb.Execution, []ExecutionKey, error) {
+	var es []*executionspb.Execution
+	var keys []ExecutionKey
+	for rows.Next() {
+		var k ExecutionKey
+		var b []byte
+		if err := rows.Scan(&k.Created, &k.Name, &b); err != nil {
+			return nil, nil, fmt.Errorf("listing executions of %s: %w", workflow, err)
+		}
+		e := &executionspb.Execution{}
+		if err := proto.Unmarshal(b, e); err != nil {
+			return nil, nil, fmt.Errorf("decoding execution %s: %w", k.Name, err)
+		}
+		es, keys = append(es, e), append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("listing executions of %s: %w", workflow, err)
+	}
+	return es, keys, nil
 }

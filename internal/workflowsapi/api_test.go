@@ -244,6 +244,12 @@ func TestList(t *testing.T) {
 			if err != nil || len(failed) != 3 || failed[0].GetArgument() != "0" || failed[2].GetArgument() != "4" {
 				t.Fatalf("failed ones, oldest first = %v, %v; want arguments 0, 2, 4", failed, err)
 			}
+			// Keyed pages of a filter fill up past the executions it drops.
+			failedNewest, pages, err := e.ex[tr].ListExecutions(ctx, &executionspb.ListExecutionsRequest{Parent: parent,
+				Filter: `state="FAILED"`, PageSize: 1})
+			if err != nil || pages != 3 || len(failedNewest) != 3 || failedNewest[0].GetName() != names[4] || failedNewest[2].GetName() != names[0] {
+				t.Fatalf("failed ones by 1, newest first = %v in %d pages, %v; want %s, %s, %s", failedNewest, pages, err, names[4], names[2], names[0])
+			}
 			if p := failed[0].GetError().GetPayload(); p != `"even"` || !strings.HasPrefix(failed[0].GetError().GetContext(), `RuntimeError: "even"`) {
 				t.Errorf("raised string: payload %s, context %q", p, failed[0].GetError().GetContext())
 			}

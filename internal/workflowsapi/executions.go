@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"cloud.google.com/go/workflows/apiv1/workflowspb"
@@ -227,6 +228,7 @@ func (s *Service) ListExecutions(ctx context.Context, req *executionspb.ListExec
 		return nil, err
 	}
 	orderBy := req.GetOrderBy()
+	ascending, keyed := keysetOrder(orderBy)
 	if strings.TrimSpace(orderBy) == "" {
 		orderBy = "startTime desc"
 	}
@@ -239,17 +241,16 @@ func (s *Service) ListExecutions(ctx context.Context, req *executionspb.ListExec
 	} else if err != nil {
 		return nil, internal("reading workflow", err)
 	}
-	all, err := s.st.ListExecutions(ctx, wn.String())
-	if err != nil {
-		return nil, internal("listing executions", err)
-	}
-	for _, e := range all {
-		s.live(e)
-	}
-	all = slices.DeleteFunc(all, func(e *executionspb.Execution) bool { return !match(e.ProtoReflect()) })
-	slices.SortStableFunc(all, func(a, b *executionspb.Execution) int { return order(a.ProtoReflect(), b.ProtoReflect()) })
 	scope := pagetoken.Scope("ListExecutions", wn.String(), req.GetFilter()+"\x00"+orderBy)
-	es, next, err := page(all, req.GetPageToken(), scope, size, s.now)
+	var es []*executionspb.Execution
+	var next string
+	if keyed {
+		es, next, err = s.listByKey(ctx, wn.String(), func(e *executionspb.Execution) bool { return match(e.ProtoReflect()) },
+			ascending, size, req.GetPageToken(), scope)
+	} else {
+		es, next, err = s.listAll(ctx, wn.String(), func(e *executionspb.Execution) bool { return match(e.ProtoReflect()) },
+			func(a, b *executionspb.Execution) int { return order(a.ProtoReflect(), b.ProtoReflect()) }, size, req.GetPageToken(), scope)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +260,84 @@ func (s *Service) ListExecutions(ctx context.Context, req *executionspb.ListExec
 		}
 	}
 	return &executionspb.ListExecutionsResponse{Executions: es, NextPageToken: next}, nil
+}
+
+// keysetOrder reports whether the store's keys serve order_by (the
+// default, or createTime either way: when CreateExecution stored the
+// execution, ties by name in the same direction), and in which direction.
+// Other orders are sorted in memory (listAll).
+func keysetOrder(orderBy string) (ascending, ok bool) {
+	f := strings.Fields(orderBy)
+	if len(f) == 0 {
+		return false, true
+	}
+	if f[0] != "createTime" && f[0] != "create_time" || len(f) > 2 {
+		return false, false
+	}
+	if len(f) == 1 || f[1] == "asc" {
+		return true, true
+	}
+	return false, f[1] == "desc"
+}
+
+// listByKey reads a page of the workflow's executions that match from the
+// store by key, a page (and one more) at a time until it has one more
+// than a page or none are left: the token names the last one returned, so
+// executions created or deleted between pages make later pages neither
+// repeat nor skip the others.
+func (s *Service) listByKey(ctx context.Context, workflow string, match func(*executionspb.Execution) bool, ascending bool, size int, token, scope string) ([]*executionspb.Execution, string, error) {
+	after, err := pagetoken.Decode(token, scope, s.now())
+	if err != nil {
+		return nil, "", err
+	}
+	var key *store.ExecutionKey
+	if after != "" {
+		created, name, ok := strings.Cut(after, " ")
+		us, err := strconv.ParseInt(created, 10, 64)
+		if !ok || err != nil {
+			return nil, "", invalid("Invalid page token.")
+		}
+		key = &store.ExecutionKey{Created: us, Name: name}
+	}
+	var out []*executionspb.Execution
+	var keys []store.ExecutionKey
+	for len(out) <= size {
+		batch, bkeys, err := s.st.ListExecutionsPage(ctx, workflow, key, ascending, size+1)
+		if err != nil {
+			return nil, "", internal("listing executions", err)
+		}
+		for i, e := range batch {
+			s.live(e)
+			if match(e) && len(out) <= size {
+				out, keys = append(out, e), append(keys, bkeys[i])
+			}
+		}
+		if len(batch) < size+1 {
+			break
+		}
+		key = &bkeys[len(bkeys)-1]
+	}
+	if len(out) <= size {
+		return out, "", nil
+	}
+	last := keys[size-1]
+	return out[:size], pagetoken.Encode(scope, strconv.FormatInt(last.Created, 10)+" "+last.Name, s.now()), nil
+}
+
+// listAll reads all of the workflow's executions and pages them by offset,
+// for the orders the store's keys cannot serve: a page may then repeat or
+// skip executions created or deleted since the one before.
+func (s *Service) listAll(ctx context.Context, workflow string, match func(*executionspb.Execution) bool, order func(a, b *executionspb.Execution) int, size int, token, scope string) ([]*executionspb.Execution, string, error) {
+	all, err := s.st.ListExecutions(ctx, workflow)
+	if err != nil {
+		return nil, "", internal("listing executions", err)
+	}
+	for _, e := range all {
+		s.live(e)
+	}
+	all = slices.DeleteFunc(all, func(e *executionspb.Execution) bool { return !match(e) })
+	slices.SortStableFunc(all, order)
+	return page(all, token, scope, size, s.now)
 }
 
 // executionFields maps the names the API documents for filter and

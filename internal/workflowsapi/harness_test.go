@@ -106,7 +106,7 @@ func start(t testing.TB, st fullStore, cfg workflowsapi.Config) *env {
 		server.WithService(&workflowspb.Workflows_ServiceDesc, svc),
 		server.WithService(&executionspb.Executions_ServiceDesc, svc),
 		server.WithRESTRules(workflowsapi.MixinRules()...),
-		server.WithHandler(workflowsapi.CreateExecutionRoute, svc.CreateExecutionHandler()),
+		server.WithHandler(workflowsapi.CreateExecutionRoute, workflowsapi.CreateExecutionHandler(svc)),
 		server.WithHandler(workflowsapi.CallbacksRoute, svc.CallbacksHandler()),
 		server.WithHandler(wfrun.CallbackRESTPattern, svc.CallbacksHandler()),
 		server.WithHandler(workflowsapi.ListCallbacksRoute, svc.ListCallbacksHandler()))

@@ -23,7 +23,8 @@ const CreateExecutionRoute = "POST /v1/projects/{project}/locations/{location}/w
 // them) send fields the compiled executions.proto lacks, such as
 // disableConcurrencyQuotaOverflowBuffering: unknown fields are ignored.
 // This server never backlogs executions, so that one changes nothing.
-func (s *Service) CreateExecutionHandler() http.Handler {
+// It calls api (the Service, or the Service behind IAM).
+func CreateExecutionHandler(api executionspb.ExecutionsServer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4*maxArgumentBytes))
 		if err != nil {
@@ -38,7 +39,7 @@ func (s *Service) CreateExecutionHandler() http.Handler {
 			}
 		}
 		parent := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/"), "/executions")
-		e, err := s.CreateExecution(r.Context(), &executionspb.CreateExecutionRequest{Parent: parent, Execution: in})
+		e, err := api.CreateExecution(r.Context(), &executionspb.CreateExecutionRequest{Parent: parent, Execution: in})
 		if err != nil {
 			server.WriteError(w, err)
 			return

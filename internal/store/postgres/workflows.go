@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"cloud.google.com/go/workflows/apiv1/workflowspb"
@@ -184,7 +186,7 @@ func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, 
 			refused = store.ErrLimit
 			return refused
 		}
-		lease := micros(leaseUntil)
+		lease, created := micros(leaseUntil), micros(e.GetStartTime().AsTime())
 		if state == executionspb.Execution_QUEUED {
 			e.State, e.StartTime, lease = state, nil, 0
 		}
@@ -192,8 +194,8 @@ func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, 
 		if err != nil {
 			return fmt.Errorf("encoding execution %s: %w", e.GetName(), err)
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO executions (name, workflow, state, ended, lease, data) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (name) DO NOTHING`, e.GetName(), wf, int32(e.GetState()), endedMicros(e), lease, b)
+		tag, err := tx.Exec(ctx, `INSERT INTO executions (name, workflow, state, ended, lease, created, data) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (name) DO NOTHING`, e.GetName(), wf, int32(e.GetState()), endedMicros(e), lease, created, b)
 		if err != nil {
 			return err
 		}
@@ -339,6 +341,17 @@ func (s *Store) ListExecutions(ctx context.Context, workflow string) ([]*executi
 		return nil, fmt.Errorf("listing executions of %s: %w", workflow, err)
 	}
 	return out, nil
+}
+
+func (s *Store) ListExecutionsPage(ctx context.Context, workflow string, after *store.ExecutionKey, ascending bool, limit int) ([]*executionspb.Execution, []store.ExecutionKey, error) {
+	cond, order, args := store.ExecutionPageQuery(after, ascending, func(n int) string { return "$" + strconv.Itoa(n) }, 2)
+	rows, err := s.pool.Query(ctx, `SELECT created, name, data FROM executions WHERE workflow = $1`+cond+order+
+		` LIMIT $`+strconv.Itoa(2+len(args)), slices.Concat([]any{workflow}, args, []any{limit})...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing executions of %s: %w", workflow, err)
+	}
+	defer rows.Close()
+	return store.ScanExecutionPage(workflow, rows)
 }
 
 func (s *Store) RenewExecutions(ctx context.Context, names []string, until time.Time) error {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"cloud.google.com/go/workflows/apiv1/workflowspb"
@@ -164,7 +165,7 @@ func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, 
 		if !ok {
 			return fnError{store.ErrLimit}
 		}
-		lease := micros(leaseUntil)
+		lease, created := micros(leaseUntil), micros(e.GetStartTime().AsTime())
 		if state == executionspb.Execution_QUEUED {
 			e.State, e.StartTime, lease = state, nil, 0
 		}
@@ -172,8 +173,8 @@ func (s *Store) CreateExecution(ctx context.Context, e *executionspb.Execution, 
 		if err != nil {
 			return fmt.Errorf("encoding execution %s: %w", e.GetName(), err)
 		}
-		res, err := tx.Exec(`INSERT INTO executions (name, workflow, state, ended, lease, data) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (name) DO NOTHING`, e.GetName(), wf, int32(e.GetState()), endedMicros(e), lease, b)
+		res, err := tx.Exec(`INSERT INTO executions (name, workflow, state, ended, lease, created, data) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO NOTHING`, e.GetName(), wf, int32(e.GetState()), endedMicros(e), lease, created, b)
 		if err != nil {
 			return err
 		}
@@ -313,6 +314,17 @@ func (s *Store) ListExecutions(ctx context.Context, workflow string) ([]*executi
 		return nil, fmt.Errorf("listing executions of %s: %w", workflow, err)
 	}
 	return scanAll(rows, decodeExecution)
+}
+
+func (s *Store) ListExecutionsPage(ctx context.Context, workflow string, after *store.ExecutionKey, ascending bool, limit int) ([]*executionspb.Execution, []store.ExecutionKey, error) {
+	cond, order, args := store.ExecutionPageQuery(after, ascending, func(int) string { return "?" }, 2)
+	rows, err := s.query(ctx, `SELECT created, name, data FROM executions WHERE workflow = ?`+cond+order+` LIMIT ?`,
+		slices.Concat([]any{workflow}, args, []any{limit})...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing executions of %s: %w", workflow, err)
+	}
+	defer rows.Close()
+	return store.ScanExecutionPage(workflow, rows)
 }
 
 func (s *Store) RenewExecutions(ctx context.Context, names []string, until time.Time) error {
