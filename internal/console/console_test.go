@@ -412,7 +412,9 @@ func (a countingAPI) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksR
 
 func TestTaskSamplesAreSharedForASecondAndForgotten(t *testing.T) {
 	lists := 0
-	var now time.Time
+	// The API and the console share this clock: the task's create time is
+	// read from it, so the age shown below is exact whatever the load.
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	s := newStack(t, func(c *Config) {
 		c.API = countingAPI{c.API, &lists}
 		c.Now = func() time.Time { return now }
@@ -422,9 +424,8 @@ func TestTaskSamplesAreSharedForASecondAndForgotten(t *testing.T) {
 	s.queue(t, demoQueue, true)
 	s.queue(t, other, true)
 	s.task(t, demoQueue, httpTask("http://127.0.0.1:1/", ""))
-	// An hour after the task was made (its create time is in seconds,
-	// rounded down, so it is at least an hour old).
-	now = time.Now().Add(time.Hour)
+	// An hour after the task was made.
+	now = now.Add(time.Hour)
 	ctx := context.Background()
 	read := func(q string) numbers {
 		n, err := s.console.numbersOf(ctx, sampleSpec{q, queueSample, sampleTTL})

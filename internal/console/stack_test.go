@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 
@@ -27,7 +28,9 @@ type stack struct {
 	console  *Console
 }
 
-// newStack starts the server; edit adjusts the console's Config.
+// newStack starts the server; edit adjusts the console's Config. A clock
+// edit sets (Config.Now) is the API's clock too, so tasks' create and
+// schedule times come from it and wall time cannot matter.
 func newStack(t testing.TB, edit func(*Config)) *stack {
 	t.Helper()
 	ctx := context.Background()
@@ -58,10 +61,14 @@ func newStack(t testing.TB, edit func(*Config)) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(disp.Stop)
-	s.api = cloudtasks.New(st, cloudtasks.Config{Dispatcher: disp})
+	clock := time.Now
+	s.api = cloudtasks.New(st, cloudtasks.Config{Dispatcher: disp, Now: func() time.Time { return clock() }})
 	cfg := Config{API: s.api, Locations: s.api, Parents: ParentsOf(st.AllQueues), Metrics: m}
 	if edit != nil {
 		edit(&cfg)
+	}
+	if cfg.Now != nil {
+		clock = cfg.Now
 	}
 	if s.console, err = New(cfg); err != nil {
 		t.Fatal(err)

@@ -165,8 +165,8 @@ func (h *harness) outcome() dispatch.Outcome {
 	select {
 	case o := <-h.outcomes:
 		return o
-	case <-time.After(10 * time.Second):
-		h.t.Fatal("no attempt finished within 10s")
+	case <-time.After(hangAfter):
+		h.t.Fatalf("no attempt finished within %v", hangAfter)
 	}
 	return dispatch.Outcome{}
 }
@@ -180,14 +180,19 @@ func (h *harness) get(q *cloudtaskspb.Queue, id string) *store.Task {
 	return tk
 }
 
+// hangAfter is how long a wait for an attempt or a value may take before the
+// test calls it hung: generous, since CI runs on a loaded 2-core machine
+// under -race, and it only bounds a failing test.
+const hangAfter = time.Minute
+
 // recv waits for a value from ch.
 func recv[T any](t *testing.T, ch <-chan T) T {
 	t.Helper()
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("nothing arrived within 10s")
+	case <-time.After(hangAfter):
+		t.Fatalf("nothing arrived within %v", hangAfter)
 	}
 	var zero T
 	return zero

@@ -217,8 +217,11 @@ func TestTimeoutSequence(t *testing.T) {
 	}))
 	q := h.queue("timeout", nil)
 	h.task(q, "t", t0, func(tk *cloudtaskspb.Task) {
-		// Below the API's 15s minimum, to time out on the real clock.
-		tk.DispatchDeadline = durationpb.New(50 * time.Millisecond)
+		// Below the API's 15s minimum, to time out on the real clock: the
+		// first two attempts wait it out, the 404 and the 200 must beat it
+		// (a 50ms deadline was missed by a prompt answer on a loaded
+		// 2-core machine under -race, timing out a third attempt).
+		tk.DispatchDeadline = durationpb.New(2 * time.Second)
 	})
 	want := []struct{ retry, exec, prev string }{{"0", "0", ""}, {"1", "0", "504"}, {"2", "0", "504"}, {"3", "1", "404"}}
 	for i, w := range want {
