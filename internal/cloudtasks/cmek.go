@@ -8,6 +8,7 @@ import (
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/opentasks/opentasks/internal/apierr"
 	"github.com/opentasks/opentasks/internal/store"
 )
 
@@ -28,11 +29,11 @@ func (s *Service) GetCmekConfig(ctx context.Context, req *cloudtaskspb.GetCmekCo
 	case errors.Is(err, store.ErrNotFound):
 		return &cloudtaskspb.CmekConfig{Name: name}, nil
 	case err != nil:
-		return nil, internal("reading CMEK config", err)
+		return nil, apierr.Internal("reading CMEK config", err)
 	}
 	c := &cloudtaskspb.CmekConfig{}
 	if err := proto.Unmarshal(b, c); err != nil {
-		return nil, internal("decoding CMEK config", err)
+		return nil, apierr.Internal("decoding CMEK config", err)
 	}
 	return c, nil
 }
@@ -65,7 +66,7 @@ func (s *Service) UpdateCmekConfig(ctx context.Context, req *cloudtaskspb.Update
 	err = s.st.UpdateRecord(ctx, store.KindCmekConfig, location, func(cur []byte) ([]byte, error) {
 		if cur != nil {
 			if err := proto.Unmarshal(cur, out); err != nil {
-				return nil, internal("decoding CMEK config", err)
+				return nil, apierr.Internal("decoding CMEK config", err)
 			}
 		}
 		if setKey {
@@ -77,7 +78,7 @@ func (s *Service) UpdateCmekConfig(ctx context.Context, req *cloudtaskspb.Update
 		return proto.Marshal(out)
 	})
 	if err != nil {
-		return nil, internal("storing CMEK config", err)
+		return nil, apierr.Internal("storing CMEK config", err)
 	}
 	return out, nil
 }

@@ -1,8 +1,6 @@
 package cloudtasks
 
 import (
-	"context"
-	"errors"
 	"fmt"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -87,18 +85,3 @@ func errTaskID(id string) error {
 
 func errQueueNotFound() error { return status.Error(codes.NotFound, msgQueueNotFound) }
 func errNotFound() error      { return status.Error(codes.NotFound, msgNotFound) }
-
-// internal turns an unexpected error (usually from the store) into a
-// status, keeping the caller's cancellation visible as such.
-func internal(doing string, err error) error {
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	switch {
-	case errors.Is(err, context.Canceled):
-		return status.Errorf(codes.Canceled, "%s: %v", doing, err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Errorf(codes.DeadlineExceeded, "%s: %v", doing, err)
-	}
-	return status.Errorf(codes.Internal, "%s: %v", doing, err)
-}

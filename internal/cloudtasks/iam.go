@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/opentasks/opentasks/internal/apierr"
 	"github.com/opentasks/opentasks/internal/store"
 )
 
@@ -29,11 +30,11 @@ func (s *Service) loadPolicy(ctx context.Context, queue string) (*iampb.Policy, 
 	case errors.Is(err, store.ErrNotFound):
 		return &iampb.Policy{Etag: emptyPolicyEtag()}, nil
 	case err != nil:
-		return nil, internal("reading IAM policy", err)
+		return nil, apierr.Internal("reading IAM policy", err)
 	}
 	p := &iampb.Policy{}
 	if err := proto.Unmarshal(b, p); err != nil {
-		return nil, internal("decoding IAM policy", err)
+		return nil, apierr.Internal("decoding IAM policy", err)
 	}
 	return p, nil
 }
@@ -96,7 +97,7 @@ func (s *Service) SetIamPolicy(ctx context.Context, req *iampb.SetIamPolicyReque
 		p := &iampb.Policy{Etag: emptyPolicyEtag()}
 		if cur != nil {
 			if err := proto.Unmarshal(cur, p); err != nil {
-				return nil, internal("decoding IAM policy", err)
+				return nil, apierr.Internal("decoding IAM policy", err)
 			}
 		}
 		if len(in.Etag) > 0 && !bytes.Equal(in.Etag, p.Etag) {
@@ -115,7 +116,7 @@ func (s *Service) SetIamPolicy(ctx context.Context, req *iampb.SetIamPolicyReque
 		p.Etag = nil
 		b, err := proto.Marshal(p)
 		if err != nil {
-			return nil, internal("encoding IAM policy", err)
+			return nil, apierr.Internal("encoding IAM policy", err)
 		}
 		sum := sha256.Sum256(append(append([]byte{}, prev...), b...))
 		p.Etag = sum[:8]
@@ -123,7 +124,7 @@ func (s *Service) SetIamPolicy(ctx context.Context, req *iampb.SetIamPolicyReque
 		return proto.Marshal(p)
 	})
 	if err != nil {
-		return nil, internal("storing IAM policy", err)
+		return nil, apierr.Internal("storing IAM policy", err)
 	}
 	return out, nil
 }
@@ -161,7 +162,7 @@ func (s *Service) TestIamPermissions(ctx context.Context, req *iampb.TestIamPerm
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTombstoned):
 		return &iampb.TestIamPermissionsResponse{}, nil
 	case err != nil:
-		return nil, internal("getting queue", err)
+		return nil, apierr.Internal("getting queue", err)
 	}
 	return &iampb.TestIamPermissionsResponse{Permissions: req.GetPermissions()}, nil
 }

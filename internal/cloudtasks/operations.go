@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opentasks/opentasks/internal/apierr"
 	"github.com/opentasks/opentasks/internal/store"
 )
 
@@ -57,11 +58,11 @@ func (s *Service) priorOperation(ctx context.Context, name string) (*longrunning
 	case errors.Is(err, store.ErrNotFound):
 		return nil, nil
 	case err != nil:
-		return nil, internal("reading operation", err)
+		return nil, apierr.Internal("reading operation", err)
 	}
 	op := &longrunningpb.Operation{}
 	if err := proto.Unmarshal(b, op); err != nil {
-		return nil, internal("decoding operation", err)
+		return nil, apierr.Internal("decoding operation", err)
 	}
 	return op, nil
 }
@@ -71,7 +72,7 @@ func (s *Service) priorOperation(ctx context.Context, name string) (*longrunning
 func (s *Service) finishOperation(ctx context.Context, name string, metadata, response proto.Message, failed bool, metaName string) (*longrunningpb.Operation, error) {
 	md, err := anypb.New(metadata)
 	if err != nil {
-		return nil, internal("packing operation metadata", err)
+		return nil, apierr.Internal("packing operation metadata", err)
 	}
 	op := &longrunningpb.Operation{Name: name, Metadata: md, Done: true}
 	if failed {
@@ -82,16 +83,16 @@ func (s *Service) finishOperation(ctx context.Context, name string, metadata, re
 	} else {
 		resp, err := anypb.New(response)
 		if err != nil {
-			return nil, internal("packing operation response", err)
+			return nil, apierr.Internal("packing operation response", err)
 		}
 		op.Result = &longrunningpb.Operation_Response{Response: resp}
 	}
 	b, err := proto.Marshal(op)
 	if err != nil {
-		return nil, internal("encoding operation", err)
+		return nil, apierr.Internal("encoding operation", err)
 	}
 	if err := s.st.UpdateRecord(ctx, store.KindOperation, name, func([]byte) ([]byte, error) { return b, nil }); err != nil {
-		return nil, internal("storing operation", err)
+		return nil, apierr.Internal("storing operation", err)
 	}
 	return op, nil
 }
@@ -281,7 +282,7 @@ func (s *Service) DeleteOperation(ctx context.Context, req *longrunningpb.Delete
 		return nil, nil
 	})
 	if err != nil {
-		return nil, internal("deleting operation", err)
+		return nil, apierr.Internal("deleting operation", err)
 	}
 	return &emptypb.Empty{}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/opentasks/opentasks/internal/apierr"
 	"github.com/opentasks/opentasks/internal/pagetoken"
 	"github.com/opentasks/opentasks/internal/protofilter"
 	"github.com/opentasks/opentasks/internal/protopath"
@@ -45,7 +46,7 @@ func (s *Service) ListQueues(ctx context.Context, req *cloudtaskspb.ListQueuesRe
 	for cursor := after; ; {
 		batch, err := s.st.ListQueues(ctx, parent, cursor, size)
 		if err != nil {
-			return nil, internal("listing queues", err)
+			return nil, apierr.Internal("listing queues", err)
 		}
 		for _, q := range batch {
 			if !match(q.ProtoReflect()) {
@@ -79,7 +80,7 @@ func (s *Service) getQueue(ctx context.Context, name string) (*cloudtaskspb.Queu
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTombstoned):
 		return nil, errQueueNotFound()
 	case err != nil:
-		return nil, internal("getting queue", err)
+		return nil, apierr.Internal("getting queue", err)
 	}
 	return q, nil
 }
@@ -109,7 +110,7 @@ func (s *Service) CreateQueue(ctx context.Context, req *cloudtaskspb.CreateQueue
 	case errors.Is(err, store.ErrTombstoned):
 		return nil, status.Error(codes.FailedPrecondition, msgQueueTombstoned)
 	case err != nil:
-		return nil, internal("creating queue", err)
+		return nil, apierr.Internal("creating queue", err)
 	}
 	s.changed(name)
 	return q, nil
@@ -206,7 +207,7 @@ func (s *Service) updateQueue(ctx context.Context, req *cloudtaskspb.UpdateQueue
 	case errors.Is(err, store.ErrTombstoned):
 		return nil, status.Error(codes.FailedPrecondition, msgQueueTombstoned)
 	case err != nil:
-		return nil, internal("updating queue", err)
+		return nil, apierr.Internal("updating queue", err)
 	}
 	s.changed(name)
 	return q, nil
@@ -222,7 +223,7 @@ func (s *Service) DeleteQueue(ctx context.Context, req *cloudtaskspb.DeleteQueue
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTombstoned):
 		return nil, errNotFound()
 	case err != nil:
-		return nil, internal("deleting queue", err)
+		return nil, apierr.Internal("deleting queue", err)
 	}
 	s.changed(name)
 	return &emptypb.Empty{}, nil
@@ -240,7 +241,7 @@ func (s *Service) PurgeQueue(ctx context.Context, req *cloudtaskspb.PurgeQueueRe
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTombstoned):
 		return nil, errQueueNotFound()
 	case err != nil:
-		return nil, internal("purging queue", err)
+		return nil, apierr.Internal("purging queue", err)
 	}
 	s.changed(name)
 	return q, nil
@@ -272,7 +273,7 @@ func (s *Service) setState(ctx context.Context, name string, state cloudtaskspb.
 	case errors.Is(err, store.ErrTombstoned), errors.Is(err, store.ErrNotFound):
 		return nil, errQueueNotFound()
 	case err != nil:
-		return nil, internal("changing queue state", err)
+		return nil, apierr.Internal("changing queue state", err)
 	}
 	s.changed(name)
 	return q, nil

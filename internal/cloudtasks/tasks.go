@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/opentasks/opentasks/internal/apierr"
 	"github.com/opentasks/opentasks/internal/pagetoken"
 	"github.com/opentasks/opentasks/internal/store"
 )
@@ -38,7 +39,7 @@ func (s *Service) ListTasks(ctx context.Context, req *cloudtaskspb.ListTasksRequ
 	}
 	tasks, err := s.st.ListTasks(ctx, parent, after, size+1)
 	if err != nil {
-		return nil, internal("listing tasks", err)
+		return nil, apierr.Internal("listing tasks", err)
 	}
 	resp := &cloudtaskspb.ListTasksResponse{}
 	if len(tasks) > size {
@@ -68,7 +69,7 @@ func (s *Service) GetTask(ctx context.Context, req *cloudtaskspb.GetTaskRequest)
 	case errors.Is(err, store.ErrNotFound):
 		return nil, errNotFound()
 	case err != nil:
-		return nil, internal("getting task", err)
+		return nil, apierr.Internal("getting task", err)
 	}
 	return withView(t.Task, view), nil
 }
@@ -112,7 +113,7 @@ func (s *Service) createTask(ctx context.Context, parent string, in *cloudtasksp
 	case errors.Is(err, store.ErrAlreadyExists), errors.Is(err, store.ErrTombstoned):
 		return nil, status.Error(codes.AlreadyExists, msgTaskExists)
 	case err != nil:
-		return nil, internal("creating task", err)
+		return nil, apierr.Internal("creating task", err)
 	}
 	return t, nil
 }
@@ -135,7 +136,7 @@ func (s *Service) deleteTask(ctx context.Context, queue, id string) error {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTombstoned):
 		return errNotFound()
 	case err != nil:
-		return internal("deleting task", err)
+		return apierr.Internal("deleting task", err)
 	}
 	return nil
 }
@@ -155,7 +156,7 @@ func (s *Service) RunTask(ctx context.Context, req *cloudtaskspb.RunTaskRequest)
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrTombstoned):
 		return nil, errNotFound()
 	case err != nil:
-		return nil, internal("getting task", err)
+		return nil, apierr.Internal("getting task", err)
 	}
 	q, err := s.getQueue(ctx, queue)
 	if err != nil {
@@ -170,7 +171,7 @@ func (s *Service) RunTask(ctx context.Context, req *cloudtaskspb.RunTaskRequest)
 		// Completed or deleted between the read and the dispatch.
 		return nil, errNotFound()
 	case err != nil:
-		return nil, internal("running task", err)
+		return nil, apierr.Internal("running task", err)
 	}
 	return withView(ran.Task, view), nil
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opentasks/opentasks/internal/apierr"
 	"github.com/opentasks/opentasks/internal/pagetoken"
 	"github.com/opentasks/opentasks/internal/protofilter"
 	"github.com/opentasks/opentasks/internal/store"
@@ -67,11 +68,11 @@ func (s *Service) CreateExecution(ctx context.Context, req *executionspb.CreateE
 		return nil, notFound("Workflow", wn.String())
 	}
 	if err != nil {
-		return nil, internal("reading workflow", err)
+		return nil, apierr.Internal("reading workflow", err)
 	}
 	prog, err := s.program(w)
 	if err != nil {
-		return nil, internal("loading workflow", err)
+		return nil, apierr.Internal("loading workflow", err)
 	}
 	id := uuid.NewString()
 	now := s.now()
@@ -101,7 +102,7 @@ func (s *Service) CreateExecution(ctx context.Context, req *executionspb.CreateE
 	case errors.Is(err, store.ErrNotFound):
 		return nil, notFound("Workflow", wn.String())
 	case err != nil:
-		return nil, internal("creating execution", err)
+		return nil, apierr.Internal("creating execution", err)
 	}
 	if e.GetState() == executionspb.Execution_QUEUED {
 		return e, nil // started when an active one ends (startQueued)
@@ -123,7 +124,7 @@ func (s *Service) launch(ctx context.Context, e *executionspb.Execution, w *work
 	if _, err := s.st.UpdateExecution(ctx, e.GetName(), func(cur *executionspb.Execution) (*executionspb.Execution, error) {
 		return s.interrupted(cur), nil
 	}); err != nil {
-		return internal("ending execution", err)
+		return apierr.Internal("ending execution", err)
 	}
 	return status.Error(codes.Unavailable, "The server is stopping.")
 }
@@ -181,7 +182,7 @@ func (s *Service) GetExecution(ctx context.Context, req *executionspb.GetExecuti
 		return nil, notFound("Execution", req.GetName())
 	}
 	if err != nil {
-		return nil, internal("reading execution", err)
+		return nil, apierr.Internal("reading execution", err)
 	}
 	s.live(e)
 	if req.GetView() == executionspb.ExecutionView_BASIC {
@@ -239,7 +240,7 @@ func (s *Service) ListExecutions(ctx context.Context, req *executionspb.ListExec
 	if _, err := s.st.GetWorkflow(ctx, wn.String(), ""); errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("Workflow", wn.String())
 	} else if err != nil {
-		return nil, internal("reading workflow", err)
+		return nil, apierr.Internal("reading workflow", err)
 	}
 	scope := pagetoken.Scope("ListExecutions", wn.String(), req.GetFilter()+"\x00"+orderBy)
 	var es []*executionspb.Execution
@@ -304,7 +305,7 @@ func (s *Service) listByKey(ctx context.Context, workflow string, match func(*ex
 	for len(out) <= size {
 		batch, bkeys, err := s.st.ListExecutionsPage(ctx, workflow, key, ascending, size+1)
 		if err != nil {
-			return nil, "", internal("listing executions", err)
+			return nil, "", apierr.Internal("listing executions", err)
 		}
 		for i, e := range batch {
 			s.live(e)
@@ -330,7 +331,7 @@ func (s *Service) listByKey(ctx context.Context, workflow string, match func(*ex
 func (s *Service) listAll(ctx context.Context, workflow string, match func(*executionspb.Execution) bool, order func(a, b *executionspb.Execution) int, size int, token, scope string) ([]*executionspb.Execution, string, error) {
 	all, err := s.st.ListExecutions(ctx, workflow)
 	if err != nil {
-		return nil, "", internal("listing executions", err)
+		return nil, "", apierr.Internal("listing executions", err)
 	}
 	for _, e := range all {
 		s.live(e)
@@ -377,7 +378,7 @@ func (s *Service) CancelExecution(ctx context.Context, req *executionspb.CancelE
 		return nil, notFound("Execution", name)
 	}
 	if err != nil {
-		return nil, internal("cancelling execution", err)
+		return nil, apierr.Internal("cancelling execution", err)
 	}
 	// Here at once; on another node at its next sweep.
 	s.runs.cancel(name)

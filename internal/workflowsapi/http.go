@@ -9,6 +9,7 @@ import (
 	"cloud.google.com/go/workflows/executions/apiv1/executionspb"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/opentasks/opentasks/internal/apierr"
 	"github.com/opentasks/opentasks/internal/server"
 )
 
@@ -46,7 +47,7 @@ func CreateExecutionHandler(api executionspb.ExecutionsServer) http.Handler {
 		}
 		out, err := protojson.MarshalOptions{UseEnumNumbers: server.EnumNumbers(r)}.Marshal(e)
 		if err != nil {
-			server.WriteError(w, internal("encoding execution", err))
+			server.WriteError(w, apierr.Internal("encoding execution", err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json; charset=UTF-8")

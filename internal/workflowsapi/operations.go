@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opentasks/opentasks/internal/apierr"
 	"github.com/opentasks/opentasks/internal/store"
 )
 
@@ -29,7 +30,7 @@ func (s *Service) operation(ctx context.Context, loc, target, verb string, respo
 		CreateTime: now, EndTime: now, Target: target, Verb: verb, ApiVersion: "v1",
 	})
 	if err != nil {
-		return nil, internal("packing operation metadata", err)
+		return nil, apierr.Internal("packing operation metadata", err)
 	}
 	b := make([]byte, 12)
 	rand.Read(b)
@@ -43,16 +44,16 @@ func (s *Service) operation(ctx context.Context, loc, target, verb string, respo
 	} else {
 		resp, err := anypb.New(response)
 		if err != nil {
-			return nil, internal("packing operation response", err)
+			return nil, apierr.Internal("packing operation response", err)
 		}
 		op.Result = &longrunningpb.Operation_Response{Response: resp}
 	}
 	data, err := proto.Marshal(op)
 	if err != nil {
-		return nil, internal("encoding operation", err)
+		return nil, apierr.Internal("encoding operation", err)
 	}
 	if err := s.rec.UpdateRecord(ctx, store.KindOperation, op.Name, func([]byte) ([]byte, error) { return data, nil }); err != nil {
-		return nil, internal("storing operation", err)
+		return nil, apierr.Internal("storing operation", err)
 	}
 	return op, nil
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/opentasks/opentasks/internal/apierr"
 	"github.com/opentasks/opentasks/internal/pagetoken"
 	"github.com/opentasks/opentasks/internal/protofilter"
 	"github.com/opentasks/opentasks/internal/protopath"
@@ -172,7 +173,7 @@ func (s *Service) CreateWorkflow(ctx context.Context, req *workflowspb.CreateWor
 			status.Newf(codes.AlreadyExists, "Resource '%s' already exists", name).Proto())
 	}
 	if err != nil {
-		return nil, internal("creating workflow", err)
+		return nil, apierr.Internal("creating workflow", err)
 	}
 	return s.operation(ctx, parent, name, "create", out, nil)
 }
@@ -231,7 +232,7 @@ func (s *Service) UpdateWorkflow(ctx context.Context, req *workflowspb.UpdateWor
 		return next, newRev, nil
 	})
 	if err != nil {
-		return nil, internal("updating workflow", err)
+		return nil, apierr.Internal("updating workflow", err)
 	}
 	return s.operation(ctx, "projects/"+wn.project+"/locations/"+wn.location, name, "update", out, nil)
 }
@@ -254,7 +255,7 @@ func (s *Service) DeleteWorkflow(ctx context.Context, req *workflowspb.DeleteWor
 		return nil, false, nil
 	})
 	if err != nil {
-		return nil, internal("deleting workflow", err)
+		return nil, apierr.Internal("deleting workflow", err)
 	}
 	// Its executions are gone from the store; stop those running here.
 	s.runs.cancelWorkflow(name)
@@ -281,7 +282,7 @@ func (s *Service) GetWorkflow(ctx context.Context, req *workflowspb.GetWorkflowR
 		return nil, notFound("Workflow", wn.String())
 	}
 	if err != nil {
-		return nil, internal("reading workflow", err)
+		return nil, apierr.Internal("reading workflow", err)
 	}
 	return w, nil
 }
@@ -344,7 +345,7 @@ func (s *Service) ListWorkflows(ctx context.Context, req *workflowspb.ListWorkfl
 	}
 	all, err := s.st.ListWorkflows(ctx, parent)
 	if err != nil {
-		return nil, internal("listing workflows", err)
+		return nil, apierr.Internal("listing workflows", err)
 	}
 	all = slices.DeleteFunc(all, func(w *workflowspb.Workflow) bool { return !match(w.ProtoReflect()) })
 	slices.SortStableFunc(all, func(a, b *workflowspb.Workflow) int { return order(a.ProtoReflect(), b.ProtoReflect()) })
@@ -382,7 +383,7 @@ func (s *Service) ListWorkflowRevisions(ctx context.Context, req *workflowspb.Li
 		return nil, notFound("Workflow", wn.String())
 	}
 	if err != nil {
-		return nil, internal("listing revisions", err)
+		return nil, apierr.Internal("listing revisions", err)
 	}
 	resp := &workflowspb.ListWorkflowRevisionsResponse{Workflows: revs}
 	if len(revs) > size {
