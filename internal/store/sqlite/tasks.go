@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
@@ -19,30 +20,84 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
 	if err != nil {
 		return fmt.Errorf("encoding task: %w", err)
 	}
-	due := micros(t.Task.GetScheduleTime().AsTime())
-	return s.w.do(ctx, func(tx *sql.Tx) error {
-		qid, err := s.w.queueID(tx, t.Queue)
+	return s.w.put(ctx, op{create: &taskRow{
+		queue: t.Queue, id: t.ID, name: t.Task.GetName(), data: data, exec: t.ExecutionCount,
+		due: micros(t.Task.GetScheduleTime().AsTime()), created: micros(t.Created), now: micros(s.now()),
+	}, done: make(chan error, 1)})
+}
+
+// taskRow is a task to insert, encoded.
+type taskRow struct {
+	queue, id, name   string
+	data              []byte
+	exec              int32
+	due, created, now int64
+}
+
+// maxCreateRows bounds the rows of one insert.
+const maxCreateRows = 64
+
+// createTasks inserts a run of creates with few statements: per
+// statement, SQLite's and database/sql's fixed costs were a third of the
+// writer's instructions for a create. Runs are cut into powers of two
+// rows (up to maxCreateRows), so that only seven statements are ever
+// prepared; a prepared variant for every row count cost more to prepare
+// than a short run saves. No row goes over a live task or an unexpired
+// tombstone of the same name; those creates fail with ErrAlreadyExists,
+// as do later duplicates within the run.
+func (w *writer) createTasks(tx *sql.Tx, ops []op, errs []error) error {
+	type key struct {
+		qid int64
+		id  string
+	}
+	var (
+		valid []int
+		qids  = make([]int64, len(ops))
+	)
+	for i, o := range ops {
+		qid, err := w.queueID(tx, o.create.queue)
 		if err != nil {
-			return err
-		}
-		// One statement: no row is inserted over a live task or an
-		// unexpired tombstone of the same name.
-		res, err := s.w.exec(tx, `INSERT INTO tasks (queue_id, id, due, created, exec_count, data)
-			SELECT ?, ?, ?, ?, ?, ?
-			WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE name = ? AND expires > ?)
-			ON CONFLICT (queue_id, id) DO NOTHING`,
-			qid, t.ID, due, micros(t.Created), t.ExecutionCount, data, t.Task.GetName(), micros(s.now()))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			if n == 0 {
-				return store.ErrAlreadyExists
+			if !apiError(err) {
+				return err
 			}
+			errs[i] = err
+			continue
+		}
+		qids[i] = qid
+		errs[i] = store.ErrAlreadyExists // until the insert returns it
+		valid = append(valid, i)
+	}
+	waiting := make(map[key][]int, len(valid)) // not yet inserted, in run order
+	args := make([]any, 0, 7*min(len(valid), maxCreateRows)+1)
+	for len(valid) > 0 {
+		rows := min(maxCreateRows, 1<<(bits.Len(uint(len(valid)))-1))
+		args = args[:0]
+		for _, i := range valid[:rows] {
+			r := ops[i].create
+			k := key{qids[i], r.id}
+			waiting[k] = append(waiting[k], i)
+			args = append(args, qids[i], r.id, r.due, r.created, r.exec, r.data, r.name)
+		}
+		// The rows share one "now" for tombstones: the oldest caller's.
+		args = append(args, ops[valid[0]].create.now)
+		err := scan(w, tx, `INSERT INTO tasks (queue_id, id, due, created, exec_count, data)
+			SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES `+values(rows, 7)+`)
+			WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE name = column7 AND expires > ?)
+			ON CONFLICT (queue_id, id) DO NOTHING RETURNING queue_id, id`, args,
+			func(qid int64, id string) {
+				k := key{qid, id}
+				if is := waiting[k]; len(is) > 0 {
+					errs[is[0]] = nil
+					waiting[k] = is[1:]
+				}
+			})
+		if err != nil {
 			return err
 		}
-		return nil
-	})
+		clear(waiting)
+		valid = valid[rows:]
+	}
+	return nil
 }
 
 func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, error) {

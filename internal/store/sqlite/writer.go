@@ -19,9 +19,10 @@ const maxBatch = 1024
 // returns an API error (see apiError) must not have written anything.
 // A read op writes nothing and is answered as soon as it has run.
 type op struct {
-	fn   func(tx *sql.Tx) error
-	done chan error
-	read bool
+	fn     func(tx *sql.Tx) error
+	create *taskRow // instead of fn: see createTasks
+	done   chan error
+	read   bool
 }
 
 // writer owns the only write connection and commits queued ops in groups.
@@ -206,14 +207,25 @@ func (w *writer) tx(reads, writes []op) ([]error, error) {
 		return nil, tx.Rollback()
 	}
 	errs := make([]error, len(writes))
-	for i, o := range writes {
-		errs[i] = o.fn(tx)
-		if errs[i] != nil && !apiError(errs[i]) {
+	for i := 0; i < len(writes); {
+		// A run of creates is one statement (see createTasks).
+		n := 1
+		if writes[i].create != nil {
+			for i+n < len(writes) && writes[i+n].create != nil {
+				n++
+			}
+			err = w.createTasks(tx, writes[i:i+n], errs[i:i+n])
+		} else {
+			errs[i] = writes[i].fn(tx)
+			err = errs[i]
+		}
+		if err != nil && !apiError(err) {
 			tx.Rollback()
 			// Writer caches may describe the rolled-back state.
 			clear(w.queueIDs)
-			return nil, errs[i]
+			return nil, err
 		}
+		i += n
 	}
 	if err := tx.Commit(); err != nil {
 		clear(w.queueIDs)

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,6 +68,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeleteQueueDropsTasks", testDeleteQueueDropsTasks},
 		{"Records", testRecords},
 		{"ConcurrentCreates", testConcurrentCreates},
+		{"RacingCreates", testRacingCreates},
 		{"AllQueues", testAllQueues},
 		{"DueTasks", testDueTasks},
 		{"LeaseTasks", testLeaseTasks},
@@ -396,6 +399,60 @@ func testRecords(t *testing.T, s store.Store, _ *Clock) {
 
 // testConcurrentCreates checks that writes grouped into shared commits
 // keep their own outcomes: each duplicate fails, every other task lands.
+// testRacingCreates starts creates of the same names at once, so that
+// they share group commits: one create of each name wins, and creates of
+// a tombstoned name or into a missing queue fail alone.
+func testRacingCreates(t *testing.T, s store.Store, _ *Clock) {
+	ctx := context.Background()
+	q := queue("q")
+	mustCreateQueue(t, s, q)
+	mustCreateTask(t, s, task(q, "dead", epoch))
+	if err := s.DeleteTask(ctx, q.Name, "dead", epoch.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	const names, racers = 8, 16
+	won := make([]atomic.Int32, names)
+	errs := make(chan error, names*racers+2*racers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := range racers {
+		wg.Go(func() {
+			<-start
+			for n := range names {
+				tk := task(q, fmt.Sprintf("t%d", n), epoch)
+				tk.Task.GetHttpRequest().Body = fmt.Appendf(nil, "racer %d", r)
+				switch err := s.CreateTask(ctx, tk); {
+				case err == nil:
+					won[n].Add(1)
+				case !errors.Is(err, store.ErrAlreadyExists):
+					errs <- fmt.Errorf("create t%d: %w", n, err)
+				}
+			}
+			if err := s.CreateTask(ctx, task(q, "dead", epoch)); !errors.Is(err, store.ErrAlreadyExists) {
+				errs <- fmt.Errorf("create in tombstone: got %v, want ErrAlreadyExists", err)
+			}
+			if err := s.CreateTask(ctx, task(queue("ghost"), "t", epoch)); !errors.Is(err, store.ErrQueueNotFound) {
+				errs <- fmt.Errorf("create without queue: got %v, want ErrQueueNotFound", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for n := range names {
+		if got := won[n].Load(); got != 1 {
+			t.Errorf("t%d: %d creates succeeded, want 1", n, got)
+		}
+		got, err := s.GetTask(ctx, q.Name, fmt.Sprintf("t%d", n))
+		if err != nil || !strings.HasPrefix(string(got.Task.GetHttpRequest().GetBody()), "racer ") {
+			t.Errorf("t%d stored as %v (%v)", n, got, err)
+		}
+	}
+}
+
 func testConcurrentCreates(t *testing.T, s store.Store, _ *Clock) {
 	ctx := context.Background()
 	q := queue("q")
