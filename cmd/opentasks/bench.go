@@ -35,6 +35,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.Callers, "callers", cfg.Callers, "concurrent CreateTask callers")
 	fs.IntVar(&cfg.Queues, "queues", cfg.Queues, "queues for the delivery phase (each dispatches at most 500/s)")
 	fs.IntVar(&cfg.Tasks, "tasks", cfg.Tasks, "tasks for the create and delivery phases")
+	fs.Func("create-queues", "comma-separated `COUNTS` of queues to measure creates alone into, each against the loopback ceiling (\"\" skips; default 1,128)", func(v string) error {
+		cfg.CreateQueues = []int{}
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%q is not a queue count", f)
+			}
+			cfg.CreateQueues = append(cfg.CreateQueues, n)
+		}
+		return nil
+	})
 	fs.DurationVar(&cfg.Ceiling, "ceiling-for", cfg.Ceiling, "how long to measure the loopback ceiling")
 	fs.IntVar(&cfg.LatenessRate, "lateness-rate", cfg.LatenessRate, "offered tasks/s in the lateness phase")
 	fs.DurationVar(&cfg.LatenessFor, "lateness-for", cfg.LatenessFor, "length of the lateness phase")

@@ -20,7 +20,7 @@ func TestBenchCommand(t *testing.T) {
 	p := startProcess(t, "--store", "sqlite:"+t.TempDir()+"/bench.db")
 	var out, errs bytes.Buffer
 	code := runBench(deadline(t, 2*time.Minute), []string{
-		"--server", p.addr, "--tasks", "400", "--queues", "4", "--callers", "8",
+		"--server", p.addr, "--tasks", "400", "--queues", "4", "--callers", "8", "--create-queues", "1,3",
 		"--ceiling-for", "200ms", "--lateness-rate", "200", "--lateness-for", "500ms",
 		"--rate", "20", "--rate-tasks", "60",
 	}, &out, &errs)
@@ -28,6 +28,8 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatalf("bench exited %d: %s", code, errs.String())
 	}
 	for _, want := range []string{
+		`creates into 1 queue +([0-9.]+) /s`,
+		`creates into 3 queues +([0-9.]+) /s`,
 		`loopback HTTP ceiling +([0-9.]+) req/s`,
 		`creates +([0-9.]+) /s`,
 		`delivered, end to end +([0-9.]+) /s`,

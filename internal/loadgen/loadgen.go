@@ -27,7 +27,11 @@ type Config struct {
 	Location string   // [projects/bench/locations/us-central1]
 	Callers  int      // concurrent CreateTask callers [64]
 	Queues   int      // queues for the delivery phase [64]
-	Tasks    int      // tasks for the create and delivery phases [100000]
+	// CreateQueues lists the queue counts that creates alone are measured
+	// into, each against the loopback ceiling measured around it [1, 128];
+	// an empty, non-nil list skips the phase.
+	CreateQueues []int
+	Tasks        int // tasks for the create and delivery phases [100000]
 	// Ceiling is how long the loopback ceiling is measured [5s]: half
 	// just before the deliveries, half just after.
 	Ceiling time.Duration
@@ -73,6 +77,9 @@ func (c *Config) defaults() {
 	def(&c.Tasks, 100000)
 	def(&c.LatenessRate, 1000)
 	def(&c.RateTasks, 500)
+	if c.CreateQueues == nil {
+		c.CreateQueues = []int{1, 128}
+	}
 	if c.Location == "" {
 		c.Location = "projects/bench/locations/us-central1"
 	}
@@ -92,6 +99,8 @@ func (c *Config) defaults() {
 
 // Report holds the figures of one run.
 type Report struct {
+	// Creates measures creates alone, into each of Config.CreateQueues.
+	Creates         []Creates
 	CeilingPerSec   float64
 	CreatesPerSec   float64
 	CreateP50       time.Duration
@@ -110,9 +119,26 @@ type Report struct {
 	PendingPeakKnown bool
 }
 
+// Creates is the create rate into a number of queues, and the loopback
+// ceiling measured just before and just after it.
+type Creates struct {
+	Queues        int
+	PerSec        float64
+	P50, P99      time.Duration
+	CeilingPerSec float64
+}
+
 // WriteTo prints the report as a table.
 func (r Report) WriteTo(w io.Writer) (int64, error) {
 	var b strings.Builder
+	for _, c := range r.Creates {
+		name := fmt.Sprintf("creates into %d queues", c.Queues)
+		if c.Queues == 1 {
+			name = "creates into 1 queue"
+		}
+		fmt.Fprintf(&b, "%-28s %10.0f /s   (%.2f of the ceiling, %.0f req/s)  p50 %v  p99 %v\n",
+			name, c.PerSec, c.PerSec/c.CeilingPerSec, c.CeilingPerSec, c.P50, c.P99)
+	}
 	fmt.Fprintf(&b, "loopback HTTP ceiling        %10.0f req/s\n", r.CeilingPerSec)
 	fmt.Fprintf(&b, "creates                      %10.0f /s   p50 %v  p99 %v\n", r.CreatesPerSec, r.CreateP50, r.CreateP99)
 	fmt.Fprintf(&b, "delivered, end to end        %10.0f /s   (%.0f%% of the ceiling)\n", r.DeliveredPerSec, 100*r.DeliveredPerSec/r.CeilingPerSec)
@@ -169,6 +195,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Report, error) {
 		name string
 		fn   func(context.Context, *Report) error
 	}{
+		{"creates against the loopback ceiling", b.creates},
 		{"creates, loopback ceiling and end-to-end delivery", b.throughput},
 		{"lateness", b.lateness},
 		{"rate accuracy", b.rateAccuracy},
@@ -260,6 +287,66 @@ func (b *bench) throughput(ctx context.Context, r *Report) error {
 			return err
 		}
 	}
+	rate, p50, p99, err := b.createMany(ctx, queues)
+	if err != nil {
+		return err
+	}
+	r.CreatesPerSec, r.CreateP50, r.CreateP99 = rate, p50, p99
+	waits := make([]<-chan struct{}, len(queues))
+	for i, q := range queues {
+		n := b.cfg.Tasks / len(queues)
+		if i < b.cfg.Tasks%len(queues) {
+			n++
+		}
+		waits[i] = b.target.await(shortName(q), n)
+	}
+	// The ceiling brackets the deliveries, so that both are measured on
+	// the machine as it is at the time: its speed drifts by more than
+	// the gap between them would otherwise be worth.
+	start := time.Now()
+	requests, err := b.ceiling(ctx, b.cfg.Ceiling/2)
+	if err != nil {
+		return err
+	}
+	ceilingFor := time.Since(start)
+	// All at once: resumed one by one while the first are delivering, the
+	// last queue would start a second after the first.
+	fmt.Fprintf(b.log, "bench: resuming %d queues\n", len(queues))
+	start = time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	for i, q := range queues {
+		g.Go(func() error {
+			_, err := b.client(i).ResumeQueue(gctx, &cloudtaskspb.ResumeQueueRequest{Name: q})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := b.wait(ctx, waits...); err != nil {
+		return fmt.Errorf("waiting for %d deliveries: %w", b.cfg.Tasks, err)
+	}
+	elapsed := time.Since(start)
+	r.DeliveredPerSec = float64(b.cfg.Tasks) / elapsed.Seconds()
+	fmt.Fprintf(b.log, "bench: %d deliveries in %v\n", b.cfg.Tasks, elapsed.Round(time.Millisecond))
+	start = time.Now()
+	after, err := b.ceiling(ctx, b.cfg.Ceiling-b.cfg.Ceiling/2)
+	if err != nil {
+		return err
+	}
+	r.CeilingPerSec = float64(requests+after) / (ceilingFor + time.Since(start)).Seconds()
+	for _, q := range queues {
+		b.target.take(shortName(q))
+		if err := b.client(0).DeleteQueue(ctx, &cloudtaskspb.DeleteQueueRequest{Name: q}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createMany creates Tasks tasks round-robin over queues with Callers
+// concurrent callers and returns the rate and latency percentiles.
+func (b *bench) createMany(ctx context.Context, queues []string) (perSec float64, p50, p99 time.Duration, err error) {
 	var next atomic.Int64
 	lat := make([][]time.Duration, b.cfg.Callers)
 	errs := make(chan error, b.cfg.Callers)
@@ -285,61 +372,47 @@ func (b *bench) throughput(ctx context.Context, r *Report) error {
 	elapsed := time.Since(start)
 	close(errs)
 	if err := <-errs; err != nil {
-		return err
+		return 0, 0, 0, err
 	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	r.CreatesPerSec = float64(len(all)) / elapsed.Seconds()
-	r.CreateP50, r.CreateP99 = percentile(all, 0.50), percentile(all, 0.99)
-	fmt.Fprintf(b.log, "bench: %d creates in %v\n", len(all), elapsed.Round(time.Millisecond))
+	fmt.Fprintf(b.log, "bench: %d creates over %d queues in %v\n", len(all), len(queues), elapsed.Round(time.Millisecond))
+	return float64(len(all)) / elapsed.Seconds(), percentile(all, 0.50), percentile(all, 0.99), nil
+}
 
-	waits := make([]<-chan struct{}, len(queues))
-	for i, q := range queues {
-		n := b.cfg.Tasks / len(queues)
-		if i < b.cfg.Tasks%len(queues) {
-			n++
+// creates measures creates alone into each of CreateQueues paused queues,
+// with the loopback ceiling measured half just before and half just
+// after, then deletes the queues and their tasks.
+func (b *bench) creates(ctx context.Context, r *Report) error {
+	for _, n := range b.cfg.CreateQueues {
+		queues := make([]string, n)
+		for i := range queues {
+			var err error
+			if queues[i], err = b.newQueue(ctx, fmt.Sprintf("cr%d-%d", n, i), 500, true); err != nil {
+				return err
+			}
 		}
-		waits[i] = b.target.await(shortName(q), n)
-	}
-	// The ceiling brackets the deliveries, so that both are measured on
-	// the machine as it is at the time: its speed drifts by more than
-	// the gap between them would otherwise be worth.
-	start = time.Now()
-	requests, err := b.ceiling(ctx, b.cfg.Ceiling/2)
-	if err != nil {
-		return err
-	}
-	ceilingFor := time.Since(start)
-	// All at once: resumed one by one while the first are delivering, the
-	// last queue would start a second after the first.
-	fmt.Fprintf(b.log, "bench: resuming %d queues\n", len(queues))
-	start = time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	for i, q := range queues {
-		g.Go(func() error {
-			_, err := b.client(i).ResumeQueue(gctx, &cloudtaskspb.ResumeQueueRequest{Name: q})
+		start := time.Now()
+		before, err := b.ceiling(ctx, b.cfg.Ceiling/2)
+		if err != nil {
 			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	if err := b.wait(ctx, waits...); err != nil {
-		return fmt.Errorf("waiting for %d deliveries: %w", b.cfg.Tasks, err)
-	}
-	elapsed = time.Since(start)
-	r.DeliveredPerSec = float64(b.cfg.Tasks) / elapsed.Seconds()
-	fmt.Fprintf(b.log, "bench: %d deliveries in %v\n", b.cfg.Tasks, elapsed.Round(time.Millisecond))
-	start = time.Now()
-	after, err := b.ceiling(ctx, b.cfg.Ceiling-b.cfg.Ceiling/2)
-	if err != nil {
-		return err
-	}
-	r.CeilingPerSec = float64(requests+after) / (ceilingFor + time.Since(start)).Seconds()
-	for _, q := range queues {
-		b.target.take(shortName(q))
-		if err := b.client(0).DeleteQueue(ctx, &cloudtaskspb.DeleteQueueRequest{Name: q}); err != nil {
+		}
+		ceilingFor := time.Since(start)
+		c := Creates{Queues: n}
+		if c.PerSec, c.P50, c.P99, err = b.createMany(ctx, queues); err != nil {
 			return err
+		}
+		start = time.Now()
+		after, err := b.ceiling(ctx, b.cfg.Ceiling-b.cfg.Ceiling/2)
+		if err != nil {
+			return err
+		}
+		c.CeilingPerSec = float64(before+after) / (ceilingFor + time.Since(start)).Seconds()
+		r.Creates = append(r.Creates, c)
+		for _, q := range queues {
+			if err := b.client(0).DeleteQueue(ctx, &cloudtaskspb.DeleteQueueRequest{Name: q}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
