@@ -15,6 +15,8 @@ import (
 
 	cloudtasksapi "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+
+	"github.com/opentasks/opentasks/internal/cpubench"
 )
 
 // BenchmarkCreateTask drives a real server process through the official
@@ -70,6 +72,9 @@ func benchCreate(b *testing.B, transport string, callers, queues, batch int) {
 	left.Store(int64(calls))
 	cpu0 := processCPU(b, p)
 	b.ResetTimer()
+	// The client's CPU: with the server's, what the two cores are shared by.
+	clientCPU := cpubench.Start(b, "client-cpu-µs/task")
+	idle0, total0 := machineIdle()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range callers {
@@ -93,6 +98,7 @@ func benchCreate(b *testing.B, transport string, callers, queues, batch int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu := processCPU(b, p) - cpu0
+	clientCPU()
 	slices.Sort(latencies)
 	pct := func(p float64) float64 {
 		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
@@ -103,6 +109,11 @@ func benchCreate(b *testing.B, transport string, callers, queues, batch int) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	if cpu >= 0 {
 		b.ReportMetric(float64(cpu.Microseconds())/tasks, "server-cpu-µs/task")
+	}
+	// Idle cores mean the rate was bound by waiting (for the disk, or
+	// for one goroutine), not by CPU.
+	if idle, total := machineIdle(); total > total0 {
+		b.ReportMetric(100*float64(idle-idle0)/float64(total-total0), "machine-idle-%")
 	}
 	b.ReportMetric(0, "ns/op")
 }
@@ -157,4 +168,22 @@ func processCPU(b *testing.B, p *process) time.Duration {
 		ticks += v
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// machineIdle returns the machine's idle and total CPU time, in ticks,
+// from /proc/stat (zero where there is none).
+func machineIdle() (idle, total int64) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		total += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	return idle, total
 }
