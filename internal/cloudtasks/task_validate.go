@@ -1,7 +1,6 @@
 package cloudtasks
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -35,8 +34,10 @@ const (
 // pages instead of one page per task; the counter keeps IDs made in the
 // same microsecond apart.
 func (s *Service) newTaskID() string {
-	id := strconv.AppendInt(nil, time.Now().UnixMicro(), 10)
-	return string(fmt.Appendf(id, "%04d", s.idSeq.Add(1)%10000))
+	var b [24]byte
+	id := strconv.AppendInt(b[:0], time.Now().UnixMicro(), 10)
+	n := s.idSeq.Add(1) % 10000
+	return string(append(id, byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10)))
 }
 
 // newTask validates a CreateTask request's task for queue parent and
@@ -46,8 +47,10 @@ func (s *Service) newTask(parent string, in *cloudtaskspb.Task, now time.Time) (
 	if in == nil {
 		return nil, invalid("Task is required.")
 	}
-	id := s.newTaskID()
-	if in.Name != "" {
+	var id string
+	if in.Name == "" {
+		id = s.newTaskID()
+	} else {
 		queue, tid, ok := splitTaskName(in.Name)
 		if !ok {
 			return nil, invalid(msgTaskNameFormat)
