@@ -195,8 +195,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Report, error) {
 		name string
 		fn   func(context.Context, *Report) error
 	}{
-		{"creates against the loopback ceiling", b.creates},
 		{"creates, loopback ceiling and end-to-end delivery", b.throughput},
+		{"creates against the loopback ceiling", b.creates},
 		{"lateness", b.lateness},
 		{"rate accuracy", b.rateAccuracy},
 		{"memory", b.memory},
