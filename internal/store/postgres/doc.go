@@ -15,13 +15,17 @@
 // comes from group commit, as in store/sqlite: the frequent writes
 // (CreateTask, DeleteTask, CreateQueue, LeaseTasks, CompleteTasks) are
 // queued to one writer goroutine, which sends everything waiting as one
-// pipelined pgx.Batch. PostgreSQL runs a batch as one implicit transaction
-// and commits it once, so a group costs one round trip and one WAL flush.
+// pipelined pgx.Batch on a connection of its own. PostgreSQL runs a batch
+// as one implicit transaction and commits it once, so a group costs one
+// round trip and one WAL flush. Within a batch, the writes of one kind
+// (task creations; leases and retries; deletions and ends of tasks) go as
+// one statement over arrays, one element per write (sql/*_tasks.sql):
+// PostgreSQL's work per statement, not per row, was most of its CPU.
 // Because one failed statement aborts a PostgreSQL transaction, each of
-// these writes is a single statement (sql/*.sql) that never fails for an
-// expected reason: conflicts are ON CONFLICT DO NOTHING, and the statement
-// returns a row saying what happened (queue missing, name tombstoned,
-// already exists) for the caller to turn into the store's errors. If a
+// these statements never fails for an expected reason: conflicts are ON
+// CONFLICT DO NOTHING, and the statement returns a row per write saying
+// what happened (queue missing, name tombstoned, already exists) for the
+// caller to turn into the store's errors. If a
 // batch fails anyway, each caller's writes are re-run alone. Rare,
 // interactive or possibly large writes (UpdateQueue, UpdateRecord,
 // DeleteQueue, PurgeQueue) run in transactions of their own; the

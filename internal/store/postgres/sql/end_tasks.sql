@@ -1,0 +1,21 @@
+-- Deletes tasks and tombstones their names (DeleteTask, and completions
+-- that end a task), one per element of the arrays, and returns for each,
+-- in order, whether it was deleted. A task is deleted only if its due time
+-- is still the lease's end the caller saw (NULL: whatever it is). The batch
+-- has locked the rows in lock order; the writer never puts one task in two
+-- rows of a statement, so no tombstone is written twice.
+-- $1 queue names, $2 task ids, $3 lease ends (NULL: any), $4 task names,
+-- $5 tombstone expiries.
+WITH u AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[])
+        WITH ORDINALITY AS u (queue, id, lease, name, until, ord)
+), gone AS (
+    DELETE FROM tasks t USING u, queues q
+    WHERE q.name = u.queue AND t.queue_id = q.id AND t.id = u.id
+      AND (u.lease IS NULL OR t.due = u.lease)
+    RETURNING u.ord, u.name, u.until
+), tomb AS (
+    INSERT INTO tombstones (name, expires) SELECT name, until FROM gone
+    ON CONFLICT (name) DO UPDATE SET expires = greatest(tombstones.expires, excluded.expires)
+)
+SELECT gone.ord IS NOT NULL FROM u LEFT JOIN gone USING (ord) ORDER BY u.ord

@@ -1,0 +1,18 @@
+-- Gives tasks a new due time, data and exec_count (leases, whose due time
+-- is the lease's end, and completions that retry), one per element of the
+-- arrays, and returns for each, in order, whether it was written. A task is
+-- written only if its due time is still the one the caller saw (NULL:
+-- whatever it is). The batch has locked the rows in lock order.
+-- $1 queue names, $2 task ids, $3 due times seen (NULL: any), $4 new due
+-- times, $5 data, $6 exec_counts.
+WITH u AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[], $6::int[])
+        WITH ORDINALITY AS u (queue, id, seen, due, data, exec_count, ord)
+), written AS (
+    UPDATE tasks t SET due = u.due, data = u.data, exec_count = u.exec_count
+    FROM u, queues q
+    WHERE q.name = u.queue AND t.queue_id = q.id AND t.id = u.id
+      AND (u.seen IS NULL OR t.due = u.seen)
+    RETURNING u.ord
+)
+SELECT written.ord IS NOT NULL FROM u LEFT JOIN written USING (ord) ORDER BY u.ord
