@@ -1,9 +1,9 @@
 -- Deletes tasks and tombstones their names (DeleteTask, and completions
 -- that end a task), one per element of the arrays, and returns for each,
 -- in order, whether it was deleted. A task is deleted only if its due time
--- is still the lease's end the caller saw (NULL: whatever it is). The batch
--- has locked the rows in lock order; the writer never puts one task in two
--- rows of a statement, so no tombstone is written twice.
+-- is still the lease's end the caller saw (NULL: whatever it is). The
+-- batch holds each queue's row FOR NO KEY UPDATE (lockOrder), and the
+-- writer never puts one task in two rows, so no tombstone is written twice.
 -- $1 queue names, $2 task ids, $3 lease ends (NULL: any), $4 task names,
 -- $5 tombstone expiries.
 WITH u AS (

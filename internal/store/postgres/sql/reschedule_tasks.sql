@@ -2,7 +2,8 @@
 -- is the lease's end, and completions that retry), one per element of the
 -- arrays, and returns for each, in order, whether it was written. A task is
 -- written only if its due time is still the one the caller saw (NULL:
--- whatever it is). The batch has locked the rows in lock order.
+-- whatever it is). The batch holds each queue's row FOR NO KEY UPDATE
+-- (lockOrder), and the writer never puts one task in two rows.
 -- $1 queue names, $2 task ids, $3 due times seen (NULL: any), $4 new due
 -- times, $5 data, $6 exec_counts.
 WITH u AS (
