@@ -45,14 +45,23 @@ var (
 )
 
 func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
+	o, err := s.createOp(t)
+	if err != nil {
+		return err
+	}
+	return s.w.do(ctx, o)
+}
+
+// createOp returns the write that creates t.
+func (s *Store) createOp(t *store.Task) (*op, error) {
 	// Encoding here, not in the writer, spreads the work over callers.
 	data, err := proto.Marshal(t.Task)
 	if err != nil {
-		return fmt.Errorf("encoding task: %w", err)
+		return nil, fmt.Errorf("encoding task: %w", err)
 	}
 	due := micros(t.Task.GetScheduleTime().AsTime())
 	var queueFound, dead, inserted bool
-	return s.w.do(ctx, &op{
+	return &op{
 		kind: createTasks,
 		args: []any{t.Queue, t.Task.GetName(), micros(s.now()), t.ID,
 			due, micros(t.Created), t.ExecutionCount, data},
@@ -68,7 +77,7 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
 		},
 		wake:  &note{kind: noteDue, queue: t.Queue, due: due},
 		queue: t.Queue, task: t.ID,
-	})
+	}, nil
 }
 
 func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, error) {
