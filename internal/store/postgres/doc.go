@@ -31,9 +31,12 @@
 // DeleteQueue, PurgeQueue) run in transactions of their own; the
 // read-modify-write ones serialise per name with a transaction advisory
 // lock, since FOR UPDATE cannot lock a row that does not exist yet. A
-// foreign key with ON DELETE CASCADE ties tasks to their queue, and
-// CreateTask takes the queue row FOR KEY SHARE, so a task can never
-// outlive a concurrently deleted queue.
+// write batch holds the row of each queue whose tasks it writes (FOR KEY
+// SHARE to insert them, FOR NO KEY UPDATE to update or delete them), and
+// DeleteQueue deletes the queue's row before its tasks, so a task can
+// never outlive a concurrently deleted queue. There is no foreign key
+// from tasks to queues: its trigger checked the queue row for every
+// inserted task, a third of the insert's work.
 //
 // RunNode (store.Cluster) spreads the dispatching of queues over the live
 // nodes. Each node renews a heartbeat row (nodes) and a lease per queue

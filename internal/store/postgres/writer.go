@@ -264,7 +264,7 @@ func scan(br pgx.BatchResults, ops []*op) error {
 //
 // Without a lock order a batch locked task rows in the order of its ops
 // (outcomes in the order attempts finished) while a concurrent DeleteQueue
-// (whose cascade deletes the queue's tasks) or PurgeQueue locked the same
+// (which deletes the queue's tasks) or PurgeQueue locked the same
 // rows in table order, and PostgreSQL aborted one of them with a deadlock
 // (40P01): when it was the batch, its tasks stayed leased until their
 // leases ran out. Both lock the queue row FOR UPDATE first, which
