@@ -50,8 +50,8 @@ type op struct {
 type kind struct {
 	sql    string
 	arrays func(ops []*op) []any
-	// existing: the statement updates or deletes rows that exist, which
-	// the batch locks first, in lock order (see lockOrder).
+	// existing: the statement updates or deletes rows that exist, so the
+	// batch locks their queues' rows FOR NO KEY UPDATE (see lockOrder).
 	existing bool
 }
 
@@ -258,7 +258,7 @@ func scan(br pgx.BatchResults, ops []*op) error {
 // the queue row instead. It does not conflict with KEY SHARE, so creates
 // into a queue still run beside it, and it costs one lock per queue and
 // batch, where locking the task rows in order first cost PostgreSQL 15 to
-// 25 us per delivered task (a lease and an end each locked a row twice).
+// 25 µs per delivered task (a lease and an end each locked a row twice).
 // Batches take their NO KEY UPDATE locks in name order, in one statement;
 // their KEY SHARE locks block no batch.
 //
