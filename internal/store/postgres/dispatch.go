@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"time"
@@ -13,15 +12,6 @@ import (
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 
 	"github.com/opentasks/opentasks/internal/store"
-)
-
-var (
-	//go:embed sql/lease_task.sql
-	leaseTaskSQL string
-	//go:embed sql/complete_delete.sql
-	completeDeleteSQL string
-	//go:embed sql/complete_retry.sql
-	completeRetrySQL string
 )
 
 func (s *Store) AllQueues(ctx context.Context, after string, limit int) ([]*cloudtaskspb.Queue, error) {
@@ -108,7 +98,7 @@ func (s *Store) LeaseTasks(ctx context.Context, leases []store.Lease) ([]bool, e
 			return nil, fmt.Errorf("encoding task: %w", err)
 		}
 		ops[i] = &op{
-			sql:   leaseTaskSQL,
+			kind:  rescheduleTasks,
 			args:  []any{l.Queue, l.ID, dueParam(l.Due, l.Due.IsZero()), micros(l.Until), data, l.ExecutionCount},
 			dest:  []any{&ok[i]},
 			queue: l.Queue, task: l.ID,
@@ -130,7 +120,7 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 		lease := dueParam(c.Lease, c.Force)
 		if c.Delete {
 			ops[i] = &op{
-				sql:   completeDeleteSQL,
+				kind:  endTasks,
 				args:  []any{c.Queue, c.ID, lease, c.Queue + "/tasks/" + c.ID, micros(c.TombstoneUntil)},
 				dest:  []any{&ok[i]},
 				queue: c.Queue, task: c.ID,
@@ -143,7 +133,7 @@ func (s *Store) CompleteTasks(ctx context.Context, cs []store.Completion) ([]boo
 		}
 		due := micros(c.Task.GetScheduleTime().AsTime())
 		ops[i] = &op{
-			sql:   completeRetrySQL,
+			kind:  rescheduleTasks,
 			args:  []any{c.Queue, c.ID, lease, due, data, c.ExecutionCount},
 			dest:  []any{&ok[i]},
 			wake:  &note{kind: noteDue, queue: c.Queue, due: due},

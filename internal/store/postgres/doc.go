@@ -15,21 +15,28 @@
 // comes from group commit, as in store/sqlite: the frequent writes
 // (CreateTask, DeleteTask, CreateQueue, LeaseTasks, CompleteTasks) are
 // queued to one writer goroutine, which sends everything waiting as one
-// pipelined pgx.Batch. PostgreSQL runs a batch as one implicit transaction
-// and commits it once, so a group costs one round trip and one WAL flush.
+// pipelined pgx.Batch on a connection of its own. PostgreSQL runs a batch
+// as one implicit transaction and commits it once, so a group costs one
+// round trip and one WAL flush. Within a batch, the writes of one kind
+// (task creations; leases and retries; deletions and ends of tasks) go as
+// one statement over arrays, one element per write (sql/*_tasks.sql):
+// PostgreSQL's work per statement, not per row, was most of its CPU.
 // Because one failed statement aborts a PostgreSQL transaction, each of
-// these writes is a single statement (sql/*.sql) that never fails for an
-// expected reason: conflicts are ON CONFLICT DO NOTHING, and the statement
-// returns a row saying what happened (queue missing, name tombstoned,
-// already exists) for the caller to turn into the store's errors. If a
+// these statements never fails for an expected reason: conflicts are ON
+// CONFLICT DO NOTHING, and the statement returns a row per write saying
+// what happened (queue missing, name tombstoned, already exists) for the
+// caller to turn into the store's errors. If a
 // batch fails anyway, each caller's writes are re-run alone. Rare,
 // interactive or possibly large writes (UpdateQueue, UpdateRecord,
 // DeleteQueue, PurgeQueue) run in transactions of their own; the
 // read-modify-write ones serialise per name with a transaction advisory
 // lock, since FOR UPDATE cannot lock a row that does not exist yet. A
-// foreign key with ON DELETE CASCADE ties tasks to their queue, and
-// CreateTask takes the queue row FOR KEY SHARE, so a task can never
-// outlive a concurrently deleted queue.
+// write batch holds the row of each queue whose tasks it writes (FOR KEY
+// SHARE to insert them, FOR NO KEY UPDATE to update or delete them), and
+// DeleteQueue deletes the queue's row before its tasks, so a task can
+// never outlive a concurrently deleted queue. There is no foreign key
+// from tasks to queues: its trigger checked the queue row for every
+// inserted task, a third of the insert's work.
 //
 // RunNode (store.Cluster) spreads the dispatching of queues over the live
 // nodes. Each node renews a heartbeat row (nodes) and a lease per queue

@@ -264,3 +264,49 @@ func TestBatchLosingDeadlockRunsAgain(t *testing.T) {
 		t.Fatalf("the batch never lost the deadlock; log:\n%s", log)
 	}
 }
+
+// TestCreatesBesideQueueDeletion creates tasks in a queue while it is
+// deleted: every task must be deleted with its queue or refused, never
+// left behind in the table without its queue (tasks have no foreign key;
+// the batch's lock on the queue row keeps them together).
+func TestCreatesBesideQueueDeletion(t *testing.T) {
+	t.Parallel()
+	dbURL := schemaURL(t)
+	s := open(t, dbURL)
+	ctx := context.Background()
+	now := time.Now()
+	const rounds, creates = 10, 32
+	for round := range rounds {
+		name := fmt.Sprintf("projects/p/locations/l/queues/q%d", round)
+		if err := s.CreateQueue(ctx, &cloudtaskspb.Queue{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		errs := make(chan error, creates)
+		for i := range creates {
+			go func() {
+				<-start
+				id := fmt.Sprintf("t%04d", i)
+				task := &cloudtaskspb.Task{Name: name + "/tasks/" + id, ScheduleTime: timestamppb.New(now)}
+				errs <- s.CreateTask(ctx, &store.Task{Queue: name, ID: id, Task: task, Created: now})
+			}()
+		}
+		close(start)
+		if err := s.DeleteQueue(ctx, name, now.Add(time.Hour)); err != nil {
+			t.Fatalf("round %d: deleting the queue: %v", round, err)
+		}
+		for range creates {
+			if err := <-errs; err != nil && !errors.Is(err, store.ErrQueueNotFound) {
+				t.Fatalf("round %d: creating beside the queue's deletion: %v", round, err)
+			}
+		}
+	}
+	var orphans int
+	if err := sideTx(t, dbURL).QueryRow(ctx, `SELECT count(*) FROM tasks t
+		WHERE NOT EXISTS (SELECT 1 FROM queues q WHERE q.id = t.queue_id)`).Scan(&orphans); err != nil {
+		t.Fatal(err)
+	}
+	if orphans != 0 {
+		t.Fatalf("%d tasks outlived their deleted queue", orphans)
+	}
+}

@@ -107,7 +107,24 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	s.w = newWriter(pool, s.wakeOp, s.log)
+	// The writer runs one batch at a time, on a connection of its own that
+	// plans each of its statements once, for any batch, and never reads a
+	// whole table: its statements find every row by key. Custom plans,
+	// made for the first five runs of a prepared statement, see how many
+	// rows a batch's arrays hold and hashed all of tasks or tombstones to
+	// join them (6 ms for 500 rows among 30,000, where probing the indexes
+	// took 1 ms); and a plan made while a table was small, as it is in a
+	// new schema, read the whole table at every batch from then on.
+	wcfg := cfg.Copy()
+	wcfg.MaxConns, wcfg.MinConns = 1, 0
+	wcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	wcfg.ConnConfig.RuntimeParams["enable_seqscan"] = "off"
+	wpool, err := pgxpool.NewWithConfig(ctx, wcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	s.w = newWriter(wpool, s.wakeOp, s.log)
 	go s.sweep()
 	return s, nil
 }

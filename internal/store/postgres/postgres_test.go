@@ -2,11 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/opentasks/opentasks/internal/store"
 	"github.com/opentasks/opentasks/internal/store/postgres"
@@ -98,4 +101,23 @@ func TestWorkflowStore(t *testing.T) {
 	storetest.RunWorkflows(t, func(t *testing.T) store.WorkflowStore {
 		return open(t, schemaURL(t))
 	})
+}
+
+// TestCreateTwiceInOneBatch creates one task twice in one group commit,
+// whose creates share one statement: the first must be told it created
+// the task, the second that it already exists.
+func TestCreateTwiceInOneBatch(t *testing.T) {
+	t.Parallel()
+	s := open(t, schemaURL(t))
+	ctx := context.Background()
+	const queue = "projects/p/locations/l/queues/q"
+	if err := s.CreateQueue(ctx, &cloudtaskspb.Queue{Name: queue}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	task := &cloudtaskspb.Task{Name: queue + "/tasks/t", ScheduleTime: timestamppb.New(now)}
+	first, second := postgres.CreateTwice(ctx, s, &store.Task{Queue: queue, ID: "t", Task: task, Created: now})
+	if first != nil || !errors.Is(second, store.ErrAlreadyExists) {
+		t.Fatalf("creating one task twice in one batch: first %v, second %v; want nil, %v", first, second, store.ErrAlreadyExists)
+	}
 }

@@ -110,15 +110,21 @@ func (s *Store) UpdateQueue(ctx context.Context, name string, fn func(cur *cloud
 }
 
 func (s *Store) DeleteQueue(ctx context.Context, name string, tombstoneUntil time.Time) error {
-	// Its own transaction, not the writer's: the cascade to the queue's
-	// tasks can be large.
+	// Its own transaction, not the writer's: the queue's tasks can be many.
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM queues WHERE name = $1`, name)
+		// The queue row first (lock order): deleting it waits for the write
+		// batches that hold it FOR KEY SHARE, and later ones find no queue,
+		// so no task of the queue is left or added (see migration 0005).
+		var id int64
+		err := tx.QueryRow(ctx, `DELETE FROM queues WHERE name = $1 RETURNING id`, name).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
+		if _, err := tx.Exec(ctx, `DELETE FROM tasks WHERE queue_id = $1`, id); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM records WHERE kind = $1 AND key = $2`, store.KindQueuePolicy, name); err != nil {
 			return err
@@ -136,7 +142,7 @@ func (s *Store) PurgeQueue(ctx context.Context, name string, at, tombstoneUntil 
 		var id int64
 		var data []byte
 		// FOR UPDATE, not NO KEY UPDATE: it must conflict with the KEY SHARE
-		// that write batches take before their task rows (see lockQueues),
+		// that write batches take before their task rows (see lockOrder),
 		// or a batch and this purge could lock the queue's tasks in
 		// opposite orders and deadlock.
 		err := tx.QueryRow(ctx, `SELECT id, data FROM queues WHERE name = $1 FOR UPDATE`, name).Scan(&id, &data)

@@ -15,22 +15,54 @@ import (
 )
 
 var (
-	//go:embed sql/create_task.sql
-	createTaskSQL string
-	//go:embed sql/delete_task.sql
-	deleteTaskSQL string
+	//go:embed sql/create_tasks.sql
+	createTasksSQL string
+	//go:embed sql/end_tasks.sql
+	endTasksSQL string
+	//go:embed sql/reschedule_tasks.sql
+	rescheduleTasksSQL string
+)
+
+// The kinds of task writes; each op's args are its row of the statement's
+// arrays, in the order of the SQL's parameters.
+var (
+	// args: queue, task name, now, id, due, created, exec_count, data.
+	createTasks = &kind{sql: createTasksSQL, arrays: func(ops []*op) []any {
+		return []any{column[string](ops, 0), column[string](ops, 1), column[int64](ops, 2),
+			column[string](ops, 3), column[int64](ops, 4), column[int64](ops, 5),
+			column[int32](ops, 6), column[[]byte](ops, 7)}
+	}}
+	// args: queue, id, lease end seen (nil: any), task name, tombstone expiry.
+	endTasks = &kind{sql: endTasksSQL, existing: true, arrays: func(ops []*op) []any {
+		return []any{column[string](ops, 0), column[string](ops, 1), column[*int64](ops, 2),
+			column[string](ops, 3), column[int64](ops, 4)}
+	}}
+	// args: queue, id, due time seen (nil: any), new due time, data, exec_count.
+	rescheduleTasks = &kind{sql: rescheduleTasksSQL, existing: true, arrays: func(ops []*op) []any {
+		return []any{column[string](ops, 0), column[string](ops, 1), column[*int64](ops, 2),
+			column[int64](ops, 3), column[[]byte](ops, 4), column[int32](ops, 5)}
+	}}
 )
 
 func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
+	o, err := s.createOp(t)
+	if err != nil {
+		return err
+	}
+	return s.w.do(ctx, o)
+}
+
+// createOp returns the write that creates t.
+func (s *Store) createOp(t *store.Task) (*op, error) {
 	// Encoding here, not in the writer, spreads the work over callers.
 	data, err := proto.Marshal(t.Task)
 	if err != nil {
-		return fmt.Errorf("encoding task: %w", err)
+		return nil, fmt.Errorf("encoding task: %w", err)
 	}
 	due := micros(t.Task.GetScheduleTime().AsTime())
 	var queueFound, dead, inserted bool
-	return s.w.do(ctx, &op{
-		sql: createTaskSQL,
+	return &op{
+		kind: createTasks,
 		args: []any{t.Queue, t.Task.GetName(), micros(s.now()), t.ID,
 			due, micros(t.Created), t.ExecutionCount, data},
 		dest: []any{&queueFound, &dead, &inserted},
@@ -45,7 +77,7 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) error {
 		},
 		wake:  &note{kind: noteDue, queue: t.Queue, due: due},
 		queue: t.Queue, task: t.ID,
-	})
+	}, nil
 }
 
 func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, error) {
@@ -74,8 +106,8 @@ func (s *Store) GetTask(ctx context.Context, queue, id string) (*store.Task, err
 func (s *Store) DeleteTask(ctx context.Context, queue, id string, tombstoneUntil time.Time) error {
 	var deleted bool
 	return s.w.do(ctx, &op{
-		sql:   deleteTaskSQL,
-		args:  []any{queue, id, queue + "/tasks/" + id, micros(tombstoneUntil)},
+		kind:  endTasks,
+		args:  []any{queue, id, (*int64)(nil), queue + "/tasks/" + id, micros(tombstoneUntil)},
 		dest:  []any{&deleted},
 		queue: queue, task: id,
 		outcome: func() error {
