@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opentasks/opentasks/internal/loadgen"
 )
@@ -49,6 +50,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return nil
 	})
+	serverPID := fs.Int("server-pid", 0, "process ID of the --server, to report its CPU per create (Linux)")
+	fs.BoolVar(&cfg.CreatesOnly, "creates-only", false, "measure only the creates into --create-queues (of any implementation of the API, with --server)")
 	fs.DurationVar(&cfg.Ceiling, "ceiling-for", cfg.Ceiling, "how long to measure the loopback ceiling")
 	fs.IntVar(&cfg.LatenessRate, "lateness-rate", cfg.LatenessRate, "offered tasks/s in the lateness phase")
 	fs.DurationVar(&cfg.LatenessFor, "lateness-for", cfg.LatenessFor, "length of the lateness phase")
@@ -85,7 +88,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			if i == 0 {
 				cfg.Memory = procMemory(p.cmd.Process.Pid)
 			}
+			if *nodes == 1 {
+				*serverPID = p.cmd.Process.Pid
+			}
 		}
+	}
+	if *serverPID > 0 {
+		cfg.ServerCPU = procCPU(*serverPID)
 	}
 	fmt.Fprintf(stdout, "opentasks bench: servers %v, %d callers, %d tasks over %d queues\n",
 		cfg.Servers, cfg.Callers, cfg.Tasks, cfg.Queues)
@@ -138,6 +147,32 @@ func (n *node) stop() {
 }
 
 // procMemory reads a process's resident memory from /proc (proc(5)).
+// procCPU reads a process's user and system CPU time from /proc.
+func procCPU(pid int) func() (time.Duration, error) {
+	return func() (time.Duration, error) {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, err
+		}
+		// After the command name (which may hold spaces), utime and stime
+		// are the 12th and 13th fields, in clock ticks (100 a second).
+		_, rest, _ := strings.Cut(string(raw), ") ")
+		f := strings.Fields(rest)
+		if len(f) < 13 {
+			return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+		}
+		var ticks int64
+		for _, s := range f[11:13] {
+			v, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+			}
+			ticks += v
+		}
+		return time.Duration(ticks) * 10 * time.Millisecond, nil
+	}
+}
+
 type procMemory int
 
 func (pid procMemory) Resident() (now, peak int64, err error) {

@@ -70,7 +70,7 @@ func benchCreate(b *testing.B, transport string, callers, queues, batch int) {
 		seq, left atomic.Int64
 	)
 	left.Store(int64(calls))
-	cpu0 := processCPU(b, p)
+	cpu0 := processCPU(p)
 	b.ResetTimer()
 	// The client's CPU: with the server's, what the two cores are shared by.
 	clientCPU := cpubench.Start(b, "client-cpu-µs/task")
@@ -97,7 +97,7 @@ func benchCreate(b *testing.B, transport string, callers, queues, batch int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu := processCPU(b, p) - cpu0
+	cpu := processCPU(p) - cpu0
 	clientCPU()
 	slices.Sort(latencies)
 	pct := func(p float64) float64 {
@@ -148,26 +148,14 @@ func createCall(ctx context.Context, c *cloudtasksapi.Client, queue string, n in
 	return nil
 }
 
-// processCPU is the user and system CPU time p has used, from
-// /proc/PID/stat; -1 where there is no /proc.
-func processCPU(b *testing.B, p *process) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+// processCPU is the user and system CPU time p has used, or -1 where
+// /proc cannot tell.
+func processCPU(p *process) time.Duration {
+	cpu, err := procCPU(p.cmd.Process.Pid)()
 	if err != nil {
 		return -1
 	}
-	// Fields after the command name (which may hold spaces): state is the
-	// first, utime and stime the 12th and 13th, in clock ticks (100/s).
-	_, rest, _ := strings.Cut(string(raw), ") ")
-	f := strings.Fields(rest)
-	var ticks int64
-	for _, s := range f[11:13] {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			b.Fatalf("reading %s: %v", raw, err)
-		}
-		ticks += v
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return cpu
 }
 
 // machineIdle returns the machine's idle and total CPU time, in ticks,

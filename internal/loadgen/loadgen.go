@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	cloudtasksapi "cloud.google.com/go/cloudtasks/apiv2"
@@ -31,7 +32,13 @@ type Config struct {
 	// into, each against the loopback ceiling measured around it [1, 128];
 	// an empty, non-nil list skips the phase.
 	CreateQueues []int
-	Tasks        int // tasks for the create and delivery phases [100000]
+	// CreatesOnly measures that phase alone: against another
+	// implementation of the API, say, which need not deliver.
+	CreatesOnly bool
+	// ServerCPU, if set, reads the CPU time the server has used, so that
+	// the creates phase reports it per create.
+	ServerCPU func() (time.Duration, error)
+	Tasks     int // tasks for the create and delivery phases [100000]
 	// Ceiling is how long the loopback ceiling is measured [5s]: half
 	// just before the deliveries, half just after.
 	Ceiling time.Duration
@@ -126,6 +133,9 @@ type Creates struct {
 	PerSec        float64
 	P50, P99      time.Duration
 	CeilingPerSec float64
+	// CPU per create of the load generator (the callers, and the idle
+	// target) and, if Config.ServerCPU is set, of the server.
+	LoadgenCPU, ServerCPU time.Duration
 }
 
 // WriteTo prints the report as a table.
@@ -136,8 +146,16 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 		if c.Queues == 1 {
 			name = "creates into 1 queue"
 		}
-		fmt.Fprintf(&b, "%-28s %10.0f /s   (%.2f of the ceiling, %.0f req/s)  p50 %v  p99 %v\n",
-			name, c.PerSec, c.PerSec/c.CeilingPerSec, c.CeilingPerSec, c.P50, c.P99)
+		fmt.Fprintf(&b, "%-28s %10.0f /s   (%.2f of the ceiling, %.0f req/s)  p50 %v  p99 %v  CPU per create: load generator %v",
+			name, c.PerSec, c.PerSec/c.CeilingPerSec, c.CeilingPerSec, c.P50, c.P99, c.LoadgenCPU)
+		if c.ServerCPU > 0 {
+			fmt.Fprintf(&b, ", server %v", c.ServerCPU)
+		}
+		b.WriteString("\n")
+	}
+	if r.CeilingPerSec == 0 { // creates alone
+		n, err := io.WriteString(w, b.String())
+		return int64(n), err
 	}
 	fmt.Fprintf(&b, "loopback HTTP ceiling        %10.0f req/s\n", r.CeilingPerSec)
 	fmt.Fprintf(&b, "creates                      %10.0f /s   p50 %v  p99 %v\n", r.CreatesPerSec, r.CreateP50, r.CreateP99)
@@ -190,17 +208,23 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Report, error) {
 	defer t.close()
 	b.target = t
 
-	var r Report
-	for _, phase := range []struct {
+	type phase struct {
 		name string
 		fn   func(context.Context, *Report) error
-	}{
+	}
+	creates := phase{"creates against the loopback ceiling", b.creates}
+	phases := []phase{
 		{"creates, loopback ceiling and end-to-end delivery", b.throughput},
-		{"creates against the loopback ceiling", b.creates},
+		creates,
 		{"lateness", b.lateness},
 		{"rate accuracy", b.rateAccuracy},
 		{"memory", b.memory},
-	} {
+	}
+	if cfg.CreatesOnly {
+		phases = []phase{creates}
+	}
+	var r Report
+	for _, phase := range phases {
 		fmt.Fprintf(log, "bench: %s...\n", phase.name)
 		if err := phase.fn(ctx, &r); err != nil {
 			return r, fmt.Errorf("%s: %w", phase.name, err)
@@ -380,6 +404,22 @@ func (b *bench) createMany(ctx context.Context, queues []string) (perSec float64
 	return float64(len(all)) / elapsed.Seconds(), percentile(all, 0.50), percentile(all, 0.99), nil
 }
 
+// cpu returns the CPU time this process and, if known, the server have
+// used.
+func (b *bench) cpu() (self, server time.Duration, err error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0, err
+	}
+	self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if b.cfg.ServerCPU != nil {
+		if server, err = b.cfg.ServerCPU(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return self, server, nil
+}
+
 // creates measures creates alone into each of CreateQueues paused queues,
 // with the loopback ceiling measured half just before and half just
 // after, then deletes the queues and their tasks.
@@ -399,9 +439,19 @@ func (b *bench) creates(ctx context.Context, r *Report) error {
 		}
 		ceilingFor := time.Since(start)
 		c := Creates{Queues: n}
+		self0, server0, err := b.cpu()
+		if err != nil {
+			return err
+		}
 		if c.PerSec, c.P50, c.P99, err = b.createMany(ctx, queues); err != nil {
 			return err
 		}
+		self1, server1, err := b.cpu()
+		if err != nil {
+			return err
+		}
+		c.LoadgenCPU = (self1 - self0) / time.Duration(b.cfg.Tasks)
+		c.ServerCPU = (server1 - server0) / time.Duration(b.cfg.Tasks)
 		start = time.Now()
 		after, err := b.ceiling(ctx, b.cfg.Ceiling-b.cfg.Ceiling/2)
 		if err != nil {
