@@ -38,8 +38,8 @@ type taskRow struct {
 const maxCreateRows = 64
 
 // createTasks inserts a run of creates with few statements: per
-// statement, SQLite's and database/sql's fixed costs were a third of the
-// writer's instructions for a create. Runs are cut into powers of two
+// statement, SQLite's and database/sql's fixed costs were about a quarter
+// of the writer's time for a create. Runs are cut into powers of two
 // rows (up to maxCreateRows), so that only seven statements are ever
 // prepared; a prepared variant for every row count cost more to prepare
 // than a short run saves. No row goes over a live task or an unexpired
