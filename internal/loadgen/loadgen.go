@@ -106,8 +106,10 @@ func (c *Config) defaults() {
 
 // Report holds the figures of one run.
 type Report struct {
-	// Creates measures creates alone, into each of Config.CreateQueues.
+	// Creates measures creates alone, into each of Config.CreateQueues;
+	// with CreatesOnly, nothing else was measured.
 	Creates         []Creates
+	CreatesOnly     bool
 	CeilingPerSec   float64
 	CreatesPerSec   float64
 	CreateP50       time.Duration
@@ -153,7 +155,7 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 		}
 		b.WriteString("\n")
 	}
-	if r.CeilingPerSec == 0 { // creates alone
+	if r.CreatesOnly {
 		n, err := io.WriteString(w, b.String())
 		return int64(n), err
 	}
@@ -223,7 +225,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Report, error) {
 	if cfg.CreatesOnly {
 		phases = []phase{creates}
 	}
-	var r Report
+	r := Report{CreatesOnly: cfg.CreatesOnly}
 	for _, phase := range phases {
 		fmt.Fprintf(log, "bench: %s...\n", phase.name)
 		if err := phase.fn(ctx, &r); err != nil {

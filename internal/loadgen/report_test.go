@@ -3,6 +3,7 @@ package loadgen
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReportMemory checks the memory line: the growth per task, and the
@@ -23,5 +24,29 @@ func TestReportMemory(t *testing.T) {
 		if got := strings.Contains(line, "peak +120.0 MB"); got != known {
 			t.Errorf("peak known %v: %q shows the peak: %v", known, line, got)
 		}
+	}
+}
+
+// TestReportCreatesOnly checks that a run of the creates phase alone
+// reports each queue count against its ceiling, and nothing it did not
+// measure.
+func TestReportCreatesOnly(t *testing.T) {
+	r := Report{CreatesOnly: true, Creates: []Creates{
+		{Queues: 1, PerSec: 10000, CeilingPerSec: 40000, LoadgenCPU: 50 * time.Microsecond, ServerCPU: 75 * time.Microsecond},
+		{Queues: 128, PerSec: 8000, CeilingPerSec: 40000, LoadgenCPU: 55 * time.Microsecond},
+	}}
+	var b strings.Builder
+	r.WriteTo(&b)
+	out := b.String()
+	for _, want := range []string{
+		"creates into 1 queue ", "(0.25 of the ceiling, 40000 req/s)", "load generator 50µs, server 75µs\n",
+		"creates into 128 queues", "(0.20 of the ceiling", "load generator 55µs\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "delivered") || strings.Contains(out, "rate limit") {
+		t.Errorf("report shows phases that did not run:\n%s", out)
 	}
 }
