@@ -12,7 +12,8 @@
 // each acknowledged write is on disk, and under load one fsync covers
 // hundreds of writes (the queue itself is store/groupcommit, shared with
 // the PostgreSQL backend). Operations run in order, so the writer can keep
-// small caches (queue name to row id) that are always current.
+// small caches (queue name to row id) that are always current. Creates
+// that follow each other in a batch are one multi-row insert (createTasks).
 //
 // An operation that fails with an error of the API's (already exists, not
 // found) has written nothing. Any other error aborts the batch, which is
