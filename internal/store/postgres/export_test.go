@@ -2,7 +2,11 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/opentasks/opentasks/internal/store"
 )
@@ -29,25 +33,47 @@ func CreateTwice(ctx context.Context, s *Store, t *store.Task) (error, error) {
 	return a.outcome(), b.outcome()
 }
 
-// CreateBetween runs, in one group commit, the deletion of task before,
-// the creation of t and a lease of task after until then (each of before
-// and after a queue name and a task id), and returns the create's
-// outcome. Their kinds differ, so that, with the queues' names in that
-// order, they are the batch's three statements in that order.
-func CreateBetween(ctx context.Context, s *Store, before [2]string, t *store.Task, after [2]string, until time.Time) error {
-	create, err := s.createOp(t)
-	if err != nil {
-		return err
-	}
-	ops := []*op{
-		{kind: endTasks, args: []any{before[0], before[1], (*int64)(nil), before[0] + "/tasks/" + before[1], micros(until)},
-			dest: []any{new(bool)}, queue: before[0], task: before[1]},
-		create,
-		{kind: rescheduleTasks, args: []any{after[0], after[1], (*int64)(nil), micros(until), []byte{}, int32(0)},
-			dest: []any{new(bool)}, queue: after[0], task: after[1]},
+// Write is one write for Batch: "create", "end" (delete) or
+// "reschedule" (lease) task ID of Queue.
+type Write struct{ Kind, Queue, ID string }
+
+// Batch runs ws, as one caller's, in one group commit and returns their
+// outcomes (ErrNotFound for an end or reschedule that found no task).
+func Batch(ctx context.Context, s *Store, now time.Time, ws ...Write) ([]error, error) {
+	ops := make([]*op, len(ws))
+	for i, w := range ws {
+		name := w.Queue + "/tasks/" + w.ID
+		var done bool
+		found := func() error {
+			if !done {
+				return store.ErrNotFound
+			}
+			return nil
+		}
+		switch w.Kind {
+		case "create":
+			task := &cloudtaskspb.Task{Name: name, ScheduleTime: timestamppb.New(now)}
+			o, err := s.createOp(&store.Task{Queue: w.Queue, ID: w.ID, Task: task, Created: now})
+			if err != nil {
+				return nil, err
+			}
+			ops[i] = o
+		case "end":
+			ops[i] = &op{kind: endTasks, args: []any{w.Queue, w.ID, (*int64)(nil), name, micros(now.Add(time.Hour))},
+				dest: []any{&done}, outcome: found, queue: w.Queue, task: w.ID}
+		case "reschedule":
+			ops[i] = &op{kind: rescheduleTasks, args: []any{w.Queue, w.ID, (*int64)(nil), micros(now.Add(time.Hour)), []byte{}, int32(0)},
+				dest: []any{&done}, outcome: found, queue: w.Queue, task: w.ID}
+		default:
+			return nil, fmt.Errorf("no write of kind %q", w.Kind)
+		}
 	}
 	if err := s.w.doAll(ctx, ops); err != nil {
-		return err
+		return nil, err
 	}
-	return create.outcome()
+	outcomes := make([]error, len(ops))
+	for i, o := range ops {
+		outcomes[i] = o.outcome()
+	}
+	return outcomes, nil
 }

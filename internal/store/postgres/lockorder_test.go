@@ -328,17 +328,22 @@ func TestCreateIntoQueueMadeDuringItsBatch(t *testing.T) {
 	a, b, c := p+"a", p+"b", p+"c"
 	createTasks(t, s, a, 1, now)
 	createTasks(t, s, c, 1, now)
-	// Two clients hold the batch up: at a's task, before its create, and
-	// at c's, after it. PostgreSQL's view of who waits for whom is the
-	// signal that the batch has got that far.
-	hold := func(queue string) (pgx.Tx, int32) {
-		tx := sideTx(t, dbURL)
-		var pid int32
-		if err := tx.QueryRow(ctx, `SELECT pg_backend_pid() FROM tasks t JOIN queues q ON q.id = t.queue_id
-			WHERE q.name = $1 FOR UPDATE OF t`, queue).Scan(&pid); err != nil {
-			t.Fatal(err)
-		}
-		return tx, pid
+	// Two clients hold the batch up: one inserts a/new, which the batch's
+	// first statement creates too, and one holds c's task, which its
+	// last statement leases. Creating a/new twice makes the second create
+	// start a statement of its own, with b/x. PostgreSQL's view of who
+	// waits for whom is the signal that the batch has got that far.
+	txA := sideTx(t, dbURL)
+	var pidA int32
+	if err := txA.QueryRow(ctx, `INSERT INTO tasks (queue_id, id, due, created, data)
+		SELECT id, 'new', 0, 0, '' FROM queues WHERE name = $1 RETURNING pg_backend_pid()`, a).Scan(&pidA); err != nil {
+		t.Fatal(err)
+	}
+	txC := sideTx(t, dbURL)
+	var pidC int32
+	if err := txC.QueryRow(ctx, `SELECT pg_backend_pid() FROM tasks t JOIN queues q ON q.id = t.queue_id
+		WHERE q.name = $1 FOR UPDATE OF t`, c).Scan(&pidC); err != nil {
+		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -348,13 +353,15 @@ func TestCreateIntoQueueMadeDuringItsBatch(t *testing.T) {
 			WHERE $1 = ANY (pg_blocking_pids(pid))`, pid).Scan(&w)
 		return w, err
 	}
-	txA, pidA := hold(a)
-	txC, pidC := hold(c)
 	created := make(chan error, 1)
 	go func() {
-		task := &cloudtaskspb.Task{Name: b + "/tasks/x", ScheduleTime: timestamppb.New(now)}
-		created <- postgres.CreateBetween(ctx, s, [2]string{a, "t0000"},
-			&store.Task{Queue: b, ID: "x", Task: task, Created: now}, [2]string{c, "t0000"}, now.Add(time.Hour))
+		outcomes, err := postgres.Batch(ctx, s, now,
+			postgres.Write{Kind: "create", Queue: a, ID: "new"}, postgres.Write{Kind: "create", Queue: a, ID: "new"},
+			postgres.Write{Kind: "create", Queue: b, ID: "x"}, postgres.Write{Kind: "reschedule", Queue: c, ID: "t0000"})
+		if err == nil {
+			err = outcomes[2]
+		}
+		created <- err
 	}()
 	var writer int32
 	for writer == 0 {
