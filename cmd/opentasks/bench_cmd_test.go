@@ -53,6 +53,32 @@ func TestBenchCommand(t *testing.T) {
 	}
 }
 
+// TestBenchCreatesOnlyWithoutServerCPU measures creates alone with a
+// server whose CPU cannot be read (a process ID no process can have, as a
+// server elsewhere, or any server where there is no /proc): the run must
+// still report its creates, without a server figure, not fail.
+func TestBenchCreatesOnlyWithoutServerCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real server process and loads it")
+	}
+	p := startProcess(t, "--store", "sqlite:"+t.TempDir()+"/bench.db")
+	var out, errs bytes.Buffer
+	code := runBench(deadline(t, time.Minute), []string{
+		"--server", p.addr, "--server-pid", strconv.Itoa(1 << 30), "--creates-only", "--create-queues", "2",
+		"--tasks", "100", "--callers", "4", "--ceiling-for", "100ms",
+	}, &out, &errs)
+	if code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errs.String())
+	}
+	m := regexp.MustCompile(`creates into 2 queues +([0-9.]+) /s.*load generator [^,]*\n`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("report lacks the creates, or shows a server CPU it could not read:\n%s", out.String())
+	}
+	if v, _ := strconv.ParseFloat(m[1], 64); v <= 0 {
+		t.Errorf("creates = %v /s, want a positive figure", v)
+	}
+}
+
 // TestProcMemory checks the reading of resident memory that the memory
 // phase reports: 64 MB touched raise both figures, and ResetPeak brings
 // the peak back down once they are given back.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/opentasks/opentasks/internal/store"
@@ -300,6 +301,121 @@ func TestCreatesBesideQueueDeletion(t *testing.T) {
 				t.Fatalf("round %d: creating beside the queue's deletion: %v", round, err)
 			}
 		}
+	}
+	var orphans int
+	if err := sideTx(t, dbURL).QueryRow(ctx, `SELECT count(*) FROM tasks t
+		WHERE NOT EXISTS (SELECT 1 FROM queues q WHERE q.id = t.queue_id)`).Scan(&orphans); err != nil {
+		t.Fatal(err)
+	}
+	if orphans != 0 {
+		t.Fatalf("%d tasks outlived their deleted queue", orphans)
+	}
+}
+
+// TestCreateIntoQueueMadeDuringItsBatch creates a task into a queue that
+// another client creates after the batch has locked its queue rows (so
+// the batch could not lock it), and deletes that queue before the batch
+// commits. The task must be deleted with its queue, not left behind
+// without it: the create must hold the queue row it inserts under, as
+// DeleteQueue does not see uncommitted tasks.
+func TestCreateIntoQueueMadeDuringItsBatch(t *testing.T) {
+	t.Parallel()
+	dbURL := schemaURL(t)
+	s := open(t, dbURL)
+	ctx := context.Background()
+	now := time.Now()
+	const p = "projects/p/locations/l/queues/"
+	a, b, c := p+"a", p+"b", p+"c"
+	createTasks(t, s, a, 1, now)
+	createTasks(t, s, c, 1, now)
+	// Two clients hold the batch up: one inserts a/new, which the batch's
+	// first statement creates too, and one holds c's task, which its
+	// last statement leases. Creating a/new twice makes the second create
+	// start a statement of its own, with b/x. PostgreSQL's view of who
+	// waits for whom is the signal that the batch has got that far.
+	txA := sideTx(t, dbURL)
+	var pidA int32
+	if err := txA.QueryRow(ctx, `INSERT INTO tasks (queue_id, id, due, created, data)
+		SELECT id, 'new', 0, 0, '' FROM queues WHERE name = $1 RETURNING pg_backend_pid()`, a).Scan(&pidA); err != nil {
+		t.Fatal(err)
+	}
+	txC := sideTx(t, dbURL)
+	var pidC int32
+	if err := txC.QueryRow(ctx, `SELECT pg_backend_pid() FROM tasks t JOIN queues q ON q.id = t.queue_id
+		WHERE q.name = $1 FOR UPDATE OF t`, c).Scan(&pidC); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	waiter := func(tx pgx.Tx, pid int32) (int32, error) {
+		var w int32
+		err := tx.QueryRow(wctx, `SELECT coalesce(min(pid), 0) FROM pg_stat_activity
+			WHERE $1 = ANY (pg_blocking_pids(pid))`, pid).Scan(&w)
+		return w, err
+	}
+	created := make(chan error, 1)
+	go func() {
+		outcomes, err := postgres.Batch(ctx, s, now,
+			postgres.Write{Kind: "create", Queue: a, ID: "new"}, postgres.Write{Kind: "create", Queue: a, ID: "new"},
+			postgres.Write{Kind: "create", Queue: b, ID: "x"}, postgres.Write{Kind: "reschedule", Queue: c, ID: "t0000"})
+		if err == nil {
+			err = outcomes[2]
+		}
+		created <- err
+	}()
+	var writer int32
+	for writer == 0 {
+		var err error
+		if writer, err = waiter(txA, pidA); err != nil {
+			t.Fatalf("waiting for the batch to reach a's task: %v", err)
+		}
+	}
+	// The batch has locked its queue rows; b comes into being now.
+	if _, err := s.UpdateQueue(ctx, b, func(*cloudtaskspb.Queue) (*cloudtaskspb.Queue, error) {
+		return &cloudtaskspb.Queue{Name: b}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := txA.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for w := int32(0); w != writer; {
+		var err error
+		if w, err = waiter(txC, pidC); err != nil {
+			t.Fatalf("waiting for the batch to reach c's task: %v", err)
+		}
+	}
+	// The batch has run its create. b is deleted now: DeleteQueue either
+	// waits for the batch or (the defect) finishes before it commits.
+	deleted := make(chan error, 1)
+	go func() { deleted <- s.DeleteQueue(ctx, b, now.Add(time.Hour)) }()
+	var delErr error
+	for waiting := false; !waiting; {
+		select {
+		case delErr = <-deleted:
+			deleted = nil
+			waiting = true
+			continue
+		default:
+		}
+		var n int
+		if err := txC.QueryRow(wctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE $1 = ANY (pg_blocking_pids(pid))`, writer).Scan(&n); err != nil {
+			t.Fatalf("waiting for the queue's deletion: %v", err)
+		}
+		waiting = n > 0
+	}
+	if err := txC.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-created; err != nil && !errors.Is(err, store.ErrQueueNotFound) {
+		t.Fatalf("creating into the new queue: %v", err)
+	}
+	if deleted != nil {
+		delErr = <-deleted
+	}
+	if delErr != nil {
+		t.Fatalf("deleting the new queue: %v", delErr)
 	}
 	var orphans int
 	if err := sideTx(t, dbURL).QueryRow(ctx, `SELECT count(*) FROM tasks t

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -400,8 +399,9 @@ func testRecords(t *testing.T, s store.Store, _ *Clock) {
 // testConcurrentCreates checks that writes grouped into shared commits
 // keep their own outcomes: each duplicate fails, every other task lands.
 // testRacingCreates starts creates of the same names at once, so that
-// they share group commits: one create of each name wins, and creates of
-// a tombstoned name or into a missing queue fail alone.
+// they share group commits: one create of each name wins, and it is the
+// winner's task that is stored; creates of a tombstoned name or into a
+// missing queue fail alone.
 func testRacingCreates(t *testing.T, s store.Store, _ *Clock) {
 	ctx := context.Background()
 	q := queue("q")
@@ -412,6 +412,7 @@ func testRacingCreates(t *testing.T, s store.Store, _ *Clock) {
 	}
 	const names, racers = 8, 16
 	won := make([]atomic.Int32, names)
+	winner := make([]atomic.Int32, names) // the racer whose create won
 	errs := make(chan error, names*racers+2*racers)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -424,6 +425,7 @@ func testRacingCreates(t *testing.T, s store.Store, _ *Clock) {
 				switch err := s.CreateTask(ctx, tk); {
 				case err == nil:
 					won[n].Add(1)
+					winner[n].Store(int32(r))
 				case !errors.Is(err, store.ErrAlreadyExists):
 					errs <- fmt.Errorf("create t%d: %w", n, err)
 				}
@@ -447,8 +449,8 @@ func testRacingCreates(t *testing.T, s store.Store, _ *Clock) {
 			t.Errorf("t%d: %d creates succeeded, want 1", n, got)
 		}
 		got, err := s.GetTask(ctx, q.Name, fmt.Sprintf("t%d", n))
-		if err != nil || !strings.HasPrefix(string(got.Task.GetHttpRequest().GetBody()), "racer ") {
-			t.Errorf("t%d stored as %v (%v)", n, got, err)
+		if want := fmt.Sprintf("racer %d", winner[n].Load()); err != nil || string(got.Task.GetHttpRequest().GetBody()) != want {
+			t.Errorf("t%d stored as %v (%v), want the winner's task (body %q)", n, got, err, want)
 		}
 	}
 }
