@@ -146,7 +146,6 @@ func (n *node) stop() {
 	n.cmd.Wait()
 }
 
-// procMemory reads a process's resident memory from /proc (proc(5)).
 // procCPU reads a process's user and system CPU time from /proc.
 func procCPU(pid int) func() (time.Duration, error) {
 	return func() (time.Duration, error) {
@@ -173,6 +172,7 @@ func procCPU(pid int) func() (time.Duration, error) {
 	}
 }
 
+// procMemory reads a process's resident memory from /proc (proc(5)).
 type procMemory int
 
 func (pid procMemory) Resident() (now, peak int64, err error) {

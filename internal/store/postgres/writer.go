@@ -76,11 +76,29 @@ type statement struct {
 // A run ends where an op names the task of the op before it (ops on one
 // task are adjacent in lock order), so that a statement never writes a
 // task twice and ops on one task keep their order.
+//
+// Within a run, inserts go before the writes to existing rows. An insert
+// waits for another batch's uncommitted insert or delete of the same key,
+// and no queue lock keeps two batches' inserts apart; a batch that had
+// already deleted a task before inserting could wait for a batch whose
+// insert of that task waits for the delete (40P01). Inserted first, a
+// batch holds no existing row while its inserts wait, and other batches'
+// writes to existing rows of a queue wait for each other at its row.
 func statements(ops []*op) []statement {
 	var out []statement
 	var kinds []*kind
 	run := map[*kind][]*op{}
 	flush := func() {
+		// Stable: kinds of one sort keep the order they came in.
+		slices.SortStableFunc(kinds, func(a, b *kind) int {
+			switch {
+			case a.existing == b.existing:
+				return 0
+			case b.existing:
+				return -1
+			}
+			return 1
+		})
 		for _, k := range kinds {
 			out = append(out, statement{sql: k.sql, args: k.arrays(run[k]), ops: run[k]})
 		}
@@ -260,7 +278,8 @@ func scan(br pgx.BatchResults, ops []*op) error {
 // batch, where locking the task rows in order first cost PostgreSQL 15 to
 // 25 µs per delivered task (a lease and an end each locked a row twice).
 // Batches take their NO KEY UPDATE locks in name order, in one statement;
-// their KEY SHARE locks block no batch.
+// their KEY SHARE locks block no batch (inserts of one key do wait for each
+// other, see statements).
 //
 // Without a lock order a batch locked task rows in the order of its ops
 // (outcomes in the order attempts finished) while a concurrent DeleteQueue

@@ -8,9 +8,9 @@ import (
 // TestStatementsSplitRunsAtRepeatedTasks: ops in lock order become one
 // statement per kind between ops of no kind, and a second op on a task
 // starts a new run, so that no statement writes a task twice and the two
-// ops keep their order.
+// ops keep their order. Within a run, inserts go first.
 func TestStatementsSplitRunsAtRepeatedTasks(t *testing.T) {
-	create, end := &kind{sql: "create"}, &kind{sql: "end"}
+	create, end := &kind{sql: "create"}, &kind{sql: "end", existing: true}
 	for _, k := range []*kind{create, end} {
 		k.arrays = func(ops []*op) []any { return []any{column[string](ops, 0)} }
 	}
@@ -37,8 +37,8 @@ func TestStatementsSplitRunsAtRepeatedTasks(t *testing.T) {
 	exp := []want{
 		{sql: "lock"},
 		{"create", []string{"q/a"}},
-		{"end", []string{"q/a", "q/b"}},
 		{"create", []string{"q/c", "r/a"}},
+		{"end", []string{"q/a", "q/b"}},
 		{sql: "notify"},
 	}
 	if !slices.EqualFunc(got, exp, func(a, b want) bool { return a.sql == b.sql && slices.Equal(a.rows, b.rows) }) {
